@@ -1,0 +1,205 @@
+//! `agencies.yaml`: who may post. Each agency has an id (`KIND:DIVISION`), token hashes
+//! (never tokens), and optionally its own format and rate limit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::ConfigError;
+use super::settings::{RateLimit, Settings};
+use crate::model::AgencyId;
+use crate::normalize::SpecError;
+use crate::secrecy::Level;
+use crate::token::{self, TokenHash};
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgenciesFile {
+    #[serde(default)]
+    agencies: Vec<AgencySpec>,
+    /// The regional hubs' credentials: a hub reads its feed and subscribes to it.
+    #[serde(default)]
+    hubs: Vec<HubSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HubSpec {
+    id: Spanned<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    tokens: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgencySpec {
+    id: Spanned<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    format: Option<Spanned<String>>,
+    #[serde(default)]
+    tokens: Vec<Spanned<String>>,
+    #[serde(default)]
+    rate_limit: Option<RateLimit>,
+    #[serde(default)]
+    clearance: Option<Spanned<Level>>,
+}
+
+/// A configured agency.
+#[derive(Clone, Debug)]
+pub struct Agency {
+    pub id: AgencyId,
+    pub name: String,
+    /// The source format of its native messages; `None`: it posts canonical events only.
+    pub format: Option<String>,
+    pub rate_limit: RateLimit,
+    /// Its clearance, when it differs from the default for agencies.
+    pub clearance: Option<Level>,
+}
+
+/// The configured agencies, by id and by token hash.
+#[derive(Debug, Default)]
+pub struct Agencies {
+    by_id: BTreeMap<AgencyId, Agency>,
+    by_token: HashMap<TokenHash, AgencyId>,
+    /// Where each agency is written, for checks made later (its division against the table).
+    positions: HashMap<AgencyId, serde_saphyr::Location>,
+    /// Hub keys by token hash, and where each hub is written (checked against regions.yaml).
+    hubs: HashMap<TokenHash, String>,
+    hub_positions: Vec<(String, serde_saphyr::Location)>,
+}
+
+impl Agencies {
+    pub fn load(
+        path: &Path,
+        settings: &Settings,
+        formats: &BTreeSet<String>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Agencies {
+        let mut out = Agencies::default();
+        let Some(file) = super::read_yaml::<AgenciesFile>(path, true, errors) else { return out };
+        let at = |s: &serde_saphyr::Location, message: String| ConfigError::from_spec(path, SpecError::at(s, message));
+        for spec in file.agencies {
+            let id: AgencyId = match spec.id.value.parse() {
+                Ok(id) => id,
+                Err(e) => {
+                    errors.push(at(&spec.id.referenced, e));
+                    continue;
+                }
+            };
+            if out.by_id.contains_key(&id) {
+                errors.push(at(&spec.id.referenced, format!("agency {id} is configured twice")));
+                continue;
+            }
+            // Without a native format (none named, none for its kind) the agency posts canonical
+            // events only; it can always receive.
+            let format = match &spec.format {
+                Some(f) => {
+                    if !formats.contains(&f.value) {
+                        let known: Vec<&str> = formats.iter().map(String::as_str).collect();
+                        errors.push(at(
+                            &f.referenced,
+                            format!("no source format `{}`; known formats: {}", f.value, known.join(", ")),
+                        ));
+                    }
+                    Some(f.value.clone())
+                }
+                None => settings.default_format(id.kind).map(str::to_string),
+            };
+            for t in &spec.tokens {
+                match token::parse_hash(&t.value) {
+                    Ok(h) => {
+                        if let Some(other) = out.by_token.insert(h, id) {
+                            errors.push(at(
+                                &t.referenced,
+                                format!("this token hash is already {other}'s; every agency needs its own tokens"),
+                            ));
+                        }
+                    }
+                    Err(e) => errors.push(at(&t.referenced, e)),
+                }
+            }
+            let rate_limit = spec.rate_limit.unwrap_or(settings.rate_limit);
+            if rate_limit.per_second == 0 || rate_limit.burst == 0 {
+                errors
+                    .push(at(&spec.id.referenced, "rate_limit.per_second and rate_limit.burst must be above 0".into()));
+            }
+            if let Some(c) = &spec.clearance
+                && c.value.is_state_secret()
+            {
+                errors.push(at(&c.referenced, "no agency may be cleared for state secrets (秘密, 机密, 绝密)".into()));
+            }
+            let name = spec.name.unwrap_or_default();
+            let clearance = spec.clearance.map(|c| c.value);
+            out.positions.insert(id, spec.id.referenced);
+            out.by_id.insert(id, Agency { id, name, format, rate_limit, clearance });
+        }
+        for hub in file.hubs {
+            let Some(key) = hub.id.value.strip_prefix("hub:") else {
+                errors.push(at(&hub.id.referenced, format!("`{}` is not a hub id; write hub:REGION", hub.id.value)));
+                continue;
+            };
+            let _ = hub.name;
+            out.hub_positions.push((key.to_string(), hub.id.referenced));
+            for t in &hub.tokens {
+                match token::parse_hash(&t.value) {
+                    Ok(h) => {
+                        if out.by_token.contains_key(&h) || out.hubs.insert(h, key.to_string()).is_some() {
+                            errors.push(at(
+                                &t.referenced,
+                                "this token hash belongs to someone else; every hub needs its own tokens".into(),
+                            ));
+                        }
+                    }
+                    Err(e) => errors.push(at(&t.referenced, e)),
+                }
+            }
+        }
+        out
+    }
+
+    /// The hub (region key) a bearer token belongs to.
+    pub fn authenticate_hub(&self, token: &str) -> Option<&str> {
+        self.hubs.get(&token::hash(token)).map(String::as_str)
+    }
+
+    /// The hubs configured, with where each is written.
+    pub fn hubs(&self) -> &[(String, serde_saphyr::Location)] {
+        &self.hub_positions
+    }
+
+    /// The agency a bearer token belongs to.
+    pub fn authenticate(&self, token: &str) -> Option<&Agency> {
+        self.by_token.get(&token::hash(token)).and_then(|id| self.by_id.get(id))
+    }
+
+    pub fn get(&self, id: &AgencyId) -> Option<&Agency> {
+        self.by_id.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Agency> {
+        self.by_id.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Where the agency is written in agencies.yaml.
+    pub fn position(&self, id: &AgencyId) -> Option<&serde_saphyr::Location> {
+        self.positions.get(id)
+    }
+
+    pub fn token_hashes(&self) -> impl Iterator<Item = &TokenHash> {
+        self.by_token.keys().chain(self.hubs.keys())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}

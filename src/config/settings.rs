@@ -1,0 +1,292 @@
+//! `xietong.yaml`: the gateway's settings. Every key is optional; the defaults below are
+//! what a missing key means.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::model::AgencyKind;
+use crate::secrecy::Level;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// The embedded store's directory, relative to the working directory.
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+    /// The default rate limit of each agency; `agencies.yaml` may override it per agency.
+    pub rate_limit: RateLimit,
+    pub log: Log,
+    pub store: StoreSettings,
+    /// The source format of each agency kind's native messages, unless `agencies.yaml` names one.
+    pub formats: BTreeMap<String, String>,
+    /// How long a stopping server waits for requests in flight.
+    pub shutdown_timeout_secs: u64,
+    /// HTTP worker threads; default: one per core.
+    pub workers: Option<usize>,
+    pub routing: Routing,
+    pub delivery: Delivery,
+}
+
+/// How messages reach their recipients: feeds and webhooks. Durations are written like `90d`,
+/// `10s`, `250ms`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// How long feed entries are kept; a cursor older than that gets 410.
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+    /// How often entries past the retention are purged.
+    #[serde(deserialize_with = "duration")]
+    pub purge_every: Duration,
+    /// The waits between webhook attempts; after the last one the attempt is dead.
+    #[serde(deserialize_with = "durations")]
+    pub retry_schedule: Vec<Duration>,
+    /// Each wait is varied at random by up to this share, so retries do not come in waves.
+    pub jitter: f64,
+    /// How long a webhook request may take.
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    /// How long an attempt is leased while being sent: longer than the request timeout, so a
+    /// message is never being sent twice at once; after a crash, it is due again when it ends.
+    #[serde(deserialize_with = "duration")]
+    pub lease: Duration,
+    /// Requests in flight at once per endpoint, unless the subscription says otherwise.
+    pub concurrency: u32,
+    /// Requests per second per endpoint, unless the subscription says otherwise.
+    pub rate_per_second: u32,
+    /// How often an idle event stream (SSE) carries a heartbeat comment.
+    #[serde(deserialize_with = "duration")]
+    pub heartbeat: Duration,
+    /// The longest a long-poll (`wait`) may wait.
+    #[serde(deserialize_with = "duration")]
+    pub max_wait: Duration,
+    /// How often the webhook worker looks for retries that became due.
+    #[serde(deserialize_with = "duration")]
+    pub tick: Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        let secs = Duration::from_secs;
+        Delivery {
+            retention: secs(90 * 24 * 3600),
+            purge_every: secs(3600),
+            // The Standard Webhooks schedule: about 28 hours in all.
+            retry_schedule: [5, 300, 1800, 7200, 18000, 36000, 36000].into_iter().map(secs).collect(),
+            jitter: 0.2,
+            request_timeout: secs(10),
+            lease: secs(40),
+            concurrency: 4,
+            rate_per_second: 50,
+            heartbeat: secs(15),
+            max_wait: secs(60),
+            tick: Duration::from_millis(250),
+        }
+    }
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration such as 10s, 5m or 90d ({e})")))
+}
+
+fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|t| {
+            humantime::parse_duration(t).map_err(|e| serde::de::Error::custom(format!("`{t}` is not a duration ({e})")))
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Routing {
+    /// The feed that keeps messages no rule routes.
+    pub operators_feed: String,
+    /// The default clearance of each kind of recipient.
+    pub clearance: ClearanceDefaults,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClearanceDefaults {
+    pub agency: Level,
+    pub hub: Level,
+    pub public: Level,
+    pub operators: Level,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing { operators_feed: "operators".into(), clearance: ClearanceDefaults::default() }
+    }
+}
+
+impl ClearanceDefaults {
+    pub fn values(&self) -> impl Iterator<Item = Level> {
+        [self.agency, self.hub, self.public, self.operators].into_iter()
+    }
+}
+
+impl Default for ClearanceDefaults {
+    fn default() -> Self {
+        ClearanceDefaults {
+            agency: Level::WorkSecret,
+            hub: Level::Internal,
+            public: Level::Public,
+            operators: Level::WorkSecret,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest accepted request body (413 above it).
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained messages per second.
+    pub per_second: u32,
+    /// Messages that may arrive at once above the sustained rate.
+    pub burst: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `xietong=debug`, ... `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Most messages committed in one transaction (one disk sync).
+    pub batch_max: usize,
+    /// How long a commit waits for a lock held by another process before the store is
+    /// reported unavailable (503).
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            limits: Limits::default(),
+            rate_limit: RateLimit { per_second: 50, burst: 100 },
+            log: Log::default(),
+            store: StoreSettings::default(),
+            formats: BTreeMap::from([
+                ("ip_office".to_string(), "ipo-enforcement".to_string()),
+                ("procuratorate".to_string(), "procuratorate-case".to_string()),
+            ]),
+            shutdown_timeout_secs: 30,
+            workers: None,
+            routing: Routing::default(),
+            delivery: Delivery::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body_bytes: 1024 * 1024 }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings { batch_max: 256, busy_timeout_ms: 5000 }
+    }
+}
+
+impl Settings {
+    /// Reads `path` (a missing file means all defaults) and checks it.
+    pub fn load(path: &Path, formats: &BTreeSet<String>, errors: &mut Vec<ConfigError>) -> Settings {
+        // Missing: all defaults. With problems (recorded): defaults too, so that checking goes on.
+        let settings = super::read_yaml::<Settings>(path, true, errors).unwrap_or_default();
+        for (kind, format) in &settings.formats {
+            if let Err(e) = kind.parse::<AgencyKind>() {
+                errors.push(ConfigError::new(path, format!("formats: {e}")));
+            }
+            if !formats.contains(format) {
+                errors.push(ConfigError::new(path, format!("formats.{kind}: no source format `{format}` in sources/")));
+            }
+        }
+        if settings.limits.max_body_bytes == 0 {
+            errors.push(ConfigError::new(path, "limits.max_body_bytes must be above 0"));
+        }
+        if settings.rate_limit.per_second == 0 || settings.rate_limit.burst == 0 {
+            errors.push(ConfigError::new(path, "rate_limit.per_second and rate_limit.burst must be above 0"));
+        }
+        let feed = &settings.routing.operators_feed;
+        if feed == crate::route::recipient::PUBLIC
+            || feed.is_empty()
+            || !feed.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            errors.push(ConfigError::new(
+                path,
+                "routing.operators_feed: a feed name of lowercase letters, digits, `_` and `-`, not `public`",
+            ));
+        }
+        if settings.routing.clearance.values().any(Level::is_state_secret) {
+            errors.push(ConfigError::new(
+                path,
+                "routing.clearance: no recipient may be cleared for state secrets (秘密, 机密, 绝密)",
+            ));
+        }
+        let d = &settings.delivery;
+        if d.lease <= d.request_timeout {
+            errors.push(ConfigError::new(
+                path,
+                "delivery.lease must be longer than delivery.request_timeout: a message is never sent twice at once",
+            ));
+        }
+        if d.retry_schedule.is_empty() {
+            errors.push(ConfigError::new(path, "delivery.retry_schedule needs at least one wait"));
+        }
+        if !(0.0..=1.0).contains(&d.jitter) {
+            errors.push(ConfigError::new(path, "delivery.jitter is a share between 0 and 1"));
+        }
+        if d.concurrency == 0 || d.rate_per_second == 0 {
+            errors.push(ConfigError::new(path, "delivery.concurrency and delivery.rate_per_second must be above 0"));
+        }
+        if settings.store.batch_max == 0 {
+            errors.push(ConfigError::new(path, "store.batch_max must be above 0"));
+        }
+        settings
+    }
+
+    /// The configured default format of an agency kind.
+    pub fn default_format(&self, kind: AgencyKind) -> Option<&str> {
+        self.formats.get(kind.as_str()).map(String::as_str)
+    }
+}

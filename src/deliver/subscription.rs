@@ -1,0 +1,224 @@
+//! Subscriptions: a recipient's standing order on its own feed — a filter, and either a webhook
+//! (the gateway pushes) or a server-tracked cursor (the subscriber pulls and acknowledges).
+//! The same shape is written in `config/subscriptions.yaml` and posted to `/v1/subscriptions`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::signature;
+use crate::model::{AgencyId, Division, types};
+use crate::route::{Recipient, Router};
+
+/// Which messages of the feed the subscription takes. Every listed criterion must hold; within
+/// a list, any entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Canonical message types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    /// Division prefixes (`33`, `3301`, `330106`): a case division must start with one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub divisions: Vec<String>,
+    /// Key regions: a case division must belong to one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    /// Sender levels: national, province, prefecture, county.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// Where events are POSTed.
+    pub url: String,
+    /// `whsec_…` secrets: every one signs (two during a rotation). Generated when absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// Requests in flight at once to this endpoint (default: delivery.concurrency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Requests per second at most (default: delivery.rate_per_second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<u32>,
+    /// A client certificate presented to the endpoint (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<ClientCertificate>,
+    /// A PEM file of the CA certificates trusted for this endpoint instead of the system's:
+    /// the endpoint is pinned to its private PKI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertificate {
+    /// PEM certificate chain file.
+    pub cert: PathBuf,
+    /// PEM private key file.
+    pub key: PathBuf,
+}
+
+/// A subscription as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSpec {
+    /// Unique; generated when absent (API).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The feed's owner (config only; through the API, the caller).
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub filter: Filter,
+    #[serde(default)]
+    pub webhook: Option<Webhook>,
+    /// A server-tracked cursor instead of a webhook.
+    #[serde(default)]
+    pub cursor: bool,
+}
+
+/// What is stored: the filter and the webhook (none: a cursor subscription).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    #[serde(default)]
+    pub filter: Filter,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+}
+
+impl Stored {
+    pub fn parse(json: &str) -> Stored {
+        serde_json::from_str(json).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// Checks a subscription as written; every problem, each naming its field.
+pub fn validate(spec: &SubscriptionSpec, router: &Router) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(id) = &spec.id
+        && (id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        problems.push("id: letters, digits, `-` and `_`, at most 64".to_string());
+    }
+    match (&spec.webhook, spec.cursor) {
+        (Some(_), true) => problems.push("give either `webhook` or `cursor: true`, not both".into()),
+        (None, false) => problems.push("give `webhook` (the gateway pushes) or `cursor: true` (you pull)".into()),
+        _ => {}
+    }
+    let f = &spec.filter;
+    for t in &f.types {
+        if types::lookup(t).is_none() {
+            problems.push(format!("filter.types: unknown message type `{t}`"));
+        }
+    }
+    for d in &f.divisions {
+        if !matches!(d.len(), 2 | 4 | 6) || !d.bytes().all(|b| b.is_ascii_digit()) {
+            problems.push(format!("filter.divisions: `{d}` is not a division prefix (XX, XXYY or XXYYZZ)"));
+        }
+    }
+    for r in &f.regions {
+        if router.regions.get(r).is_none() {
+            problems.push(format!("filter.regions: no region `{r}`"));
+        }
+    }
+    for l in &f.levels {
+        if !["national", "province", "prefecture", "county"].contains(&l.as_str()) {
+            problems.push(format!("filter.levels: `{l}` is not national, province, prefecture or county"));
+        }
+    }
+    if let Some(w) = &spec.webhook {
+        match reqwest::Url::parse(&w.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => problems.push("webhook.url: an absolute http or https URL".into()),
+        }
+        for (i, s) in w.secrets.iter().enumerate() {
+            if let Err(e) = signature::decode_secret(s) {
+                problems.push(format!("webhook.secrets[{i}]: {e}"));
+            }
+        }
+        if w.secrets.len() > 2 {
+            problems.push("webhook.secrets: at most two (the new and the old one during a rotation)".into());
+        }
+        if w.concurrency.is_some_and(|c| !(1..=64).contains(&c)) {
+            problems.push("webhook.concurrency: between 1 and 64".into());
+        }
+        if w.rate_per_second == Some(0) {
+            problems.push("webhook.rate_per_second: above 0".into());
+        }
+        if let Some(c) = &w.client_certificate {
+            for (what, path) in [("cert", &c.cert), ("key", &c.key)] {
+                if !path.is_file() {
+                    problems.push(format!("webhook.client_certificate.{what}: no file {}", path.display()));
+                }
+            }
+        }
+        if let Some(ca) = &w.ca {
+            match std::fs::read(ca).map(|pem| reqwest::Certificate::from_pem_bundle(&pem)) {
+                Ok(Ok(certs)) if !certs.is_empty() => {}
+                _ => problems.push(format!("webhook.ca: {} is not a readable PEM file of certificates", ca.display())),
+            }
+        }
+    }
+    problems
+}
+
+impl Filter {
+    /// Whether an entry of the feed passes.
+    pub fn matches(&self, message_type: &str, event: &Value, router: &Router) -> bool {
+        if !self.types.is_empty() && !self.types.iter().any(|t| t == message_type) {
+            return false;
+        }
+        let divisions: Vec<Division> = event
+            .pointer("/data/case/divisions")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(|d| d.as_str().and_then(|s| Division::parse(s).ok())).collect())
+            .unwrap_or_default();
+        if !self.divisions.is_empty()
+            && !divisions.iter().any(|d| self.divisions.iter().any(|p| d.as_str().starts_with(p.as_str())))
+        {
+            return false;
+        }
+        if !self.regions.is_empty()
+            && !divisions
+                .iter()
+                .any(|d| self.regions.iter().any(|r| router.regions.get(r).is_some_and(|region| region.contains(d))))
+        {
+            return false;
+        }
+        if !self.levels.is_empty() {
+            let level = event
+                .get("sender")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<AgencyId>().ok())
+                .and_then(|a| router.divisions.get(&a.division).map(|e| e.level.as_str()));
+            if !level.is_some_and(|l| self.levels.iter().any(|x| x == l)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty() && self.divisions.is_empty() && self.regions.is_empty() && self.levels.is_empty()
+    }
+}
+
+/// Checks the owner of a config subscription: a recipient the gateway knows.
+pub fn validate_owner(owner: &str, router: &Router) -> Result<Recipient, String> {
+    let recipient: Recipient = owner.parse()?;
+    match &recipient {
+        Recipient::Hub(key) if router.regions.get(key).is_none() => Err(format!("owner: no region `{key}`")),
+        Recipient::Feed(name) if name == crate::route::recipient::PUBLIC => {
+            Err("owner: the public feed is open to all; it has no subscriptions".into())
+        }
+        _ => Ok(recipient),
+    }
+}

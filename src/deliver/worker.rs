@@ -1,0 +1,352 @@
+//! The webhook worker: moves each webhook subscription's new feed entries into attempts, leases
+//! the due ones, POSTs them signed, and records the outcome.
+//!
+//! - **At least once.** Attempts are created from the feed in the same transaction that moves
+//!   the subscription's cursor, and leased while in flight; after a crash an expired lease makes
+//!   an attempt due again. A resend carries the same `webhook-id` and event `id`.
+//! - **Never twice at once.** The lease is longer than the request timeout.
+//! - **In order per case thread.** Only the oldest unfinished attempt of a thread is leased.
+//! - **One endpoint never delays another.** Each has its own concurrency and rate limits.
+//! - **Retries** on timeouts, connection errors, 408, 429 and 5xx, on the configured schedule
+//!   with jitter, honouring `Retry-After`; other 4xx go to the dead letters with the answer kept;
+//!   410 disables the subscription.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
+use tokio::sync::{Notify, Semaphore};
+
+use super::signature;
+use super::subscription::{Stored, Webhook};
+use crate::config::settings::Delivery;
+use crate::route::Router;
+use crate::server::Gateway;
+use crate::store::{Attempt, AttemptOutcome, StoreError, SubscriptionRow};
+
+/// Feed entries read per step when creating attempts.
+const FAN_OUT_PAGE: usize = 500;
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// What the worker keeps per webhook endpoint.
+struct Endpoint {
+    /// The stored spec it was built from: rebuilt when that changes.
+    spec: String,
+    url: reqwest::Url,
+    client: reqwest::Client,
+    keys: Vec<Vec<u8>>,
+    permits: Arc<Semaphore>,
+    limiter: DefaultDirectRateLimiter,
+}
+
+impl Endpoint {
+    fn build(spec: &str, webhook: &Webhook, delivery: &Delivery) -> Result<Endpoint, String> {
+        let url = reqwest::Url::parse(&webhook.url).map_err(|e| format!("url: {e}"))?;
+        let keys = webhook.secrets.iter().map(|s| signature::decode_secret(s)).collect::<Result<Vec<_>, _>>()?;
+        let mut client =
+            reqwest::Client::builder().timeout(delivery.request_timeout).redirect(reqwest::redirect::Policy::none());
+        if let Some(c) = &webhook.client_certificate {
+            let mut pem =
+                std::fs::read(&c.cert).map_err(|e| format!("client certificate {}: {e}", c.cert.display()))?;
+            pem.extend(std::fs::read(&c.key).map_err(|e| format!("client key {}: {e}", c.key.display()))?);
+            client =
+                client.identity(reqwest::Identity::from_pem(&pem).map_err(|e| format!("client certificate: {e}"))?);
+        }
+        if let Some(ca) = &webhook.ca {
+            let pem = std::fs::read(ca).map_err(|e| format!("ca {}: {e}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca {}: {e}", ca.display()))?;
+            // Only these CAs: the endpoint is pinned to its private PKI.
+            client = client.tls_certs_only(certs);
+        }
+        let concurrency = webhook.concurrency.unwrap_or(delivery.concurrency).max(1);
+        let rate =
+            NonZeroU32::new(webhook.rate_per_second.unwrap_or(delivery.rate_per_second)).unwrap_or(NonZeroU32::MIN);
+        Ok(Endpoint {
+            spec: spec.to_string(),
+            url,
+            client: client.build().map_err(|e| format!("http client: {e}"))?,
+            keys,
+            permits: Arc::new(Semaphore::new(concurrency as usize)),
+            limiter: RateLimiter::direct(Quota::per_second(rate)),
+        })
+    }
+}
+
+/// Starts the worker and the retention janitor on the current runtime.
+pub fn spawn(gateway: web::Data<Gateway>) {
+    let wake = Arc::new(Notify::new());
+    actix_web::rt::spawn(run(gateway.clone(), wake));
+    actix_web::rt::spawn(purge(gateway));
+}
+
+async fn run(gateway: web::Data<Gateway>, wake: Arc<Notify>) {
+    let mut endpoints: HashMap<String, Arc<Endpoint>> = HashMap::new();
+    let mut commits = gateway.store.commits();
+    loop {
+        if let Err(e) = round(&gateway, &mut endpoints, &wake).await {
+            match e {
+                StoreError::Closed => return,
+                e => tracing::warn!(error = %e, "webhook worker: the store is unavailable; retrying"),
+            }
+        }
+        let tick = gateway.runtime().config.settings.delivery.tick;
+        tokio::select! {
+            changed = commits.changed() => if changed.is_err() { return },
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// One pass: create attempts from the feeds, lease what is due, send.
+async fn round(
+    gateway: &web::Data<Gateway>,
+    endpoints: &mut HashMap<String, Arc<Endpoint>>,
+    wake: &Arc<Notify>,
+) -> Result<(), StoreError> {
+    let rt = gateway.runtime();
+    let delivery = &rt.config.settings.delivery;
+    let subscriptions = gateway.store.subscriptions().await?;
+    endpoints.retain(|id, _| subscriptions.iter().any(|s| &s.id == id));
+    for sub in subscriptions.iter().filter(|s| s.disabled.is_none()) {
+        let stored = Stored::parse(&sub.spec);
+        let Some(webhook) = &stored.webhook else { continue };
+        fan_out(gateway, sub, &stored, &rt.config.router).await?;
+        if endpoints.get(&sub.id).is_none_or(|e| e.spec != sub.spec) {
+            match Endpoint::build(&sub.spec, webhook, delivery) {
+                Ok(e) => {
+                    endpoints.insert(sub.id.clone(), Arc::new(e));
+                }
+                Err(e) => {
+                    tracing::error!(subscription = %sub.id, error = %e, "cannot reach this endpoint; its messages wait");
+                    continue;
+                }
+            }
+        }
+        let Some(endpoint) = endpoints.get(&sub.id).cloned() else { continue };
+        let free = endpoint.permits.available_permits();
+        if free == 0 {
+            continue;
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let lease_ms = delivery.lease.as_millis() as i64;
+        for attempt in gateway.store.lease(&sub.id, free, now_ms, lease_ms).await? {
+            let Ok(permit) = endpoint.permits.clone().try_acquire_owned() else { break };
+            let (gateway, endpoint, wake, delivery) =
+                (gateway.clone(), endpoint.clone(), wake.clone(), delivery.clone());
+            actix_web::rt::spawn(async move {
+                let outcome = send(&endpoint, &attempt, &delivery).await;
+                gateway.metrics.count_webhook(outcome_name(&outcome));
+                if let Err(e) = gateway.store.complete(attempt.id, outcome).await {
+                    // The lease runs out and the attempt is due again: at least once.
+                    tracing::warn!(error = %e, attempt = attempt.id, "could not record a webhook outcome");
+                }
+                drop(permit);
+                wake.notify_one();
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Creates the attempts for the feed entries the subscription has not seen yet.
+async fn fan_out(gateway: &Gateway, sub: &SubscriptionRow, stored: &Stored, router: &Router) -> Result<(), StoreError> {
+    let mut cursor = sub.cursor;
+    loop {
+        let page = gateway.store.feed(&sub.owner, cursor, FAN_OUT_PAGE).await?;
+        let Some(last) = page.entries.last().map(|e| e.cursor) else { return Ok(()) };
+        let full = page.entries.len() == FAN_OUT_PAGE;
+        let matched = page
+            .entries
+            .into_iter()
+            .filter(|e| {
+                stored.filter.matches(
+                    &e.message_type,
+                    &serde_json::from_str::<Value>(&e.event).unwrap_or_default(),
+                    router,
+                )
+            })
+            .map(|e| (e.cursor, e.subject.unwrap_or_else(|| format!("message:{}", e.cursor))))
+            .collect();
+        gateway.store.enqueue(&sub.id, matched, last).await?;
+        cursor = last;
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// POSTs one attempt and says how it ended.
+async fn send(endpoint: &Endpoint, attempt: &Attempt, delivery: &Delivery) -> AttemptOutcome {
+    endpoint.limiter.until_ready().await;
+    let timestamp = chrono::Utc::now().timestamp();
+    let signature = signature::sign(&endpoint.keys, &attempt.webhook_id, timestamp, attempt.event.as_bytes());
+    let sent = endpoint
+        .client
+        .post(endpoint.url.clone())
+        .header("content-type", "application/cloudevents+json; charset=utf-8")
+        .header("webhook-id", &attempt.webhook_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(attempt.event.clone())
+        .send()
+        .await;
+    match sent {
+        Err(e) => {
+            let what = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "could not connect"
+            } else {
+                "request failed"
+            };
+            retry(attempt.attempts, delivery, None, format!("{what}: {}", causes(&e)), None)
+        }
+        Ok(response) => {
+            let status = response.status().as_u16();
+            match status {
+                200..=299 => AttemptOutcome::Delivered { status },
+                410 => AttemptOutcome::Gone { status },
+                408 | 429 | 500..=599 => {
+                    let after = retry_after(response.headers());
+                    retry(attempt.attempts, delivery, Some(status), format!("HTTP {status}"), after)
+                }
+                _ => {
+                    let body = response.text().await.ok();
+                    AttemptOutcome::Dead {
+                        status: Some(status),
+                        error: format!("the endpoint refused it with HTTP {status}"),
+                        response: body,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The next try on the schedule, or dead when it is spent. `before` attempts were made before
+/// this failed one.
+pub fn retry(
+    before: u32,
+    delivery: &Delivery,
+    status: Option<u16>,
+    error: String,
+    retry_after: Option<Duration>,
+) -> AttemptOutcome {
+    let made = before as usize + 1;
+    let Some(wait) = delivery.retry_schedule.get(made - 1) else {
+        return AttemptOutcome::Dead {
+            status,
+            error: format!("{error}; gave up after {made} attempts"),
+            response: None,
+        };
+    };
+    let spread = delivery.jitter * (rand::random::<f64>() * 2.0 - 1.0);
+    let jittered = wait.mul_f64((1.0 + spread).max(0.0));
+    let wait = retry_after.map_or(jittered, |after| jittered.max(after.min(MAX_RETRY_AFTER)));
+    AttemptOutcome::Retry { at_ms: chrono::Utc::now().timestamp_millis() + wait.as_millis() as i64, status, error }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+}
+
+/// An error and its causes, innermost last (a TLS failure says which check failed).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn outcome_name(o: &AttemptOutcome) -> &'static str {
+    match o {
+        AttemptOutcome::Delivered { .. } => "delivered",
+        AttemptOutcome::Retry { .. } => "retry",
+        AttemptOutcome::Dead { .. } => "dead",
+        AttemptOutcome::Gone { .. } => "gone",
+    }
+}
+
+/// Deletes feed entries past the retention, every `purge_every`.
+async fn purge(gateway: web::Data<Gateway>) {
+    loop {
+        let delivery = gateway.runtime().config.settings.delivery.clone();
+        tokio::time::sleep(delivery.purge_every).await;
+        let cutoff =
+            chrono::Utc::now() - chrono::Duration::from_std(delivery.retention).unwrap_or(chrono::Duration::MAX);
+        let before = cutoff
+            .with_timezone(&crate::normalize::convert::beijing())
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+        match gateway.store.purge(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "purged feed entries past the retention"),
+            Err(StoreError::Closed) => return,
+            Err(e) => tracing::warn!(error = %e, "could not purge feed entries"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_then_dead() {
+        let d = Delivery {
+            retry_schedule: vec![Duration::from_secs(5), Duration::from_secs(60)],
+            jitter: 0.0,
+            ..Delivery::default()
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        match retry(0, &d, Some(503), "HTTP 503".into(), None) {
+            AttemptOutcome::Retry { at_ms, .. } => assert!((at_ms - now - 5000).abs() < 1000),
+            other => panic!("{other:?}"),
+        }
+        match retry(1, &d, None, "timed out".into(), Some(Duration::from_secs(120))) {
+            AttemptOutcome::Retry { at_ms, .. } => {
+                assert!((at_ms - now - 120_000).abs() < 1000, "Retry-After wins when longer")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(retry(2, &d, Some(500), "HTTP 500".into(), None), AttemptOutcome::Dead { .. }));
+    }
+
+    #[test]
+    fn jitter_stays_within_its_share() {
+        let d = Delivery { retry_schedule: vec![Duration::from_secs(100)], jitter: 0.2, ..Delivery::default() };
+        for _ in 0..200 {
+            let now = chrono::Utc::now().timestamp_millis();
+            let AttemptOutcome::Retry { at_ms, .. } = retry(0, &d, None, String::new(), None) else { panic!() };
+            let wait = at_ms - now;
+            assert!((79_000..=121_000).contains(&wait), "{wait}");
+        }
+    }
+
+    #[test]
+    fn reads_retry_after_in_both_forms() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        h.insert(reqwest::header::RETRY_AFTER, later.parse().unwrap());
+        assert!(retry_after(&h).is_some_and(|d| (85..=91).contains(&d.as_secs())));
+        h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+}

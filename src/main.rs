@@ -1,0 +1,194 @@
+//! The `xietong` command line: `serve`, `check`, `explain`, `token new`.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use xietong::config::Config;
+use xietong::explain;
+use xietong::model::AgencyId;
+use xietong::pipeline::BodyKind;
+
+#[derive(Parser)]
+#[command(name = "xietong", version, about = "协同 — the data-exchange gateway between IP offices and procuratorates")]
+struct Cli {
+    /// The configuration directory.
+    #[arg(long, global = true, default_value = "config", env = "XIETONG_CONFIG")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Listen on this address instead of the configured one.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Keep the embedded store here instead of the configured data directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Check every configuration file; print each problem with its file and position.
+    Check,
+    /// Run the whole pipeline on a message without storing or delivering it; print one JSON
+    /// object. Exit 0 if accepted, 1 if refused, 2 on a usage or configuration error.
+    Explain {
+        /// The sending agency, e.g. ip_office:330100.
+        #[arg(long = "as", value_name = "AGENCY_ID")]
+        sender: AgencyId,
+        /// Read the message as this kind of body.
+        #[arg(long, value_enum, default_value_t = Kind::Native)]
+        kind: Kind,
+        /// The message file, or `-` for standard input.
+        file: PathBuf,
+    },
+    /// Manage bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a fresh token for an agency (or, with --operator, an operator) and the lines to
+    /// add to agencies.yaml (or operators.yaml).
+    New {
+        /// The agency, e.g. ip_office:330100.
+        #[arg(required_unless_present = "operator", conflicts_with = "operator")]
+        agency: Option<AgencyId>,
+        /// An operator's name, for the admin endpoints.
+        #[arg(long)]
+        operator: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    /// The sender's native format (as configured for the agency).
+    Native,
+    /// A canonical CloudEvent (as posted with application/cloudevents+json).
+    Cloudevent,
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { listen, data_dir } => serve(&cli.config, listen, data_dir).await,
+        Command::Check => check(&cli.config),
+        Command::Explain { sender, kind, file } => explain_file(&cli.config, &sender, kind, &file).await,
+        Command::Token { command: TokenCommand::New { agency, operator } } => {
+            let token = xietong::token::generate();
+            let hash = xietong::token::format_hash(&xietong::token::hash(&token));
+            let (who, file, entry) = match (agency, operator) {
+                (Some(a), _) => (a.to_string(), "agencies.yaml", format!("  - id: {a}")),
+                (None, Some(name)) => (format!("operator {name}"), "operators.yaml", format!("  - name: {name}")),
+                (None, None) => {
+                    eprintln!("name an agency (token new ip_office:330100) or an operator (token new --operator NAME)");
+                    return ExitCode::from(2);
+                }
+            };
+            println!("token for {who} (shown once; hand it over, store it nowhere else):\n\n  {token}\n");
+            println!("add its hash to {}/{file}:\n\n{entry}\n    tokens:\n      - {hash}", cli.config.display());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn load(dir: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(dir).map_err(|errors| {
+        eprintln!("{errors}");
+        eprintln!("configuration in {} has {} problem(s)", dir.display(), errors.0.len());
+        ExitCode::from(2)
+    })
+}
+
+fn check(dir: &std::path::Path) -> ExitCode {
+    match load(dir) {
+        Ok(config) => {
+            println!(
+                "{}: OK — {} source formats ({}), {} agencies, {} operators, {} routing rules, {} regions, {} divisions",
+                dir.display(),
+                config.formats.len(),
+                config.formats.keys().cloned().collect::<Vec<_>>().join(", "),
+                config.agencies.len(),
+                config.operators.len(),
+                config.router.rules().len(),
+                config.router.regions.iter().count(),
+                config.router.divisions.len(),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+async fn explain_file(dir: &std::path::Path, sender: &AgencyId, kind: Kind, file: &std::path::Path) -> ExitCode {
+    let config = match load(dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut body = Vec::new();
+    let read = if file.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut body).map(|_| ())
+    } else {
+        std::fs::read(file).map(|b| body = b)
+    };
+    if let Err(e) = read {
+        eprintln!("cannot read {}: {e}", file.display());
+        return ExitCode::from(2);
+    }
+    let kind = match kind {
+        Kind::Native => BodyKind::Native,
+        Kind::Cloudevent => BodyKind::CloudEvent,
+    };
+    match explain::explain(&config, sender, kind, &body, None).await {
+        Ok(e) => {
+            println!("{}", serde_json::to_string_pretty(&e.output).unwrap_or_default());
+            if e.accepted { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(usage) => {
+            eprintln!("{usage}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(dir: &std::path::Path, listen: Option<std::net::SocketAddr>, data_dir: Option<PathBuf>) -> ExitCode {
+    let config = match load(dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let overrides = xietong::server::Overrides { listen, data_dir, workers: None };
+    xietong::telemetry::init_logging(&config.settings.log);
+    let gateway = match xietong::server::Gateway::embedded(config, overrides) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let data_dir = gateway.runtime().config.settings.data_dir.clone();
+    let running = match xietong::server::start(gateway, None) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot listen: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // One line on stdout for scripts and tests: where the gateway listens.
+    println!("xietong listening on http://{}", running.addr);
+    tracing::info!(addr = %running.addr, data_dir = %data_dir.display(), "listening");
+    match running.wait().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

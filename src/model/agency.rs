@@ -1,0 +1,161 @@
+//! Agency addressing: `KIND:DIVISION`, e.g. `ip_office:330100`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The kinds of agency that exchange messages through xietong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AgencyKind {
+    /// 知识产权管理部门, including the patent/trademark enforcement department.
+    IpOffice,
+    /// 人民检察院.
+    Procuratorate,
+    /// 公安机关.
+    PublicSecurity,
+    /// 人民法院.
+    Court,
+}
+
+impl AgencyKind {
+    pub const ALL: [AgencyKind; 4] =
+        [AgencyKind::IpOffice, AgencyKind::Procuratorate, AgencyKind::PublicSecurity, AgencyKind::Court];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgencyKind::IpOffice => "ip_office",
+            AgencyKind::Procuratorate => "procuratorate",
+            AgencyKind::PublicSecurity => "public_security",
+            AgencyKind::Court => "court",
+        }
+    }
+}
+
+impl fmt::Display for AgencyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AgencyKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AgencyKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!("unknown agency kind `{s}`; expected one of ip_office, procuratorate, public_security, court")
+        })
+    }
+}
+
+/// A six-digit GB/T 2260 division code. `000000` is national.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Division([u8; 6]);
+
+impl Division {
+    pub const NATIONAL: Division = Division(*b"000000");
+
+    pub fn parse(s: &str) -> Result<Division, String> {
+        let bytes: [u8; 6] =
+            s.as_bytes().try_into().map_err(|_| "a division code has exactly six digits".to_string())?;
+        if !bytes.iter().all(u8::is_ascii_digit) {
+            return Err("a division code has exactly six digits".into());
+        }
+        Ok(Division(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored, so this cannot fail.
+        std::str::from_utf8(&self.0).unwrap_or("000000")
+    }
+}
+
+impl fmt::Display for Division {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Division {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Division({})", self.as_str())
+    }
+}
+
+/// An agency: its kind and its division, written `KIND:DIVISION`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgencyId {
+    pub kind: AgencyKind,
+    pub division: Division,
+}
+
+impl AgencyId {
+    pub fn new(kind: AgencyKind, division: Division) -> Self {
+        AgencyId { kind, division }
+    }
+
+    /// The CloudEvents `source` of messages this agency sends.
+    pub fn source_uri(&self) -> String {
+        format!("urn:xietong:agency:{self}")
+    }
+}
+
+impl fmt::Display for AgencyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.division)
+    }
+}
+
+impl fmt::Debug for AgencyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AgencyId({self})")
+    }
+}
+
+impl FromStr for AgencyId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, division) = s
+            .split_once(':')
+            .ok_or_else(|| format!("`{s}` is not an agency id; expected KIND:DIVISION, e.g. ip_office:330100"))?;
+        let kind = kind.parse()?;
+        let division = Division::parse(division).map_err(|e| format!("agency id `{s}`: {e}"))?;
+        Ok(AgencyId { kind, division })
+    }
+}
+
+impl Serialize for AgencyId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AgencyId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_agency_ids() {
+        let id: AgencyId = "ip_office:330100".parse().unwrap();
+        assert_eq!(id.kind, AgencyKind::IpOffice);
+        assert_eq!(id.division.as_str(), "330100");
+        assert_eq!(id.to_string(), "ip_office:330100");
+        assert_eq!(id.source_uri(), "urn:xietong:agency:ip_office:330100");
+    }
+
+    #[test]
+    fn rejects_malformed_agency_ids() {
+        for bad in ["ip_office", "police:330100", "ip_office:33010", "ip_office:33010x", "ip_office:3301000", ":330100"]
+        {
+            assert!(bad.parse::<AgencyId>().is_err(), "{bad} should be refused");
+        }
+    }
+}

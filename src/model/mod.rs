@@ -1,0 +1,12 @@
+//! The canonical model: who speaks (agency ids), what is said (message types and their
+//! JSON Schemas), and the shape of a refusal (`Problem`).
+
+pub mod agency;
+pub mod event;
+pub mod problem;
+pub mod schema;
+pub mod types;
+
+pub use agency::{AgencyId, AgencyKind, Division};
+pub use problem::{Code, Detail, Problem};
+pub use types::MessageType;

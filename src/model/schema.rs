@@ -1,0 +1,199 @@
+//! The JSON Schemas of `schemas/`, embedded in the binary so that the code and the shared
+//! contract always travel together, compiled once (draft 2020-12) and resolved locally.
+
+use std::collections::HashMap;
+
+use jsonschema::{Draft, Registry, Validator};
+use serde_json::Value;
+
+use super::problem::Detail;
+use super::types::{self, MessageType};
+
+const COMMON_ID: &str = "urn:xietong:schema:common:v1";
+const COMMON: &str = include_str!("../../schemas/common.json");
+
+/// `(schema file stem, contents)` for every message type.
+const TYPE_SCHEMAS: &[(&str, &str)] = &[
+    ("related_case.notice", include_str!("../../schemas/related_case.notice.json")),
+    ("bulletin", include_str!("../../schemas/bulletin.json")),
+    ("expert.request", include_str!("../../schemas/expert.request.json")),
+    ("expert.recommendation", include_str!("../../schemas/expert.recommendation.json")),
+    ("consultation.request", include_str!("../../schemas/consultation.request.json")),
+    ("consultation.reply", include_str!("../../schemas/consultation.reply.json")),
+    ("opinion.request", include_str!("../../schemas/opinion.request.json")),
+    ("opinion.escalation", include_str!("../../schemas/opinion.escalation.json")),
+    ("opinion.reply", include_str!("../../schemas/opinion.reply.json")),
+    ("clue.transfer", include_str!("../../schemas/clue.transfer.json")),
+    ("clue.decision", include_str!("../../schemas/clue.decision.json")),
+    ("supervision.filing_suggestion", include_str!("../../schemas/supervision.filing_suggestion.json")),
+    ("supervision.judgment_application", include_str!("../../schemas/supervision.judgment_application.json")),
+    ("supervision.feedback", include_str!("../../schemas/supervision.feedback.json")),
+    ("non_prosecution.transfer", include_str!("../../schemas/non_prosecution.transfer.json")),
+    ("non_prosecution.result", include_str!("../../schemas/non_prosecution.result.json")),
+    ("major_case.supervision", include_str!("../../schemas/major_case.supervision.json")),
+    ("typical_case", include_str!("../../schemas/typical_case.json")),
+    ("thread.overdue", include_str!("../../schemas/thread.overdue.json")),
+];
+
+/// A schema that failed to load: a defect of the build, reported by `check` and at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("schema {schema}: {reason}")]
+pub struct SchemaError {
+    pub schema: String,
+    pub reason: String,
+}
+
+/// Every message type's compiled validator, and the shared definitions for field lookups.
+pub struct Schemas {
+    validators: HashMap<&'static str, Validator>,
+    common: Value,
+}
+
+impl Schemas {
+    pub fn load() -> Result<Schemas, SchemaError> {
+        let err = |schema: &str, reason: String| SchemaError { schema: schema.to_string(), reason };
+        let common: Value = serde_json::from_str(COMMON).map_err(|e| err("common", e.to_string()))?;
+        let registry = Registry::new()
+            .add(COMMON_ID, common.clone())
+            .and_then(|r| r.prepare())
+            .map_err(|e| err("common", e.to_string()))?;
+        let mut validators = HashMap::new();
+        for t in types::ALL {
+            let text = TYPE_SCHEMAS
+                .iter()
+                .find(|(stem, _)| *stem == t.schema)
+                .map(|(_, text)| *text)
+                .ok_or_else(|| err(t.schema, "no schema file for this type".into()))?;
+            let schema: Value = serde_json::from_str(text).map_err(|e| err(t.schema, e.to_string()))?;
+            if schema.get("$id").and_then(Value::as_str) != Some(t.dataschema().as_str()) {
+                return Err(err(t.schema, format!("$id must be {}", t.dataschema())));
+            }
+            let validator = jsonschema::options()
+                .with_draft(Draft::Draft202012)
+                .with_registry(&registry)
+                .offline()
+                .should_validate_formats(true)
+                .build(&schema)
+                .map_err(|e| err(t.schema, e.to_string()))?;
+            validators.insert(t.name, validator);
+        }
+        Ok(Schemas { validators, common })
+    }
+
+    /// Validates a message's `data` against its type's schema. Error reasons never quote the
+    /// value (it may be sensitive); pointers are into the event (`/data/...`).
+    pub fn validate(&self, message_type: &MessageType, data: &Value) -> Result<(), Vec<Detail>> {
+        let Some(validator) = self.validators.get(message_type.name) else {
+            return Err(vec![Detail::new("/type", "no schema for this message type")]);
+        };
+        let details: Vec<Detail> = validator
+            .iter_errors(data)
+            .map(|e| match e.kind() {
+                // Name the missing member itself, not its parent.
+                jsonschema::error::ValidationErrorKind::Required { property } => {
+                    let name = property.as_str().unwrap_or_default();
+                    let member = jsonptr::PointerBuf::from_tokens([name]);
+                    Detail::new(format!("/data{}{}", e.instance_path(), member), "required, but missing")
+                }
+                _ => Detail::new(format!("/data{}", e.instance_path()), e.masked().to_string()),
+            })
+            .collect();
+        if details.is_empty() { Ok(()) } else { Err(details) }
+    }
+
+    /// The schema of the data member at `pointer` (relative to `data`), following `$ref`s,
+    /// `properties`, array `items` (for a `[]` token) and the object branch of `anyOf`.
+    /// `None` when the shared schema has no such member. Used by `check` to verify mapping
+    /// targets.
+    pub fn member<'a>(&'a self, tokens: &[&str]) -> Option<&'a Value> {
+        let mut node = self.resolve(self.common.pointer("/$defs/data")?)?;
+        for token in tokens {
+            node = if *token == "[]" {
+                self.resolve(node.get("items")?)?
+            } else {
+                match node.get("properties").and_then(|p| p.get(*token)) {
+                    Some(child) => self.resolve(child)?,
+                    // Open objects (`extra`, `statistics`) accept any member.
+                    None if node.get("additionalProperties").is_none_or(|a| a != &Value::Bool(false)) => {
+                        return Some(&Value::Bool(true));
+                    }
+                    None => return None,
+                }
+            };
+        }
+        Some(node)
+    }
+
+    fn resolve<'a>(&'a self, mut node: &'a Value) -> Option<&'a Value> {
+        loop {
+            if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+                let fragment = r.strip_prefix(COMMON_ID).unwrap_or(r).strip_prefix('#')?;
+                node = self.common.pointer(fragment)?;
+            } else if let Some(branches) = node.get("anyOf").and_then(Value::as_array) {
+                node = branches.iter().find(|b| b.get("$ref").is_some_and(|r| r != "#/$defs/removedItem"))?;
+            } else {
+                return Some(node);
+            }
+        }
+    }
+
+    /// Whether the member's schema is an array (rules with `each` must target one).
+    pub fn is_array(node: &Value) -> bool {
+        node.get("type").and_then(Value::as_str) == Some("array")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn schemas() -> Schemas {
+        Schemas::load().expect("embedded schemas compile")
+    }
+
+    #[test]
+    fn every_type_has_a_compiling_schema() {
+        let s = schemas();
+        assert_eq!(s.validators.len(), types::ALL.len());
+    }
+
+    #[test]
+    fn validates_required_members_and_rejects_unknown_ones() {
+        let s = schemas();
+        let t = types::lookup("cn.xietong.typical_case").unwrap();
+        let good = json!({"sender": {"id": "ip_office:330000"}, "case": {"number": "X"}, "content": "c",
+                          "redactions": [], "classifiedFields": []});
+        assert_eq!(s.validate(t, &good), Ok(()));
+        let bad = json!({"sender": {"id": "ip_office:330000"}, "case": {"name": "X"}, "surprise": 1,
+                         "redactions": [], "classifiedFields": []});
+        let details = s.validate(t, &bad).unwrap_err();
+        let pointers: Vec<_> = details.iter().map(|d| d.pointer.as_str()).collect();
+        assert!(pointers.contains(&"/data/case/number"), "{details:?}");
+        assert!(pointers.contains(&"/data"), "{details:?}");
+        assert!(details.iter().all(|d| !d.reason.contains("\"X\"")), "values are never quoted: {details:?}");
+    }
+
+    #[test]
+    fn removed_array_items_are_null_and_valid() {
+        let s = schemas();
+        let t = types::lookup("cn.xietong.bulletin").unwrap();
+        let data = json!({"sender": {"id": "ip_office:330000"}, "content": "c",
+                          "attachments": [{"fileName": "a.pdf"}, null],
+                          "redactions": [{"pointer": "/data/attachments/1", "reason": "state_secret"}],
+                          "classifiedFields": []});
+        assert_eq!(s.validate(t, &data), Ok(()));
+    }
+
+    #[test]
+    fn finds_members_for_mapping_targets() {
+        let s = schemas();
+        assert!(s.member(&["case", "number"]).is_some());
+        assert!(s.member(&["parties", "[]", "residentId"]).is_some());
+        assert!(Schemas::is_array(s.member(&["attachments"]).unwrap()));
+        assert!(s.member(&["extra", "anything"]).is_some());
+        assert!(s.member(&["case", "nubmer"]).is_none());
+        assert!(s.member(&["parties", "[]", "nickname"]).is_none());
+    }
+}

@@ -1,0 +1,281 @@
+//! Compilation of a source-format file into a [`Mapping`]: every pointer parsed, every
+//! converter, type and target checked against the shared schema, each problem reported with
+//! its position in the file.
+
+use std::collections::HashMap;
+
+use jsonptr::PointerBuf;
+use serde_json::Value;
+use serde_saphyr::{Location, Spanned};
+
+use super::convert::Convert;
+use super::engine::{
+    Condition, EnumMap, EnvelopeRules, FieldMarkings, ItemMarkings, Mapping, Markings, Rule, Source, Test,
+};
+use super::spec::{ConditionSpec, FromSpec, MarkingShape, RuleSpec, SourceSpec, SpecError};
+use crate::model::schema::Schemas;
+use crate::model::types;
+
+impl Mapping {
+    /// Parses and compiles a source-format file, checking every pointer, converter, type and
+    /// target against the shared schema. All problems are reported, each with its position.
+    pub fn from_yaml(text: &str, schemas: &Schemas) -> Result<Mapping, Vec<SpecError>> {
+        let spec: SourceSpec = serde_saphyr::from_str(text).map_err(|e| vec![SpecError::from_yaml(&e)])?;
+        let mut compiler = Compiler { schemas, errors: Vec::new() };
+        let mapping = compiler.mapping(spec);
+        if compiler.errors.is_empty() { Ok(mapping) } else { Err(compiler.errors) }
+    }
+
+    /// The built-in mapping for canonical CloudEvents: every canonical type maps to itself.
+    pub fn cloudevents(schemas: &Schemas) -> Result<Mapping, Vec<SpecError>> {
+        let mut mapping = Mapping::from_yaml(super::CLOUDEVENTS_SPEC, schemas)?;
+        mapping.types = types::ALL.iter().map(|t| (t.name.to_string(), t)).collect();
+        Ok(mapping)
+    }
+
+    /// The native message types this format knows, sorted.
+    pub fn native_types(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.types.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+struct Compiler<'a> {
+    schemas: &'a Schemas,
+    errors: Vec<SpecError>,
+}
+
+/// Where a rule sits: in the envelope (no `to`), or among the fields, with the schema tokens of
+/// its parent (for `each`, the array's item).
+#[derive(Clone)]
+enum Place {
+    Envelope(&'static str),
+    Fields(Vec<String>),
+}
+
+impl Compiler<'_> {
+    fn error(&mut self, at: Location, message: impl Into<String>) {
+        self.errors.push(SpecError::at(&at, message));
+    }
+
+    fn pointer(&mut self, text: &str, at: Location, what: &str) -> PointerBuf {
+        match PointerBuf::parse(text) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error(at, format!("{what} `{text}` is not a JSON pointer ({e}); write it like /aj/ajbh"));
+                PointerBuf::root()
+            }
+        }
+    }
+
+    fn spanned_pointer(&mut self, s: &Spanned<String>, what: &str) -> PointerBuf {
+        self.pointer(&s.value, s.referenced, what)
+    }
+
+    fn mapping(&mut self, spec: SourceSpec) -> Mapping {
+        let name = spec.format.value.clone();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            self.error(spec.format.referenced, "format names use lowercase letters, digits and `-`");
+        }
+        let e = spec.envelope;
+        let envelope_rule = |c: &mut Self, rule: RuleSpec, field: &'static str| c.rule(rule, &Place::Envelope(field));
+        let envelope = EnvelopeRules {
+            id: envelope_rule(self, e.id, "id"),
+            message_type: envelope_rule(self, e.message_type, "type"),
+            sender: envelope_rule(self, e.sender, "sender"),
+            sent_at: envelope_rule(self, e.sent_at, "sent_at"),
+            // The sender's name is delivered in the data, as `sender.name`.
+            sender_name: e.sender_name.map(|r| Rule {
+                to: PointerBuf::from_tokens(["sender", "name"]),
+                ..envelope_rule(self, r, "sender_name")
+            }),
+            classification: e.classification.map(|r| envelope_rule(self, r, "classification")),
+            in_reply_to: e.in_reply_to.map(|r| envelope_rule(self, r, "in_reply_to")),
+        };
+        if !matches!(envelope.sender.convert, Some(Convert::Division | Convert::Agency)) {
+            self.error(Location::UNKNOWN, "envelope.sender needs `convert: division` or `convert: agency`");
+        }
+        let mut type_table = HashMap::new();
+        for (native, canonical) in &spec.types {
+            match types::lookup(&canonical.value) {
+                Some(t) => {
+                    type_table.insert(native.clone(), t);
+                }
+                None => {
+                    let known: Vec<&str> = types::ALL.iter().map(|t| t.name).collect();
+                    self.error(
+                        canonical.referenced,
+                        format!("unknown canonical type `{}`; known types: {}", canonical.value, known.join(", ")),
+                    );
+                }
+            }
+        }
+        let markings = Markings {
+            fields: spec.markings.fields.map(|f| {
+                let from = self.spanned_pointer(&f.from, "markings.fields.from");
+                let (path, level) = match f.shape {
+                    MarkingShape::PathMap => {
+                        if let Some(p) = f.path.as_ref().or(f.level.as_ref()) {
+                            self.error(p.referenced, "`path` and `level` belong to shape pointer_list only");
+                        }
+                        (PointerBuf::root(), PointerBuf::root())
+                    }
+                    MarkingShape::PointerList => match (&f.path, &f.level) {
+                        (Some(p), Some(l)) => (self.spanned_pointer(p, "path"), self.spanned_pointer(l, "level")),
+                        _ => {
+                            self.error(f.from.referenced, "shape pointer_list needs `path` and `level`: where each entry keeps its pointer and its level");
+                            (PointerBuf::root(), PointerBuf::root())
+                        }
+                    },
+                };
+                FieldMarkings { from, shape: f.shape, path, level }
+            }),
+            items: spec
+                .markings
+                .items
+                .iter()
+                .map(|i| ItemMarkings {
+                    from: self.spanned_pointer(&i.from, "markings.items.from"),
+                    level: self.spanned_pointer(&i.level, "markings.items.level"),
+                })
+                .collect(),
+        };
+        let ignore = spec.ignore.iter().map(|p| self.spanned_pointer(p, "ignore")).collect();
+        let expect = spec.expect.iter().map(|c| self.condition(c)).collect();
+        let fields = self.rules(spec.fields, &[]);
+        Mapping {
+            name,
+            description: spec.description.unwrap_or_default().trim().to_string(),
+            envelope,
+            types: type_table,
+            markings,
+            ignore,
+            expect,
+            fields,
+        }
+    }
+
+    fn rules(&mut self, specs: Vec<RuleSpec>, parent: &[String]) -> Vec<Rule> {
+        let mut seen: HashMap<String, Location> = HashMap::new();
+        let mut rules = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if let (Some(to), None) = (&spec.to, &spec.when)
+                && seen.insert(to.value.clone(), to.referenced).is_some()
+            {
+                self.error(
+                    to.referenced,
+                    format!("`{}` is already the target of another rule; give one of them a `when`", to.value),
+                );
+            }
+            rules.push(self.rule(spec, &Place::Fields(parent.to_vec())));
+        }
+        rules
+    }
+
+    fn rule(&mut self, spec: RuleSpec, place: &Place) -> Rule {
+        let at = spec.location();
+        let to = match (place, &spec.to) {
+            (Place::Envelope(field), Some(to)) => {
+                self.error(to.referenced, format!("envelope.{field} takes no `to`: the envelope field is its target"));
+                PointerBuf::root()
+            }
+            (Place::Envelope(_), None) => PointerBuf::root(),
+            (Place::Fields(_), None) => {
+                self.error(at, "a field rule needs `to`: the canonical field it fills");
+                PointerBuf::root()
+            }
+            (Place::Fields(parent), Some(to)) => {
+                let pointer = self.spanned_pointer(to, "to");
+                let mut tokens = parent.clone();
+                tokens.extend(pointer.tokens().map(|t| t.decoded().into_owned()));
+                let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+                match self.schemas.member(&refs) {
+                    None => self.error(
+                        to.referenced,
+                        format!("`{}` is not a field of the shared schema (schemas/common.json, $defs/data)", to.value),
+                    ),
+                    Some(node) if spec.each.is_some() && !Schemas::is_array(node) => {
+                        self.error(to.referenced, format!("`each` needs an array target; `{}` is not one", to.value))
+                    }
+                    Some(_) => {}
+                }
+                pointer
+            }
+        };
+        let source = match (&spec.from, &spec.value) {
+            (Some(from), None) => {
+                let texts: Vec<&String> = match &from.value {
+                    FromSpec::One(p) => vec![p],
+                    FromSpec::FirstOf(ps) => ps.iter().collect(),
+                };
+                if texts.is_empty() {
+                    self.error(from.referenced, "`from` lists no field");
+                }
+                Source::FirstOf(texts.into_iter().map(|t| self.pointer(t, from.referenced, "from")).collect())
+            }
+            (None, Some(v)) => Source::Const(v.clone()),
+            (Some(from), Some(_)) => {
+                self.error(from.referenced, "a rule has either `from` or `value`, not both");
+                Source::Const(Value::Null)
+            }
+            (None, None) => {
+                self.error(at, "a rule needs `from` (a native field) or `value` (a constant)");
+                Source::Const(Value::Null)
+            }
+        };
+        let map = spec.map.map(|table| {
+            let fallback = table.get("*").cloned();
+            let mut listed: Vec<&str> = table.keys().filter(|k| *k != "*").map(String::as_str).collect();
+            listed.sort_unstable();
+            let listed = listed.join(", ");
+            let table = table.into_iter().filter(|(k, _)| k != "*").collect();
+            EnumMap { table, fallback, listed }
+        });
+        let each = spec.each.map(|children| {
+            if matches!(place, Place::Envelope(_)) {
+                self.error(at, "envelope fields take no `each`");
+            }
+            if spec.convert.is_some() || map.is_some() || spec.default.is_some() || matches!(source, Source::Const(_)) {
+                self.error(at, "a rule with `each` takes only `to`, `from`, `required` and `when`");
+            }
+            let mut parent = match place {
+                Place::Fields(p) => p.clone(),
+                Place::Envelope(_) => Vec::new(),
+            };
+            if let Some(to) = &spec.to {
+                parent.extend(
+                    PointerBuf::parse(to.value.as_str())
+                        .map(|p| p.tokens().map(|t| t.decoded().into_owned()).collect::<Vec<_>>())
+                        .unwrap_or_default(),
+                );
+            }
+            parent.push("[]".into());
+            self.rules(children, &parent)
+        });
+        Rule {
+            to,
+            source,
+            convert: spec.convert.map(|c| c.value),
+            map,
+            default: spec.default,
+            required: spec.required,
+            when: spec.when.as_ref().map(|c| self.condition(c)),
+            each,
+        }
+    }
+
+    fn condition(&mut self, spec: &ConditionSpec) -> Condition {
+        let path = self.spanned_pointer(&spec.path, "path");
+        let test = match (&spec.equals, &spec.one_of, spec.present) {
+            (Some(v), None, None) => Test::Equals(v.clone()),
+            (None, Some(vs), None) => Test::OneOf(vs.clone()),
+            (None, None, Some(p)) => Test::Present(p),
+            _ => {
+                self.error(spec.path.referenced, "a condition has exactly one of `equals`, `in`, `present`");
+                Test::Present(true)
+            }
+        };
+        Condition { path, test }
+    }
+}

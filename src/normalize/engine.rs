@@ -1,0 +1,686 @@
+//! Compiled mappings and their application to native messages.
+
+use std::collections::{HashMap, HashSet};
+
+use jsonptr::{Pointer, PointerBuf};
+use serde_json::{Map, Value};
+
+use super::convert::Convert;
+use super::spec::MarkingShape;
+use crate::model::{AgencyId, Code, Detail, Division, MessageType};
+use crate::secrecy::Level;
+
+/// A compiled source format.
+#[derive(Debug)]
+pub struct Mapping {
+    pub name: String,
+    pub description: String,
+    pub(super) envelope: EnvelopeRules,
+    pub(super) types: HashMap<String, &'static MessageType>,
+    pub(super) markings: Markings,
+    pub(super) ignore: Vec<PointerBuf>,
+    pub(super) expect: Vec<Condition>,
+    pub(super) fields: Vec<Rule>,
+}
+
+#[derive(Debug)]
+pub(super) struct EnvelopeRules {
+    pub(super) id: Rule,
+    pub(super) message_type: Rule,
+    pub(super) sender: Rule,
+    pub(super) sent_at: Rule,
+    pub(super) sender_name: Option<Rule>,
+    pub(super) classification: Option<Rule>,
+    pub(super) in_reply_to: Option<Rule>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Markings {
+    pub(super) fields: Option<FieldMarkings>,
+    pub(super) items: Vec<ItemMarkings>,
+}
+
+#[derive(Debug)]
+pub(super) struct FieldMarkings {
+    pub(super) from: PointerBuf,
+    pub(super) shape: MarkingShape,
+    pub(super) path: PointerBuf,
+    pub(super) level: PointerBuf,
+}
+
+#[derive(Debug)]
+pub(super) struct ItemMarkings {
+    pub(super) from: PointerBuf,
+    pub(super) level: PointerBuf,
+}
+
+#[derive(Debug)]
+pub(super) struct Rule {
+    pub(super) to: PointerBuf,
+    pub(super) source: Source,
+    pub(super) convert: Option<Convert>,
+    pub(super) map: Option<EnumMap>,
+    pub(super) default: Option<Value>,
+    pub(super) required: bool,
+    pub(super) when: Option<Condition>,
+    pub(super) each: Option<Vec<Rule>>,
+}
+
+#[derive(Debug)]
+pub(super) enum Source {
+    FirstOf(Vec<PointerBuf>),
+    Const(Value),
+}
+
+#[derive(Debug)]
+pub(super) struct EnumMap {
+    pub(super) table: HashMap<String, Value>,
+    pub(super) fallback: Option<Value>,
+    pub(super) listed: String,
+}
+
+#[derive(Debug)]
+pub(super) struct Condition {
+    pub(super) path: PointerBuf,
+    pub(super) test: Test,
+}
+
+#[derive(Debug)]
+pub(super) enum Test {
+    Equals(Value),
+    OneOf(Vec<Value>),
+    Present(bool),
+}
+
+/// The sender as the message names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SenderRef {
+    Division(Division),
+    Agency(AgencyId),
+    Absent,
+}
+
+/// The envelope of a mapped message.
+#[derive(Debug)]
+pub struct Envelope {
+    pub native_id: String,
+    pub message_type: &'static MessageType,
+    pub sender: SenderRef,
+    pub sent_at: String,
+    pub classification: Level,
+    pub in_reply_to: Option<String>,
+}
+
+/// Where a canonical value came from. `target` is a pointer into the event (`/data/...` or
+/// an attribute such as `/time`); `source` into the native message. When `structural`, the
+/// value is the native value's structure unchanged, so a pointer below `source` maps to the
+/// same pointer below `target`. `guards` are fields a `when` condition read to choose it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    pub target: PointerBuf,
+    pub source: Option<PointerBuf>,
+    pub guards: Vec<PointerBuf>,
+    pub structural: bool,
+}
+
+/// A field marking found in the native message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceMarking {
+    /// The marked field.
+    pub source: PointerBuf,
+    pub level: Level,
+    /// Where the marking itself is written.
+    pub declared_at: PointerBuf,
+}
+
+/// What the markings section found: the markings, and the nodes that hold them (metadata,
+/// not content: the scanner skips them and they are not delivered).
+#[derive(Debug, Default)]
+pub struct FoundMarkings {
+    pub markings: Vec<SourceMarking>,
+    pub metadata: Vec<PointerBuf>,
+}
+
+/// A mapped message: envelope, canonical data (without `sender.id`, `redactions` and
+/// `classifiedFields`, which the pipeline adds) and the provenance of every value.
+#[derive(Debug)]
+pub struct Mapped {
+    pub envelope: Envelope,
+    pub data: Value,
+    pub provenance: Vec<Provenance>,
+}
+
+impl Mapped {
+    /// The event pointers that hold what came from the native field at `source` or below it.
+    /// Where a value was converted, the whole converted value is named (more is removed, never
+    /// less).
+    pub fn targets_of(&self, source: &Pointer) -> Vec<PointerBuf> {
+        let mut out: Vec<PointerBuf> = Vec::new();
+        // The deepest values whose origin contains `source`.
+        let deepest = self
+            .provenance
+            .iter()
+            .filter_map(|p| p.source.as_ref().filter(|s| source.starts_with(s)).map(|s| s.count()))
+            .max();
+        for p in &self.provenance {
+            let from_source = p.source.as_ref().and_then(|s| {
+                if source.starts_with(s) && Some(s.count()) == deepest {
+                    match source.strip_prefix(s) {
+                        Some(rest) if p.structural => Some(p.target.concat(rest)),
+                        _ => Some(p.target.clone()),
+                    }
+                } else if s.starts_with(source) {
+                    Some(p.target.clone())
+                } else {
+                    None
+                }
+            });
+            let from_guard = p.guards.iter().any(|g| g.starts_with(source) || source.starts_with(g));
+            if let Some(t) = from_source.or_else(|| from_guard.then(|| p.target.clone())) {
+                out.push(t);
+            }
+        }
+        out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        out.dedup();
+        // Removing a node removes everything below it.
+        let mut kept: Vec<PointerBuf> = Vec::new();
+        for t in out {
+            if !kept.iter().any(|k| t.starts_with(k)) {
+                kept.push(t);
+            }
+        }
+        kept
+    }
+}
+
+/// A refusal from the mapping stage: the code says which kind.
+#[derive(Debug)]
+pub struct MapError {
+    pub code: Code,
+    pub details: Vec<Detail>,
+}
+
+impl Mapping {
+    /// The classification of the whole message, read first so that a state secret is refused
+    /// before anything else is looked at.
+    /// Also returns where the classification was read.
+    pub fn classification(&self, doc: &Value) -> Result<(Level, Option<PointerBuf>), Vec<Detail>> {
+        let Some(rule) = &self.envelope.classification else {
+            return Ok((Level::Internal, None));
+        };
+        let mut run = Run::new();
+        let value = run.value(rule, doc, &PointerBuf::root());
+        if !run.errors.is_empty() {
+            return Err(run.errors);
+        }
+        match value {
+            Some((Value::String(s), at)) => match Level::parse(&s) {
+                Some(level) => Ok((level, at)),
+                None => Err(vec![Detail::new(
+                    at.map(|p| p.to_string()).unwrap_or_default(),
+                    format!("unknown classification; expected one of {}", Level::NAMES),
+                )]),
+            },
+            _ => Ok((Level::Internal, None)),
+        }
+    }
+
+    /// The sender's field markings, each resolved against the message. A marking that is
+    /// malformed, names an unknown level or points at nothing is an error: a typo must never
+    /// let a marked field through.
+    pub fn markings(&self, doc: &Value) -> Result<FoundMarkings, Vec<Detail>> {
+        let mut found = FoundMarkings::default();
+        let mut errors = Vec::new();
+        let level_of = |v: Option<&Value>, at: &PointerBuf, errors: &mut Vec<Detail>| -> Option<Level> {
+            let level = v.and_then(Value::as_str).and_then(Level::parse);
+            if level.is_none() {
+                errors.push(Detail::new(at.as_str(), format!("expected a level: one of {}", Level::NAMES)));
+            }
+            level
+        };
+        if let Some(f) = &self.markings.fields
+            && let Some(node) = present(doc, &f.from)
+        {
+            found.metadata.push(f.from.clone());
+            match (f.shape, node) {
+                (MarkingShape::PathMap, Value::Object(entries)) => {
+                    for (path, level) in entries {
+                        let declared_at = f.from.with_trailing_token(path.as_str());
+                        let source = PointerBuf::from_tokens(path.trim_start_matches('/').split('/'));
+                        if let Some(level) = level_of(Some(level), &declared_at, &mut errors) {
+                            found.markings.push(SourceMarking { source, level, declared_at });
+                        }
+                    }
+                }
+                (MarkingShape::PointerList, Value::Array(entries)) => {
+                    for (i, entry) in entries.iter().enumerate() {
+                        let declared_at = f.from.with_trailing_token(i);
+                        let path = f.path.resolve(entry).ok().and_then(Value::as_str);
+                        let Some(source) = path.and_then(|p| PointerBuf::parse(p).ok()) else {
+                            errors.push(Detail::new(
+                                declared_at.concat(&f.path).as_str(),
+                                "expected a JSON pointer such as /body/analysis",
+                            ));
+                            continue;
+                        };
+                        if let Some(level) =
+                            level_of(f.level.resolve(entry).ok(), &declared_at.concat(&f.level), &mut errors)
+                        {
+                            found.markings.push(SourceMarking { source, level, declared_at });
+                        }
+                    }
+                }
+                (MarkingShape::PathMap, _) => {
+                    errors.push(Detail::new(f.from.as_str(), "expected an object of path: level"))
+                }
+                (MarkingShape::PointerList, _) => {
+                    errors.push(Detail::new(f.from.as_str(), "expected an array of markings"))
+                }
+            }
+        }
+        for items in &self.markings.items {
+            let Some(Value::Array(list)) = present(doc, &items.from) else {
+                continue;
+            };
+            for (i, item) in list.iter().enumerate() {
+                let source = items.from.with_trailing_token(i);
+                let declared_at = source.concat(&items.level);
+                if let Some(v) = items.level.resolve(item).ok().filter(|v| !v.is_null()) {
+                    found.metadata.push(declared_at.clone());
+                    if let Some(level) = level_of(Some(v), &declared_at, &mut errors) {
+                        found.markings.push(SourceMarking { source, level, declared_at });
+                    }
+                }
+            }
+        }
+        for m in &found.markings {
+            if !m.source.is_root() && m.source.resolve(doc).is_err() {
+                errors.push(Detail::new(
+                    m.declared_at.as_str(),
+                    format!("marks {} but the message has no such field", m.source),
+                ));
+            }
+        }
+        if errors.is_empty() { Ok(found) } else { Err(errors) }
+    }
+
+    /// Maps the whole message: envelope, fields, and everything no rule reads into `extra`.
+    pub fn map(&self, doc: &Value) -> Result<Mapped, MapError> {
+        let mut run = Run::new();
+        let root = PointerBuf::root();
+        let fail = |code, details| Err(MapError { code, details });
+        if !doc.is_object() {
+            return fail(Code::MappingFailed, vec![Detail::new("", "the message must be a JSON object")]);
+        }
+
+        let e = &self.envelope;
+        let native_type = run.string(&e.message_type, doc, "/type");
+        let message_type = match native_type.as_deref() {
+            Some(t) => match self.types.get(t) {
+                Some(mt) => Some(*mt),
+                None => {
+                    let at = first_source(&e.message_type);
+                    return fail(
+                        Code::UnknownMessageType,
+                        vec![Detail::new(
+                            at,
+                            format!(
+                                "not a message type of format {}; expected one of {}",
+                                self.name,
+                                self.native_types().join(", ")
+                            ),
+                        )],
+                    );
+                }
+            },
+            None => None,
+        };
+        let native_id = run.string(&e.id, doc, "/nativeid");
+        let sent_at = run.string(&e.sent_at, doc, "/time");
+        let in_reply_to = e.in_reply_to.as_ref().and_then(|r| run.string(r, doc, "/inreplyto"));
+        let classification = e
+            .classification
+            .as_ref()
+            .and_then(|r| run.string(r, doc, "/classification"))
+            .and_then(|s| Level::parse(&s))
+            .unwrap_or(Level::Internal);
+        let sender = match run.string(&e.sender, doc, "/sender") {
+            None => SenderRef::Absent,
+            Some(s) => match e.sender.convert {
+                Some(Convert::Agency) => s.parse().map(SenderRef::Agency).unwrap_or(SenderRef::Absent),
+                _ => Division::parse(&s).map(SenderRef::Division).unwrap_or(SenderRef::Absent),
+            },
+        };
+        for c in &self.expect {
+            run.check(c, doc);
+        }
+
+        let mut data = Value::Object(Map::new());
+        let data_ptr = PointerBuf::parse("/data").unwrap_or_default();
+        if let Some(rule) = &e.sender_name {
+            run.apply(rule, doc, &root, &mut data, &data_ptr);
+        }
+        for rule in &self.fields {
+            run.apply(rule, doc, &root, &mut data, &data_ptr);
+        }
+        if let Some(f) = &self.markings.fields {
+            run.read(&f.from);
+        }
+        for p in &self.ignore {
+            run.read(p);
+        }
+        run.collect_extra(doc, &mut data);
+
+        if !run.errors.is_empty() {
+            return fail(Code::MappingFailed, run.errors);
+        }
+        match (native_id, message_type, sent_at) {
+            (Some(native_id), Some(message_type), Some(sent_at)) => Ok(Mapped {
+                envelope: Envelope { native_id, message_type, sender, sent_at, classification, in_reply_to },
+                data,
+                provenance: run.provenance,
+            }),
+            _ => fail(Code::MappingFailed, vec![Detail::new("", "the envelope is incomplete")]),
+        }
+    }
+}
+
+fn first_source(rule: &Rule) -> String {
+    match &rule.source {
+        Source::FirstOf(ps) => ps.first().map(|p| p.to_string()).unwrap_or_default(),
+        Source::Const(_) => String::new(),
+    }
+}
+
+/// The node at `pointer`, unless it is absent or null.
+fn present<'v>(doc: &'v Value, pointer: &Pointer) -> Option<&'v Value> {
+    pointer.resolve(doc).ok().filter(|v| !v.is_null())
+}
+
+/// The state of one application: what was read, where values came from, what went wrong.
+struct Run {
+    reads: HashSet<String>,
+    provenance: Vec<Provenance>,
+    errors: Vec<Detail>,
+}
+
+impl Run {
+    fn new() -> Self {
+        Run { reads: HashSet::new(), provenance: Vec::new(), errors: Vec::new() }
+    }
+
+    fn read(&mut self, pointer: &Pointer) {
+        self.reads.insert(pointer.as_str().to_string());
+    }
+
+    fn error(&mut self, pointer: &Pointer, reason: impl Into<String>) {
+        self.errors.push(Detail::new(pointer.as_str(), reason));
+    }
+
+    /// Evaluates the condition; records the field it read.
+    fn holds(&mut self, c: &Condition, ctx: &Value, ctx_ptr: &Pointer) -> bool {
+        let at = ctx_ptr.concat(&c.path);
+        let node = present(ctx, &c.path);
+        if node.is_some() {
+            self.read(&at);
+        }
+        match (&c.test, node) {
+            (Test::Present(p), n) => n.is_some() == *p,
+            (Test::Equals(v), Some(n)) => n == v,
+            (Test::OneOf(vs), Some(n)) => vs.contains(n),
+            (_, None) => false,
+        }
+    }
+
+    fn check(&mut self, c: &Condition, doc: &Value) {
+        if !self.holds(c, doc, &PointerBuf::root()) {
+            let reason = match &c.test {
+                Test::Equals(v) => format!("must be {v}"),
+                Test::OneOf(vs) => format!("must be one of {}", Value::Array(vs.clone())),
+                Test::Present(true) => "must be present".to_string(),
+                Test::Present(false) => "must be absent".to_string(),
+            };
+            self.error(&c.path, reason);
+        }
+    }
+
+    /// The rule's value with the native field it came from, after `map` and `convert`; `None`
+    /// when the field is absent (and has no default) or the value is refused (an error is
+    /// recorded).
+    fn value(&mut self, rule: &Rule, ctx: &Value, ctx_ptr: &Pointer) -> Option<(Value, Option<PointerBuf>)> {
+        let (raw, source) = match &rule.source {
+            Source::Const(v) => (Some(v.clone()), None),
+            Source::FirstOf(pointers) => {
+                let mut found = None;
+                for p in pointers {
+                    match p.resolve(ctx) {
+                        Ok(Value::Null) => self.read(&ctx_ptr.concat(p)),
+                        Ok(v) => {
+                            found = Some((v.clone(), ctx_ptr.concat(p)));
+                            break;
+                        }
+                        Err(_) => {}
+                    }
+                }
+                match found {
+                    Some((v, at)) => (Some(v), Some(at)),
+                    None => (None, None),
+                }
+            }
+        };
+        let Some(raw) = raw else {
+            if let Some(d) = &rule.default {
+                return Some((d.clone(), None));
+            }
+            if rule.required {
+                let at = match &rule.source {
+                    Source::FirstOf(ps) => {
+                        ps.iter().map(|p| ctx_ptr.concat(p).to_string()).collect::<Vec<_>>().join(" or ")
+                    }
+                    Source::Const(_) => ctx_ptr.to_string(),
+                };
+                self.errors.push(Detail::new(at, "required, but missing"));
+            }
+            return None;
+        };
+        let here = source.clone().unwrap_or_else(|| ctx_ptr.to_buf());
+        if let Some(s) = &source {
+            self.read(s);
+        }
+        let mapped = match &rule.map {
+            None => raw,
+            Some(m) => {
+                let key = match &raw {
+                    Value::String(s) => Some(s.trim().to_string()),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                };
+                match key.and_then(|k| m.table.get(&k).cloned()).or_else(|| m.fallback.clone()) {
+                    Some(v) => v,
+                    None => {
+                        self.error(&here, format!("not a known value; expected one of {}", m.listed));
+                        return None;
+                    }
+                }
+            }
+        };
+        let converted = match rule.convert {
+            None => mapped,
+            Some(c) => match c.apply(&mapped) {
+                Ok(v) => v,
+                Err(reason) => {
+                    self.error(&here, reason);
+                    return None;
+                }
+            },
+        };
+        Some((converted, source))
+    }
+
+    /// An envelope value as a string, recorded as the origin of the event attribute `target`.
+    fn string(&mut self, rule: &Rule, doc: &Value, target: &str) -> Option<String> {
+        let (value, source) = self.value(rule, doc, &PointerBuf::root())?;
+        let Value::String(s) = value else {
+            self.error(&source.unwrap_or_default(), "expected a string");
+            return None;
+        };
+        self.provenance.push(Provenance {
+            target: PointerBuf::parse(target).unwrap_or_default(),
+            source,
+            guards: Vec::new(),
+            structural: false,
+        });
+        Some(s)
+    }
+
+    /// Applies a field rule in the context `ctx` (the message, or an array item) located at
+    /// `ctx_ptr`, writing into `out`, which sits at `out_ptr` in the event.
+    fn apply(&mut self, rule: &Rule, ctx: &Value, ctx_ptr: &Pointer, out: &mut Value, out_ptr: &Pointer) {
+        let mut guards = Vec::new();
+        if let Some(c) = &rule.when {
+            if !self.holds(c, ctx, ctx_ptr) {
+                return;
+            }
+            guards.push(ctx_ptr.concat(&c.path));
+        }
+        let target = out_ptr.concat(&rule.to);
+        let (value, source, structural) = if let Some(children) = &rule.each {
+            let Some((items, at)) = self.array(rule, ctx, ctx_ptr) else {
+                return;
+            };
+            let mut result = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let item_src = at.with_trailing_token(i);
+                if !item.is_object() {
+                    self.error(&item_src, "expected an object");
+                    continue;
+                }
+                let mut obj = Value::Object(Map::new());
+                let item_out = target.with_trailing_token(i);
+                for child in children {
+                    self.apply(child, item, &item_src, &mut obj, &item_out);
+                }
+                result.push(obj);
+            }
+            (Value::Array(result), Some(at), true)
+        } else {
+            let Some((value, source)) = self.value(rule, ctx, ctx_ptr) else {
+                return;
+            };
+            let structural = rule.map.is_none() && rule.convert.is_none_or(Convert::keeps_structure);
+            (value, source, structural)
+        };
+        if let Err(reason) = assign(out, &rule.to, value) {
+            self.error(source.as_deref().unwrap_or(ctx_ptr), reason);
+            return;
+        }
+        self.provenance.push(Provenance { target, source, guards, structural });
+    }
+
+    /// The array an `each` rule walks, and where it is.
+    fn array<'v>(&mut self, rule: &Rule, ctx: &'v Value, ctx_ptr: &Pointer) -> Option<(&'v Vec<Value>, PointerBuf)> {
+        let Source::FirstOf(pointers) = &rule.source else {
+            return None;
+        };
+        let found = pointers.iter().find_map(|p| present(ctx, p).map(|v| (v, ctx_ptr.concat(p))));
+        match found {
+            Some((Value::Array(items), at)) => Some((items, at)),
+            Some((_, at)) => {
+                self.read(&at);
+                self.error(&at, "expected an array");
+                None
+            }
+            None => {
+                if rule.required {
+                    let at = pointers.first().map(|p| ctx_ptr.concat(p)).unwrap_or_default();
+                    self.error(&at, "required, but missing");
+                }
+                None
+            }
+        }
+    }
+
+    /// Puts every native field that no rule read under `data.extra`, keyed by its pointer.
+    fn collect_extra(&mut self, doc: &Value, data: &mut Value) {
+        let mut prefixes: HashSet<String> = HashSet::new();
+        for r in &self.reads {
+            let mut p = PointerBuf::parse(r.as_str()).unwrap_or_default();
+            while p.pop_back().is_some() {
+                prefixes.insert(p.as_str().to_string());
+            }
+        }
+        let mut extra = Map::new();
+        let mut path = PointerBuf::root();
+        self.walk_extra(doc, &mut path, &prefixes, &mut extra);
+        if !extra.is_empty()
+            && let Some(obj) = data.as_object_mut()
+        {
+            obj.insert("extra".into(), Value::Object(extra));
+        }
+    }
+
+    fn walk_extra(
+        &mut self,
+        node: &Value,
+        path: &mut PointerBuf,
+        prefixes: &HashSet<String>,
+        extra: &mut Map<String, Value>,
+    ) {
+        if self.reads.contains(path.as_str()) {
+            return;
+        }
+        if !path.is_root() && !prefixes.contains(path.as_str()) {
+            extra.insert(path.to_string(), node.clone());
+            let target = PointerBuf::from_tokens(["data", "extra", path.as_str()]);
+            self.provenance.push(Provenance {
+                target,
+                source: Some(path.clone()),
+                guards: Vec::new(),
+                structural: true,
+            });
+            return;
+        }
+        match node {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    path.push_back(k.as_str());
+                    self.walk_extra(v, path, prefixes, extra);
+                    path.pop_back();
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    path.push_back(i);
+                    self.walk_extra(v, path, prefixes, extra);
+                    path.pop_back();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Writes `value` at `to` below `out`, creating objects on the way. The root target merges an
+/// object's members.
+fn assign(out: &mut Value, to: &Pointer, value: Value) -> Result<(), &'static str> {
+    let Some((parent, last)) = to.split_back() else {
+        return match (out.as_object_mut(), value) {
+            (Some(obj), Value::Object(members)) => {
+                obj.extend(members);
+                Ok(())
+            }
+            _ => Err("expected an object"),
+        };
+    };
+    let mut node = out;
+    for token in parent.tokens() {
+        let obj = node.as_object_mut().ok_or("the target conflicts with another rule's")?;
+        node = obj.entry(token.decoded().into_owned()).or_insert_with(|| Value::Object(Map::new()));
+    }
+    node.as_object_mut().ok_or("the target conflicts with another rule's")?.insert(last.decoded().into_owned(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,343 @@
+//! The HTTP server: the shared state, the routes, start-up, configuration reload and graceful
+//! shutdown.
+//!
+//! The configuration lives in a [`Runtime`] snapshot behind an atomic pointer. A request takes
+//! the snapshot once, at its start, and uses it throughout: a reload (`POST /v1/admin/reload` or
+//! SIGHUP) swaps in a complete, checked snapshot, so no request sees half-old, half-new
+//! configuration, and an invalid configuration is refused while the old one keeps serving.
+//!
+//! On SIGTERM or SIGINT the server stops accepting connections, lets requests in flight finish
+//! (up to `shutdown_timeout_secs`), then commits what the store has queued and exits.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use arc_swap::ArcSwap;
+use serde_json::json;
+use tracing_actix_web::TracingLogger;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigErrors};
+use crate::ingest::{self, limit::RateLimits, response};
+use crate::model::{Code, Problem};
+use crate::store::Store;
+use crate::store::sqlite::{self, SqliteStore};
+use crate::telemetry::Metrics;
+use crate::{admin, deliver, threads};
+
+/// One consistent configuration and what is derived from it.
+pub struct Runtime {
+    pub config: Config,
+    pub limits: RateLimits,
+}
+
+/// Everything a request handler needs.
+pub struct Gateway {
+    runtime: ArcSwap<Runtime>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    /// The time: received times, deadlines, overdue checks.
+    pub clock: Arc<dyn Clock>,
+    overrides: Overrides,
+}
+
+/// Settings given on the command line (`serve --listen --data-dir`): they win over the files,
+/// at start-up and at every reload.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub workers: Option<usize>,
+}
+
+impl Overrides {
+    pub fn apply(&self, settings: &mut crate::config::Settings) {
+        if let Some(l) = self.listen {
+            settings.listen = l;
+        }
+        if let Some(d) = &self.data_dir {
+            settings.data_dir = d.clone();
+        }
+        if let Some(w) = self.workers {
+            settings.workers = Some(w);
+        }
+    }
+}
+
+/// Why a reload did not happen.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The configuration does not check.
+    Invalid(ConfigErrors),
+    /// The store could not take the configured subscriptions.
+    Store(crate::store::StoreError),
+}
+
+/// What a successful reload changed.
+#[derive(Debug, serde::Serialize)]
+pub struct Reloaded {
+    pub formats: usize,
+    pub agencies: usize,
+    pub rules: usize,
+    /// Settings that changed in the files but take effect only after a restart.
+    pub restart_needed: Vec<&'static str>,
+}
+
+impl Gateway {
+    /// Builds the gateway on the embedded store in the configured data directory.
+    pub fn embedded(mut config: Config, overrides: Overrides) -> Result<Gateway, crate::store::StoreError> {
+        overrides.apply(&mut config.settings);
+        let metrics = Arc::new(Metrics::new());
+        let options = sqlite::Options {
+            batch_max: config.settings.store.batch_max,
+            busy_timeout: Duration::from_millis(config.settings.store.busy_timeout_ms),
+        };
+        let store = SqliteStore::open(&config.settings.data_dir, options, metrics.store.clone())?;
+        Ok(Gateway::new(config, Arc::new(store), metrics, overrides))
+    }
+
+    pub fn new(config: Config, store: Arc<dyn Store>, metrics: Arc<Metrics>, overrides: Overrides) -> Gateway {
+        let limits = RateLimits::new(&config.agencies, None);
+        Gateway {
+            runtime: ArcSwap::from_pointee(Runtime { config, limits }),
+            store,
+            metrics,
+            clock: Arc::new(SystemClock),
+            overrides,
+        }
+    }
+
+    /// The same gateway reading `clock` (tests move a manual clock instead of waiting).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Gateway {
+        self.clock = clock;
+        self
+    }
+
+    /// The current configuration snapshot.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Loads the configuration directory again and swaps it in if it checks; otherwise the
+    /// current configuration keeps serving and the errors are returned. The configured
+    /// subscriptions are brought into the store first.
+    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let current = self.runtime();
+        let dir: PathBuf = current.config.dir.clone();
+        let mut config = match Config::load(&dir) {
+            Ok(c) => c,
+            Err(errors) => {
+                self.metrics.count_reload("refused");
+                tracing::warn!(
+                    errors = errors.0.len(),
+                    "configuration reload refused; the current configuration keeps serving"
+                );
+                return Err(ReloadError::Invalid(errors));
+            }
+        };
+        self.store.sync_config_subscriptions(config.subscriptions.clone()).await.map_err(ReloadError::Store)?;
+        self.overrides.apply(&mut config.settings);
+        // What the running process was started with stays; changing it needs a restart.
+        let (old, new) = (&current.config.settings, &mut config.settings);
+        let mut restart_needed = Vec::new();
+        if old.listen != new.listen {
+            restart_needed.push("listen");
+        }
+        if old.data_dir != new.data_dir {
+            restart_needed.push("data_dir");
+        }
+        if old.store.batch_max != new.store.batch_max || old.store.busy_timeout_ms != new.store.busy_timeout_ms {
+            restart_needed.push("store");
+        }
+        if old.workers != new.workers || old.shutdown_timeout_secs != new.shutdown_timeout_secs {
+            restart_needed.push("workers/shutdown_timeout_secs");
+        }
+        if old.log.level != new.log.level || old.log.format != new.log.format {
+            restart_needed.push("log");
+        }
+        new.listen = old.listen;
+        new.data_dir = old.data_dir.clone();
+        new.store = old.store.clone();
+        new.workers = old.workers;
+        new.shutdown_timeout_secs = old.shutdown_timeout_secs;
+        new.log = old.log.clone();
+        let reloaded = Reloaded {
+            formats: config.formats.len(),
+            agencies: config.agencies.len(),
+            rules: config.router.rules().len(),
+            restart_needed,
+        };
+        let limits = RateLimits::new(&config.agencies, Some(&current.limits));
+        self.runtime.store(Arc::new(Runtime { config, limits }));
+        self.metrics.count_reload("applied");
+        tracing::info!(
+            formats = reloaded.formats,
+            agencies = reloaded.agencies,
+            rules = reloaded.rules,
+            "configuration reloaded"
+        );
+        Ok(reloaded)
+    }
+}
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    server: Server,
+    gateway: web::Data<Gateway>,
+}
+
+impl Running {
+    /// Runs until the server stops (a signal, or `handle.stop`), then closes the store.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.gateway.store.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Binds and starts the server, and reloads the configuration on SIGHUP. `listener` overrides
+/// the configured address (tests pass one bound to port 0).
+pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result<Running> {
+    let settings = gateway.runtime().config.settings.clone();
+    let gateway = web::Data::new(gateway);
+    let data = gateway.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(TracingLogger::default())
+            .service(post_only("/v1/messages", ingest::messages::post))
+            .service(post_only("/v1/admin/explain", admin::explain))
+            .service(post_only("/v1/admin/reload", admin::reload))
+            .route("/v1/admin/messages/{id}", web::get().to(admin::trace))
+            .route("/v1/admin/threads", web::get().to(threads::api::list))
+            .route("/v1/admin/threads/{id}", web::get().to(threads::api::one))
+            .route("/v1/admin/stats", web::get().to(threads::api::stats))
+            .route("/v1/admin/dead-letters", web::get().to(admin::dead_letters))
+            .service(post_only("/v1/admin/dead-letters/{id}/replay", admin::replay))
+            .route("/v1/feeds/{feed}/events", web::get().to(deliver::feeds::events))
+            .route("/v1/feeds/{feed}/stream", web::get().to(deliver::feeds::stream))
+            .service(
+                web::resource("/v1/subscriptions")
+                    .route(web::get().to(deliver::api::list))
+                    .route(web::post().to(deliver::api::create)),
+            )
+            .service(
+                web::resource("/v1/subscriptions/{id}")
+                    .route(web::get().to(deliver::api::read))
+                    .route(web::delete().to(deliver::api::delete)),
+            )
+            .route("/v1/subscriptions/{id}/events", web::get().to(deliver::api::events))
+            .service(post_only("/v1/subscriptions/{id}/ack", deliver::api::ack))
+            .service(post_only("/v1/subscriptions/{id}/rotate-secret", deliver::api::rotate))
+            .service(post_only("/v1/subscriptions/{id}/enable", deliver::api::enable))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(settings.shutdown_timeout_secs);
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers);
+    }
+    let server = match listener {
+        Some(l) => server.listen(l)?,
+        None => server.bind(settings.listen)?,
+    };
+    let addr = server.addrs().first().copied().unwrap_or(settings.listen);
+    let server = server.run();
+    reload_on_sighup(gateway.clone());
+    start_delivery(gateway.clone());
+    Ok(Running { addr, handle: server.handle(), server, gateway })
+}
+
+fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path).route(web::post().to(handler)).default_service(web::to(method_not_allowed))
+}
+
+/// Brings the configured subscriptions into the store, then starts the thread and webhook
+/// workers.
+fn start_delivery(gateway: web::Data<Gateway>) {
+    actix_web::rt::spawn(async move {
+        loop {
+            let subscriptions = gateway.runtime().config.subscriptions.clone();
+            match gateway.store.sync_config_subscriptions(subscriptions).await {
+                Ok(()) => break,
+                Err(crate::store::StoreError::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot store the configured subscriptions yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        threads::worker::spawn(gateway.clone());
+        deliver::worker::spawn(gateway);
+    });
+}
+
+fn reload_on_sighup(gateway: web::Data<Gateway>) {
+    #[cfg(unix)]
+    actix_web::rt::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /v1/admin/reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            match gateway.reload().await {
+                Ok(_) => {}
+                Err(ReloadError::Invalid(errors)) => {
+                    for e in &errors.0 {
+                        tracing::warn!(error = %e, "configuration problem");
+                    }
+                }
+                Err(ReloadError::Store(e)) => tracing::warn!(error = %e, "reload failed: the store is unavailable"),
+            }
+        }
+    });
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Ready when the store can commit now.
+async fn readyz(gw: web::Data<Gateway>) -> HttpResponse {
+    match tokio::time::timeout(Duration::from_secs(2), gw.store.ready()).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(Err(e)) => {
+            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "reason": e.to_string()}))
+        }
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "reason": "the store did not answer within 2 s"})),
+    }
+}
+
+async fn metrics(gw: web::Data<Gateway>) -> HttpResponse {
+    HttpResponse::build(StatusCode::OK)
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(gw.metrics.render())
+}
+
+async fn not_found() -> HttpResponse {
+    response::problem(&Problem::new(Code::NotFound, "no such resource; messages are posted to /v1/messages"))
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    let mut r = response::problem(&Problem::new(Code::MethodNotAllowed, "this resource accepts POST only"));
+    r.headers_mut().insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static("POST"));
+    r
+}

@@ -1,0 +1,117 @@
+//! The embedded store's schema, as migrations applied in order; `PRAGMA user_version` counts
+//! those applied.
+
+pub const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE messages (
+    seq            INTEGER PRIMARY KEY,   -- commit order: the feeds' cursor
+    id             TEXT NOT NULL UNIQUE,  -- the gateway's id (UUIDv7), the event's id
+    sender         TEXT NOT NULL,         -- agency id
+    native_id      TEXT NOT NULL,         -- the sender's own message id
+    type           TEXT NOT NULL,
+    subject        TEXT,                  -- case number
+    content_sha256 TEXT NOT NULL,         -- of the event without its id
+    received_at    TEXT NOT NULL,
+    stripped       TEXT NOT NULL,         -- JSON array of removed pointers
+    event          TEXT NOT NULL,         -- the canonical CloudEvent
+    UNIQUE (sender, native_id)
+);
+CREATE TABLE audit (
+    seq         INTEGER PRIMARY KEY,
+    at          TEXT NOT NULL,
+    action      TEXT NOT NULL,            -- accepted | duplicate | conflict | refused
+    sender      TEXT,
+    message_id  TEXT,
+    body_sha256 TEXT NOT NULL,
+    code        TEXT,
+    detail      TEXT                      -- pointers only, never content
+);
+"#,
+    r#"
+CREATE TABLE deliveries (
+    message_seq INTEGER NOT NULL REFERENCES messages (seq),
+    recipient   TEXT NOT NULL,            -- agency id, hub:REGION or feed name
+    role        TEXT NOT NULL,            -- primary | copy
+    rules       TEXT NOT NULL,            -- JSON array of the rules that chose it
+    event       TEXT NOT NULL,            -- the recipient's copy of the event
+    state       TEXT NOT NULL DEFAULT 'pending',
+    PRIMARY KEY (message_seq, recipient)
+);
+CREATE INDEX deliveries_by_recipient ON deliveries (recipient, message_seq);
+"#,
+    r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE subscriptions (
+    id         TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL,             -- the recipient whose feed it reads
+    spec       TEXT NOT NULL,             -- JSON: filter and target (webhook or cursor)
+    cursor     INTEGER NOT NULL,          -- feed position: enqueued (webhook) or acknowledged (cursor)
+    disabled   TEXT,                      -- why, when disabled (410 Gone)
+    source     TEXT NOT NULL,             -- config | api
+    created_at TEXT NOT NULL
+);
+CREATE TABLE webhook_attempts (
+    id            INTEGER PRIMARY KEY,
+    subscription  TEXT NOT NULL,
+    message_seq   INTEGER NOT NULL,
+    webhook_id    TEXT NOT NULL,          -- stable across retries and replays
+    thread        TEXT NOT NULL,          -- the case thread: messages of one reach an endpoint in order
+    state         TEXT NOT NULL,          -- pending | delivered | dead
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_at       INTEGER NOT NULL,       -- unix ms: due, or leased until
+    leased        INTEGER NOT NULL DEFAULT 0,
+    last_status   INTEGER,
+    last_error    TEXT,
+    last_response TEXT,                   -- a 4xx answer's body, kept for dead letters (truncated)
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    UNIQUE (subscription, message_seq)
+);
+CREATE INDEX attempts_due ON webhook_attempts (subscription, state, next_at);
+CREATE INDEX attempts_thread ON webhook_attempts (subscription, thread, message_seq);
+CREATE INDEX attempts_by_message ON webhook_attempts (message_seq);
+"#,
+    r#"
+ALTER TABLE messages ADD COLUMN received_ms INTEGER;  -- unix ms of received_at (the gateway's clock)
+ALTER TABLE messages ADD COLUMN in_reply_to TEXT;      -- the sender's reference to an earlier message
+CREATE INDEX messages_by_native_id ON messages (native_id);
+CREATE TABLE threads (
+    id          TEXT PRIMARY KEY,          -- the id of the message that opened it
+    case_number TEXT,
+    opened_ms   INTEGER NOT NULL
+);
+CREATE INDEX threads_by_case ON threads (case_number);
+CREATE TABLE thread_messages (
+    thread_id  TEXT NOT NULL REFERENCES threads (id),
+    message_id TEXT NOT NULL UNIQUE,
+    seq        INTEGER NOT NULL,           -- commit order
+    kind       TEXT NOT NULL,              -- request | reply | progress | notice | message
+    type       TEXT NOT NULL,
+    sender     TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    flag       TEXT,                       -- why it is flagged (a reply to an unknown or answered request)
+    PRIMARY KEY (thread_id, message_id)
+);
+CREATE TABLE obligations (
+    id           INTEGER PRIMARY KEY,
+    thread_id    TEXT NOT NULL REFERENCES threads (id),
+    request_id   TEXT NOT NULL,            -- the message that asks
+    request_type TEXT NOT NULL,
+    requester    TEXT NOT NULL,
+    awaiting     TEXT NOT NULL,            -- the agency that owes the reply
+    opened_ms    INTEGER NOT NULL,
+    deadline_ms  INTEGER NOT NULL,
+    state        TEXT NOT NULL,            -- open | overdue | answered
+    answered_by  TEXT,                     -- the reply
+    answered_ms  INTEGER,
+    late         INTEGER,
+    outcome      TEXT,                     -- answered | cannot_determine
+    UNIQUE (request_id, awaiting)
+);
+CREATE INDEX obligations_due ON obligations (state, deadline_ms);
+CREATE INDEX obligations_by_thread ON obligations (thread_id);
+"#,
+];

@@ -1,0 +1,228 @@
+//! Subscriptions and webhook attempts: creation from the feed, leases, outcomes, dead letters.
+
+use rusqlite::{Connection, OptionalExtension, Savepoint, params};
+
+use crate::store::{Attempt, AttemptOutcome, DeadLetter, SubscriptionRow};
+
+/// The start of an endpoint's answer kept with a dead letter.
+const RESPONSE_KEPT: usize = 2048;
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriptionRow> {
+    Ok(SubscriptionRow {
+        id: r.get(0)?,
+        owner: r.get(1)?,
+        spec: r.get(2)?,
+        cursor: r.get(3)?,
+        disabled: r.get(4)?,
+        source: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+pub fn subscriptions(c: &Connection) -> rusqlite::Result<Vec<SubscriptionRow>> {
+    c.prepare_cached("SELECT id, owner, spec, cursor, disabled, source, created_at FROM subscriptions ORDER BY id")?
+        .query_map([], row)?
+        .collect()
+}
+
+fn head(tx: &Savepoint<'_>) -> rusqlite::Result<i64> {
+    tx.query_row("SELECT coalesce(max(seq), 0) FROM messages", [], |r| r.get(0))
+}
+
+/// Whether it was created (false: the id exists). A new subscription starts at the head of
+/// its feed unless the row names a cursor.
+pub fn create_subscription(tx: &Savepoint<'_>, s: &SubscriptionRow) -> rusqlite::Result<bool> {
+    let cursor = if s.cursor < 0 { head(tx)? } else { s.cursor };
+    let n = tx.execute(
+        "INSERT INTO subscriptions (id, owner, spec, cursor, disabled, source, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO NOTHING",
+        params![s.id, s.owner, s.spec, cursor, s.disabled, s.source, s.created_at],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn sync_config(tx: &Savepoint<'_>, rows: &[SubscriptionRow]) -> rusqlite::Result<()> {
+    let existing: Vec<(String, String, String)> = tx
+        .prepare_cached("SELECT id, owner, source FROM subscriptions")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, _, source) in &existing {
+        if source == "config" && !rows.iter().any(|r| &r.id == id) {
+            delete_subscription(tx, id)?;
+        }
+    }
+    for r in rows {
+        match existing.iter().find(|(id, _, _)| id == &r.id) {
+            // The owner changed: it is another subscription.
+            Some((_, owner, _)) if owner != &r.owner => {
+                delete_subscription(tx, &r.id)?;
+                create_subscription(tx, r)?;
+            }
+            Some(_) => {
+                tx.execute(
+                    "UPDATE subscriptions SET spec = ?2, source = 'config' WHERE id = ?1",
+                    params![r.id, r.spec],
+                )?;
+            }
+            None => {
+                create_subscription(tx, r)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn delete_subscription(tx: &Savepoint<'_>, id: &str) -> rusqlite::Result<bool> {
+    tx.execute("DELETE FROM webhook_attempts WHERE subscription = ?1 AND state = 'pending'", [id])?;
+    Ok(tx.execute("DELETE FROM subscriptions WHERE id = ?1", [id])? == 1)
+}
+
+pub fn update_subscription(
+    tx: &Savepoint<'_>,
+    id: &str,
+    spec: Option<&str>,
+    disabled: Option<Option<String>>,
+) -> rusqlite::Result<bool> {
+    let mut n = 0;
+    if let Some(spec) = spec {
+        n += tx.execute("UPDATE subscriptions SET spec = ?2 WHERE id = ?1", params![id, spec])?;
+    }
+    if let Some(disabled) = disabled {
+        n += tx.execute("UPDATE subscriptions SET disabled = ?2 WHERE id = ?1", params![id, disabled])?;
+    }
+    Ok(n > 0)
+}
+
+pub fn acknowledge(tx: &Savepoint<'_>, id: &str, cursor: i64) -> rusqlite::Result<bool> {
+    let n = tx.execute("UPDATE subscriptions SET cursor = max(cursor, ?2) WHERE id = ?1", params![id, cursor])?;
+    Ok(n == 1)
+}
+
+pub fn enqueue(
+    tx: &Savepoint<'_>,
+    subscription: &str,
+    entries: &[(i64, String)],
+    through: i64,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO webhook_attempts (subscription, message_seq, webhook_id, thread, state, next_at, created_at, updated_at)
+         SELECT ?1, ?2, 'msg_' || m.id, ?3, 'pending', 0, ?4, ?4 FROM messages m WHERE m.seq = ?2
+         ON CONFLICT (subscription, message_seq) DO NOTHING",
+    )?;
+    for (seq, thread) in entries {
+        insert.execute(params![subscription, seq, thread, now])?;
+    }
+    tx.execute("UPDATE subscriptions SET cursor = max(cursor, ?2) WHERE id = ?1", params![subscription, through])?;
+    Ok(())
+}
+
+pub fn lease(
+    tx: &Savepoint<'_>,
+    subscription: &str,
+    max: usize,
+    now_ms: i64,
+    lease_ms: i64,
+) -> rusqlite::Result<Vec<Attempt>> {
+    let attempts: Vec<Attempt> = tx
+        .prepare_cached(
+            "SELECT a.id, a.message_seq, m.id, a.webhook_id, a.attempts, d.event
+             FROM webhook_attempts a
+             JOIN subscriptions s ON s.id = a.subscription
+             JOIN messages m ON m.seq = a.message_seq
+             JOIN deliveries d ON d.message_seq = a.message_seq AND d.recipient = s.owner
+             WHERE a.subscription = ?1 AND a.state = 'pending' AND a.next_at <= ?2 AND s.disabled IS NULL
+               AND NOT EXISTS (SELECT 1 FROM webhook_attempts b
+                               WHERE b.subscription = a.subscription AND b.thread = a.thread
+                                 AND b.state = 'pending' AND b.message_seq < a.message_seq)
+             ORDER BY a.message_seq LIMIT ?3",
+        )?
+        .query_map(params![subscription, now_ms, max as i64], |r| {
+            Ok(Attempt {
+                id: r.get(0)?,
+                subscription: subscription.to_string(),
+                message_seq: r.get(1)?,
+                message_id: r.get(2)?,
+                webhook_id: r.get(3)?,
+                attempts: r.get(4)?,
+                event: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut take = tx.prepare_cached("UPDATE webhook_attempts SET next_at = ?2, leased = 1 WHERE id = ?1")?;
+    for a in &attempts {
+        take.execute(params![a.id, now_ms + lease_ms])?;
+    }
+    Ok(attempts)
+}
+
+pub fn complete(tx: &Savepoint<'_>, id: i64, outcome: &AttemptOutcome, now: &str) -> rusqlite::Result<()> {
+    let kept = |s: &Option<String>| s.as_ref().map(|s| s.chars().take(RESPONSE_KEPT).collect::<String>());
+    match outcome {
+        AttemptOutcome::Delivered { status } => tx.execute(
+            "UPDATE webhook_attempts SET state = 'delivered', attempts = attempts + 1, leased = 0, last_status = ?2,
+                    last_error = NULL, updated_at = ?3 WHERE id = ?1",
+            params![id, status, now],
+        )?,
+        AttemptOutcome::Retry { at_ms, status, error } => tx.execute(
+            "UPDATE webhook_attempts SET attempts = attempts + 1, leased = 0, next_at = ?2, last_status = ?3, last_error = ?4,
+                    updated_at = ?5 WHERE id = ?1",
+            params![id, at_ms, status, error, now],
+        )?,
+        AttemptOutcome::Dead { status, error, response } => tx.execute(
+            "UPDATE webhook_attempts SET state = 'dead', attempts = attempts + 1, leased = 0, last_status = ?2, last_error = ?3,
+                    last_response = ?4, updated_at = ?5 WHERE id = ?1",
+            params![id, status, error, kept(response), now],
+        )?,
+        AttemptOutcome::Gone { status } => {
+            let subscription: Option<String> =
+                tx.query_row("SELECT subscription FROM webhook_attempts WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+            let reason = format!("the endpoint answered {status} Gone at {now}");
+            if let Some(s) = &subscription {
+                tx.execute("UPDATE subscriptions SET disabled = ?2 WHERE id = ?1", params![s, reason])?;
+                tx.execute(
+                    "UPDATE webhook_attempts SET state = 'dead', leased = 0, last_error = ?2, updated_at = ?3
+                     WHERE subscription = ?1 AND state = 'pending'",
+                    params![s, "the subscription is disabled: its endpoint is gone", now],
+                )?;
+            }
+            tx.execute(
+                "UPDATE webhook_attempts SET state = 'dead', attempts = attempts + 1, leased = 0, last_status = ?2, last_error = ?3,
+                        updated_at = ?4 WHERE id = ?1",
+                params![id, status, reason, now],
+            )?
+        }
+    };
+    Ok(())
+}
+
+pub fn dead_letters(c: &Connection, subscription: Option<&str>, limit: usize) -> rusqlite::Result<Vec<DeadLetter>> {
+    c.prepare_cached(
+        "SELECT a.id, a.subscription, m.id, a.webhook_id, a.attempts, a.last_status, a.last_error, a.last_response, a.updated_at
+         FROM webhook_attempts a JOIN messages m ON m.seq = a.message_seq
+         WHERE a.state = 'dead' AND (?1 IS NULL OR a.subscription = ?1) ORDER BY a.id LIMIT ?2",
+    )?
+    .query_map(params![subscription, limit as i64], |r| {
+        Ok(DeadLetter {
+            id: r.get(0)?,
+            subscription: r.get(1)?,
+            message_id: r.get(2)?,
+            webhook_id: r.get(3)?,
+            attempts: r.get(4)?,
+            last_status: r.get(5)?,
+            last_error: r.get(6)?,
+            last_response: r.get(7)?,
+            updated_at: r.get(8)?,
+        })
+    })?
+    .collect()
+}
+
+pub fn replay(tx: &Savepoint<'_>, id: i64, now_ms: i64, now: &str) -> rusqlite::Result<bool> {
+    let n = tx.execute(
+        "UPDATE webhook_attempts SET state = 'pending', attempts = 0, leased = 0, next_at = ?2, updated_at = ?3
+         WHERE id = ?1 AND state = 'dead'",
+        params![id, now_ms, now],
+    )?;
+    Ok(n == 1)
+}

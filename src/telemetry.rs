@@ -1,0 +1,128 @@
+//! Logs (tracing, text or JSON) and metrics (Prometheus text format at `GET /metrics`).
+//!
+//! Logs carry ids, agencies, codes and pointers — never message content, tokens or secrets.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::settings::{Log, LogFormat};
+
+/// Installs the global tracing subscriber. `RUST_LOG` overrides the configured level.
+pub fn init_logging(log: &Log) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = match log.format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    /// accepted, duplicate, refused
+    pub outcome: &'static str,
+    /// The refusal code, or `ok`.
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// applied, refused (reloads); delivered, retry, dead, gone (webhook attempts)
+    pub outcome: &'static str,
+}
+
+/// Metrics of the store's commits.
+#[derive(Clone)]
+pub struct StoreMetrics {
+    /// Operations per committed transaction (one disk sync each).
+    pub batch_size: Histogram,
+    pub commit_seconds: Histogram,
+    pub commit_failures: Counter,
+}
+
+/// Every metric of one gateway process.
+pub struct Metrics {
+    registry: Registry,
+    pub messages: Family<MessageLabels, Counter>,
+    /// Messages no rule routed (kept in the operators' feed).
+    pub unrouted: Counter,
+    reloads: Family<OutcomeLabel, Counter>,
+    webhooks: Family<OutcomeLabel, Counter>,
+    pub ingest_seconds: Histogram,
+    pub store: StoreMetrics,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("xietong");
+        let messages = Family::<MessageLabels, Counter>::default();
+        registry.register("messages", "Messages posted, by outcome and refusal code", messages.clone());
+        let unrouted = Counter::default();
+        registry.register("unrouted", "Messages no rule routed, kept in the operators' feed", unrouted.clone());
+        let reloads = Family::<OutcomeLabel, Counter>::default();
+        registry.register("config_reloads", "Configuration reloads, applied or refused", reloads.clone());
+        let webhooks = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook attempts by outcome: delivered, retry, dead, gone",
+            webhooks.clone(),
+        );
+        let ingest_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "ingest_seconds",
+            "Time from a complete request body to the response",
+            ingest_seconds.clone(),
+        );
+        let store = StoreMetrics {
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            commit_failures: Counter::default(),
+        };
+        registry.register(
+            "store_batch_size",
+            "Operations per store transaction (one disk sync each)",
+            store.batch_size.clone(),
+        );
+        registry.register(
+            "store_commit_seconds",
+            "Duration of a store transaction, sync included",
+            store.commit_seconds.clone(),
+        );
+        registry.register(
+            "store_commit_failures",
+            "Store transactions that failed to commit",
+            store.commit_failures.clone(),
+        );
+        Metrics { registry, messages, unrouted, reloads, webhooks, ingest_seconds, store }
+    }
+
+    pub fn count_webhook(&self, outcome: &'static str) {
+        self.webhooks.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn count_reload(&self, outcome: &'static str) {
+        self.reloads.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn count(&self, outcome: &'static str, code: &'static str) {
+        self.messages.get_or_create(&MessageLabels { outcome, code }).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,229 @@
+//! The thread worker: applies every committed message to the threads, in commit order; sends on
+//! the requests answered 无法认定 (逐级请示); sends the overdue notices of deadlines that passed.
+//!
+//! Each step happens once, whatever crashes: the worker's cursor moves in the same transaction
+//! as the thread changes it reflects, and the messages it sends carry deterministic ids
+//! (`escalation-{obligation}`, `overdue-{obligation}`) that the store's idempotency turns into
+//! no-ops when a step is repeated after a crash, or by another instance.
+
+use actix_web::web;
+use serde_json::{Value, json};
+
+use crate::clock::format_ms;
+use crate::model::{AgencyId, types};
+use crate::pipeline::{self, Delivery, Normalized};
+use crate::route::{Recipient, Role, Routed};
+use crate::server::{Gateway, Runtime};
+use crate::store::{DueObligation, NewDelivery, NewMessage, StoreError, ThreadStep};
+
+/// Starts the worker on the current runtime.
+pub fn spawn(gateway: web::Data<Gateway>) {
+    actix_web::rt::spawn(async move {
+        let mut commits = gateway.store.commits();
+        loop {
+            match round(&gateway).await {
+                Ok(()) => {}
+                Err(StoreError::Closed) => return,
+                Err(e) => tracing::warn!(error = %e, "thread worker: the store is unavailable; retrying"),
+            }
+            let tick = gateway.runtime().config.settings.delivery.tick;
+            tokio::select! {
+                changed = commits.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
+    });
+}
+
+/// One pass: the log, the escalations, the deadlines.
+pub async fn round(gw: &Gateway) -> Result<(), StoreError> {
+    let rt = gw.runtime();
+    let policy = &rt.config.threads;
+    loop {
+        let backlog = gw.store.thread_backlog(200).await?;
+        if backlog.is_empty() {
+            break;
+        }
+        for entry in backlog {
+            let role = policy.role(&entry);
+            let step = ThreadStep {
+                seq: entry.seq,
+                message_id: entry.id,
+                message_type: entry.message_type,
+                sender: entry.sender,
+                subject: entry.subject,
+                at_ms: entry.received_ms,
+                link: entry.in_reply_to,
+                role,
+            };
+            let outcome = gw.store.apply_thread_step(step).await?;
+            if let Some(flag) = outcome.flag {
+                tracing::info!(thread = %outcome.thread, flag = %flag, "reply flagged");
+            }
+        }
+    }
+    for (obligation, request_id, replier) in gw.store.unescalated(policy.escalating()).await? {
+        escalate(gw, &rt, obligation, &request_id, &replier).await?;
+    }
+    for due in gw.store.due_obligations(gw.clock.now_ms(), 100).await? {
+        overdue(gw, &rt, &due).await?;
+        gw.store.mark_overdue(due.id).await?;
+    }
+    Ok(())
+}
+
+/// Commits a message the gateway makes, with its copies.
+async fn commit(gw: &Gateway, n: &Normalized, sender: &str, deliveries: &[Delivery]) -> Result<(), StoreError> {
+    let message = NewMessage {
+        id: n.id.clone(),
+        sender: sender.to_string(),
+        native_id: n.native_id.clone(),
+        message_type: n.message_type.name,
+        subject: n.subject.clone(),
+        content_sha256: n.content_sha256.clone(),
+        body_sha256: n.content_sha256.clone(),
+        stripped: Vec::new(),
+        event: n.event.to_string(),
+        deliveries: deliveries
+            .iter()
+            .map(|d| NewDelivery {
+                recipient: d.routed.id.to_string(),
+                role: d.routed.role.as_str(),
+                rules: d.routed.rules.clone(),
+                event: d.event.to_string(),
+            })
+            .collect(),
+        received_ms: gw.clock.now_ms(),
+        in_reply_to: n.in_reply_to.clone(),
+    };
+    // A repeat (after a crash, or from another instance) is a duplicate: nothing new.
+    gw.store.accept(message).await.map(|_| ())
+}
+
+/// 逐级请示: the request answered 无法认定 goes on, in the replier's name, to whom the routing
+/// rules send its escalation (by default its superior of the same kind), with a new deadline.
+async fn escalate(
+    gw: &Gateway,
+    rt: &Runtime,
+    obligation: i64,
+    request_id: &str,
+    replier: &str,
+) -> Result<(), StoreError> {
+    let (Some((event, request_native_id)), Ok(replier_id)) =
+        (gw.store.message(request_id).await?, replier.parse::<AgencyId>())
+    else {
+        return Ok(());
+    };
+    let (Ok(mut event), Some(message_type)) =
+        (serde_json::from_str::<Value>(&event), types::lookup("cn.xietong.opinion.escalation"))
+    else {
+        return Ok(());
+    };
+    let asker = event.get("sender").and_then(Value::as_str).map(str::to_string);
+    let id = uuid::Uuid::now_v7().to_string();
+    let native_id = format!("escalation-{obligation}");
+    if let Some(e) = event.as_object_mut() {
+        e.insert("id".into(), json!(id));
+        e.insert("source".into(), json!(replier_id.source_uri()));
+        e.insert("type".into(), json!(message_type.name));
+        e.insert("dataschema".into(), json!(message_type.dataschema()));
+        e.insert("time".into(), json!(format_ms(gw.clock.now_ms())));
+        e.insert("sender".into(), json!(replier));
+        e.insert("nativeid".into(), json!(native_id));
+        e.insert("inreplyto".into(), json!(request_native_id));
+    }
+    if let Some(sender) = event.pointer_mut("/data/sender") {
+        *sender = json!({"id": replier});
+    }
+    let subject = event.get("subject").and_then(Value::as_str).map(str::to_string);
+    let normalized = Normalized {
+        content_sha256: pipeline::content_hash(&event),
+        event,
+        id,
+        message_type,
+        native_id,
+        subject,
+        in_reply_to: Some(request_native_id),
+        stripped: Vec::new(),
+    };
+    match pipeline::address(&rt.config.router, &normalized, &replier_id, asker.as_deref()) {
+        Ok(a) => {
+            tracing::info!(obligation, from = %replier, recipients = a.deliveries.len(), "无法认定: the request goes up a level");
+            commit(gw, &normalized, replier, &a.deliveries).await
+        }
+        Err(p) => {
+            tracing::error!(obligation, error = %p, "cannot route the escalation of a request");
+            Ok(())
+        }
+    }
+}
+
+/// A deadline passed with no reply: the requester is told, and (as configured) the late
+/// party's superior gets a copy.
+async fn overdue(gw: &Gateway, rt: &Runtime, due: &DueObligation) -> Result<(), StoreError> {
+    let Some(message_type) = types::lookup("cn.xietong.thread.overdue") else { return Ok(()) };
+    let deadline = format_ms(due.deadline_ms);
+    let mut recipients = Vec::new();
+    if let Ok(requester) = due.requester.parse::<Recipient>() {
+        recipients.push(Routed {
+            id: requester,
+            role: Role::Primary,
+            rules: Vec::new(),
+            reasons: vec![format!("primary: it asked {} and was owed a reply by {deadline}", due.awaiting)],
+            fallback: None,
+        });
+    }
+    if rt.config.threads.notify_superior
+        && let Ok(late) = due.awaiting.parse::<AgencyId>()
+        && let Some(up) = rt.config.router.divisions.superior(&late.division)
+    {
+        let superior = AgencyId::new(late.kind, up);
+        recipients.push(Routed {
+            id: Recipient::Agency(superior),
+            role: Role::Copy,
+            rules: Vec::new(),
+            reasons: vec![format!("copy: the superior of {}, which is late", due.awaiting)],
+            fallback: None,
+        });
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut data = json!({
+        "sender": {"id": "gateway", "name": "xietong"},
+        "thread": {"id": due.thread, "request": due.request_id, "requestType": due.request_type,
+                   "requester": due.requester, "awaiting": due.awaiting, "deadline": deadline},
+        "content": format!("{} 未在期限（{deadline}）内答复 {} 的请求（{}）。", due.awaiting, due.requester, due.request_id),
+        "redactions": [],
+        "classifiedFields": [],
+    });
+    if let (Some(case), Some(obj)) = (&due.case_number, data.as_object_mut()) {
+        obj.insert("case".into(), json!({"number": case}));
+    }
+    if let Err(details) = rt.config.schemas.validate(message_type, &data) {
+        tracing::error!(?details, "an overdue notice does not fit its schema: a bug");
+        return Ok(());
+    }
+    let mut event = json!({
+        "specversion": "1.0", "id": id, "source": "urn:xietong:gateway", "type": message_type.name,
+        "time": format_ms(gw.clock.now_ms()), "datacontenttype": "application/json", "dataschema": message_type.dataschema(),
+        "sender": "gateway", "classification": "内部", "nativeid": format!("overdue-{}", due.id), "inreplyto": due.request_native_id,
+    });
+    if let Some(obj) = event.as_object_mut() {
+        if let Some(case) = &due.case_number {
+            obj.insert("subject".into(), json!(case));
+        }
+        obj.insert("data".into(), data);
+    }
+    let (deliveries, _) = pipeline::copies(&rt.config.router, &event, &recipients);
+    let normalized = Normalized {
+        content_sha256: pipeline::content_hash(&event),
+        event,
+        id,
+        message_type,
+        native_id: format!("overdue-{}", due.id),
+        subject: due.case_number.clone(),
+        in_reply_to: Some(due.request_native_id.clone()),
+        stripped: Vec::new(),
+    };
+    tracing::info!(obligation = due.id, late = %due.awaiting, requester = %due.requester, "deadline passed: overdue notice");
+    commit(gw, &normalized, "gateway", &deliveries).await
+}

@@ -1,0 +1,54 @@
+//! The configuration a test runs with: a copy of the repository's `config/` it may change.
+//! Shared by the tests, the benchmarks and the examples.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use xietong::config::Config;
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A copy of the repository's `config/` in a temporary directory. A non-empty `settings`
+/// replaces `xietong.yaml` (every setting it leaves out takes its default).
+pub struct ConfigDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl ConfigDir {
+    pub fn new(settings: &str) -> ConfigDir {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&root().join("config"), dir.path());
+        if !settings.is_empty() {
+            std::fs::write(dir.path().join("xietong.yaml"), settings).unwrap();
+        }
+        ConfigDir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, relative: &str, text: &str) {
+        std::fs::write(self.path().join(relative), text).unwrap();
+    }
+
+    pub fn load(&self) -> Config {
+        Config::load(self.path()).unwrap_or_else(|e| panic!("test config does not check:\n{e}"))
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
