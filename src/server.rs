@@ -194,6 +194,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// The gateway this server serves.
+    pub fn gateway(&self) -> web::Data<Gateway> {
+        self.gateway.clone()
+    }
+
     /// Runs until the server stops (a signal, or `handle.stop`), then closes the store.
     pub async fn wait(self) -> std::io::Result<()> {
         let result = self.server.await;

@@ -135,6 +135,14 @@ async fn escalate(
     if let Some(sender) = event.pointer_mut("/data/sender") {
         *sender = json!({"id": replier});
     }
+    // A new deadline: the day the escalation type's `within` ends (the superior reads it).
+    if let (Some(request), Some(r)) = (
+        event.pointer_mut("/data/request").and_then(Value::as_object_mut),
+        rt.config.threads.request(message_type.name),
+    ) {
+        let due = gw.clock.now_ms() + r.within.as_millis() as i64;
+        request.insert("replyBy".into(), json!(format_ms(due).get(..10)));
+    }
     let subject = event.get("subject").and_then(Value::as_str).map(str::to_string);
     let normalized = Normalized {
         content_sha256: pipeline::content_hash(&event),

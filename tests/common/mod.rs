@@ -44,6 +44,8 @@ pub struct TestServer {
     pub url: String,
     pub data: tempfile::TempDir,
     pub config: ConfigDir,
+    /// The gateway behind the server (its store, clock and configuration).
+    pub gateway: actix_web::web::Data<Gateway>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -78,12 +80,12 @@ impl TestServer {
                     gateway = gateway.with_clock(std::sync::Arc::new(c));
                 }
                 let running = server::start(gateway, Some(listener)).expect("server starts");
-                tx.send((running.addr, running.handle.clone())).unwrap();
+                tx.send((running.addr, running.handle.clone(), running.gateway())).unwrap();
                 running.wait().await.unwrap();
             })
         });
-        let (addr, handle) = rx.recv_timeout(Duration::from_secs(10)).expect("server started");
-        TestServer { url: format!("http://{addr}"), data, config: config_dir, handle, thread: Some(thread) }
+        let (addr, handle, gateway) = rx.recv_timeout(Duration::from_secs(10)).expect("server started");
+        TestServer { url: format!("http://{addr}"), data, config: config_dir, gateway, handle, thread: Some(thread) }
     }
 
     /// Stops this server and starts another on the same configuration and data, reading `clock`:

@@ -54,12 +54,13 @@ fn thread_of(tx: &Savepoint<'_>, message_id: &str) -> rusqlite::Result<Option<St
 }
 
 /// The message a reference names, as `(id, sender)`: by the gateway's id or the sender's own
-/// id, earlier than `seq`, preferring one that was sent to `reader` (native ids are unique per
-/// sender only).
+/// id, earlier than `seq`, preferring one that `reader` sent or received (native ids are unique
+/// per sender only).
 pub fn referenced(c: &Connection, link: &str, seq: i64, reader: &str) -> rusqlite::Result<Option<(String, String)>> {
     c.prepare_cached(
         "SELECT m.id, m.sender FROM messages m WHERE (m.native_id = ?1 OR m.id = ?1) AND m.seq < ?2
-         ORDER BY EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.recipient = ?3) DESC, m.seq DESC LIMIT 1",
+         ORDER BY (m.sender = ?3 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.recipient = ?3)) DESC,
+                  m.seq DESC LIMIT 1",
     )?
     .query_row(params![link, seq, reader], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()
