@@ -65,6 +65,33 @@ fn check_reports_every_problem_with_file_and_position() {
 }
 
 #[test]
+fn check_reports_the_problems_of_threads_yaml() {
+    let config = ConfigDir::new("");
+    config.write(
+        "threads.yaml",
+        "requests:\n  - type: cn.xietong.clue.transfer\n    answered_by: [cn.xietong.clue.answer]\n    within: a month\n  - type: cn.xietong.clue.transfer\n    answered_by: []\n    within: 30d\nprogress: [cn.xietong.progress]\ndeadline: 3d\n",
+    );
+    let (code, stdout, stderr) = run_cli(&["check", "--config", config.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("threads.yaml:9:1: unknown field `deadline`"), "{stderr}");
+    config.write(
+        "threads.yaml",
+        "requests:\n  - type: cn.xietong.clue.transfer\n    answered_by: [cn.xietong.clue.answer]\n    within: a month\n  - type: cn.xietong.clue.transfer\n    answered_by: []\n    within: 30d\nprogress: [cn.xietong.progress]\n",
+    );
+    let (code, _, stderr) = run_cli(&["check", "--config", config.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    for text in [
+        "threads.yaml:3:19: unknown message type `cn.xietong.clue.answer`",
+        "threads.yaml:4:13: `a month` is not a duration such as 15d",
+        "threads.yaml:5:11: `cn.xietong.clue.transfer` is listed twice",
+        "threads.yaml:5:11: answered_by: the types that answer this request",
+        "threads.yaml:8:12: unknown message type `cn.xietong.progress`",
+    ] {
+        assert!(stderr.contains(text), "missing {text} in:\n{stderr}");
+    }
+}
+
+#[test]
 fn check_refuses_a_missing_directory() {
     let (code, _, stderr) = run_cli(&["check", "--config", "/nonexistent/config"]);
     assert_eq!(code, 2);

@@ -263,6 +263,38 @@ async fn opinion_request_cannot_determine_escalates_and_the_superior_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_superior_that_cannot_determine_either_sends_the_request_further_up() {
+    let (server, _clock) = gateway();
+    let request = send(&server, "procuratorate:440300", &example_json("prc-opinion-request.json")).await;
+    send(&server, "ip_office:440300", &example_json("ipo-opinion-cannot-determine.json")).await;
+    let events =
+        inbox_until(&server, "ip_office:440000", |e| !of_type(e, "cn.xietong.opinion.escalation").is_empty()).await;
+    let first = of_type(&events, "cn.xietong.opinion.escalation")[0].clone();
+
+    // The province cannot determine either; it refers to the escalation by its native id.
+    let mut answer = example_json("ipo-opinion-cannot-determine.json");
+    answer["xxid"] = json!("GD-SJ-2026-000312");
+    answer["glxxid"] = first["nativeid"].clone();
+    answer["fsdw"] = json!({"dm": "440000", "mc": "广东省知识产权局"});
+    send(&server, "ip_office:440000", &answer).await;
+    let events =
+        inbox_until(&server, "ip_office:000000", |e| !of_type(e, "cn.xietong.opinion.escalation").is_empty()).await;
+    let second = of_type(&events, "cn.xietong.opinion.escalation")[0].clone();
+    assert_eq!(second["sender"], "ip_office:440000");
+    assert_eq!(second["inreplyto"], first["nativeid"]);
+
+    let thread = thread_until(&server, &request, |t| obligations(t).len() == 3).await;
+    let chain: Vec<String> = obligations(&thread)
+        .iter()
+        .map(|o| format!("{} {}", o["awaiting"].as_str().unwrap(), o["outcome"].as_str().unwrap_or("open")))
+        .collect();
+    assert_eq!(
+        chain,
+        ["ip_office:440300 cannot_determine", "ip_office:440000 cannot_determine", "ip_office:000000 open"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_explicit_escalation_opens_an_obligation_on_the_superior() {
     let (server, _clock) = gateway();
     let request = send(&server, "procuratorate:440300", &example_json("prc-opinion-request.json")).await;

@@ -148,13 +148,14 @@ impl Policy {
 }
 
 /// The deadline of a request received at `received_ms`: the end of its `replyBy` day (Beijing
-/// time) when it names one, otherwise `within` after it arrived.
+/// time) when it names one, otherwise `within` after it arrived. A `replyBy` day that was over
+/// before the request arrived binds nobody: `within` applies.
 pub fn deadline(received_ms: i64, reply_by: Option<&str>, within: Duration) -> i64 {
     let named = reply_by.and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).and_then(|day| {
         let end = day.and_hms_milli_opt(23, 59, 59, 999)?;
         beijing().from_local_datetime(&end).single().map(|t| t.timestamp_millis())
     });
-    named.unwrap_or(received_ms + within.as_millis() as i64)
+    named.filter(|&d| d >= received_ms).unwrap_or(received_ms + within.as_millis() as i64)
 }
 
 #[cfg(test)]
@@ -169,5 +170,8 @@ mod tests {
         let d = deadline(received, None, Duration::from_secs(15 * 86400));
         assert_eq!(crate::clock::format_ms(d), "2026-11-25T09:00:00.000+08:00");
         assert_eq!(deadline(received, Some("not a date"), Duration::from_secs(60)), received + 60_000);
+        assert_eq!(deadline(received, Some("2026-11-09"), Duration::from_secs(60)), received + 60_000, "already over");
+        let last_moment = deadline(received, Some("2026-11-10"), Duration::from_secs(60));
+        assert_eq!(crate::clock::format_ms(last_moment), "2026-11-10T23:59:59.999+08:00", "the same day still binds");
     }
 }
