@@ -205,6 +205,18 @@ pub struct Delivery {
     pub event: Value,
 }
 
+impl From<&Delivery> for crate::store::NewDelivery {
+    /// The outbox row of a copy.
+    fn from(d: &Delivery) -> Self {
+        crate::store::NewDelivery {
+            recipient: d.routed.id.to_string(),
+            role: d.routed.role.as_str(),
+            rules: d.routed.rules.clone(),
+            event: d.event.to_string(),
+        }
+    }
+}
+
 /// A recipient that rules named but that may not receive the message.
 #[derive(Debug, Serialize)]
 pub struct Withheld {

@@ -527,3 +527,39 @@ async fn operators_views_are_for_operators_and_check_their_parameters() {
     let (status, body) = get(&format!("{}/v1/admin/threads/no-such-thread", server.url), OPERATOR).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn related_case_progress_joins_the_case_thread() {
+    let (server, _clock) = gateway();
+    let clue = send(&server, "ip_office:330100", &example_json("ipo-clue-transfer.json")).await;
+    let progress = json!({
+        "xxid": "ZJ-HZ-2026-004999", "xxlx": "GLAJTB",
+        "fsdw": {"dm": "330100", "mc": "杭州市市场监督管理局（杭州市知识产权局）"},
+        "fssj": "2026-11-21 10:00:00", "aj": {"ajbh": "杭市监知执〔2026〕123号"},
+        "nr": "关联案件进展：当事人已提起行政复议。",
+    });
+    let notice = send(&server, "ip_office:330100", &progress).await;
+    let thread = thread_of(&server, &notice).await;
+    assert_eq!(thread["id"], clue.as_str(), "no reference, but the same case");
+    assert_eq!(messages(&thread)[1]["kind"], "progress");
+    assert_eq!(thread["state"], "open", "progress answers nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_superior_copy_of_overdue_notices_can_be_turned_off() {
+    let clock = ManualClock::at(ms("2026-11-20T09:00:00+08:00"));
+    let config = ConfigDir::new(&fast_delivery(""));
+    let policy = std::fs::read_to_string(config.path().join("threads.yaml")).unwrap();
+    assert!(policy.contains("notify_superior: true"));
+    config.write("threads.yaml", &policy.replace("notify_superior: true", "notify_superior: false"));
+    let server = TestServer::launch(config, tempfile::tempdir().unwrap(), Some(clock.clone()));
+    send(&server, "ip_office:330100", &example_json("ipo-clue-transfer.json")).await;
+    clock.advance(31 * DAY);
+    let events =
+        inbox_until(&server, "ip_office:330100", |e| !of_type(e, "cn.xietong.thread.overdue").is_empty()).await;
+    let notice = of_type(&events, "cn.xietong.thread.overdue")[0]["id"].as_str().unwrap().to_string();
+    let trace = admin(&server, &format!("/v1/admin/messages/{notice}")).await;
+    let recipients: Vec<&str> =
+        trace["recipients"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(recipients, ["ip_office:330100"]);
+}

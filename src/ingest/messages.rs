@@ -84,16 +84,7 @@ async fn handle(gw: &Gateway, req: &HttpRequest, payload: web::Payload) -> HttpR
             return response::problem(&p);
         }
     };
-    let deliveries = addressed
-        .deliveries
-        .iter()
-        .map(|d| NewDelivery {
-            recipient: d.routed.id.to_string(),
-            role: d.routed.role.as_str(),
-            rules: d.routed.rules.clone(),
-            event: d.event.to_string(),
-        })
-        .collect();
+    let deliveries = addressed.deliveries.iter().map(NewDelivery::from).collect();
 
     let message = NewMessage {
         id: normalized.id.clone(),

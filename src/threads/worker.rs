@@ -84,15 +84,7 @@ async fn commit(gw: &Gateway, n: &Normalized, sender: &str, deliveries: &[Delive
         body_sha256: n.content_sha256.clone(),
         stripped: Vec::new(),
         event: n.event.to_string(),
-        deliveries: deliveries
-            .iter()
-            .map(|d| NewDelivery {
-                recipient: d.routed.id.to_string(),
-                role: d.routed.role.as_str(),
-                rules: d.routed.rules.clone(),
-                event: d.event.to_string(),
-            })
-            .collect(),
+        deliveries: deliveries.iter().map(NewDelivery::from).collect(),
         received_ms: gw.clock.now_ms(),
         in_reply_to: n.in_reply_to.clone(),
     };
