@@ -563,3 +563,22 @@ async fn the_superior_copy_of_overdue_notices_can_be_turned_off() {
         trace["recipients"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(recipients, ["ip_office:330100"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_that_stands_alone_opens_no_thread_until_one_refers_to_it() {
+    let (server, _clock) = gateway();
+    let bulletin = send(&server, "ip_office:330000", &example_json("ipo-bulletin-field-secret.json")).await;
+    settle(&server).await;
+    assert!(containing(&admin(&server, "/v1/admin/threads").await, &bulletin).is_none());
+    assert_eq!(count(&server, "SELECT count(*) FROM threads"), 0);
+
+    let mut follow_up = example_json("ipo-bulletin-field-secret.json");
+    follow_up["xxid"] = json!("ZJ-SJ-2026-000079");
+    follow_up["glxxid"] = json!("ZJ-SJ-2026-000077");
+    let next = send(&server, "ip_office:330000", &follow_up).await;
+    let thread = thread_of(&server, &next).await;
+    assert_eq!(thread["id"], bulletin.as_str(), "the bulletin becomes the thread's root");
+    let kinds: Vec<String> = messages(&thread).iter().map(|m| m["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["message", "message"]);
+    assert_eq!(thread["state"], "closed", "nothing is owed");
+}

@@ -260,7 +260,8 @@ pub struct ThreadStep {
 /// What applying a step did.
 #[derive(Clone, Debug, Default)]
 pub struct StepOutcome {
-    pub thread: String,
+    /// The thread the message is in; none for a message that stands alone.
+    pub thread: Option<String>,
     pub flag: Option<String>,
     /// A 无法认定 reply to an escalating request: the request goes on up.
     pub escalate: Option<Escalation>,
@@ -431,12 +432,12 @@ pub trait Store: Send + Sync + 'static {
     /// The next committed messages the thread worker has not applied yet, oldest first.
     async fn thread_backlog(&self, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
 
-    /// Applies one message to the threads and moves the worker's cursor past it, atomically.
-    /// Applying a message twice changes nothing.
-    async fn apply_thread_step(&self, step: ThreadStep) -> Result<StepOutcome, StoreError>;
+    /// Applies messages to the threads, in order, and moves the worker's cursor past them, in
+    /// one transaction. Applying a message twice changes nothing.
+    async fn apply_thread_steps(&self, steps: Vec<ThreadStep>) -> Result<Vec<StepOutcome>, StoreError>;
 
     /// The sender of the message `link` names (its id or its sender's own id), preferring one
-    /// sent to `reader`: whom a reply answers.
+    /// its author `reader` sent or received: whom a reply answers.
     async fn sender_of(&self, link: &str, reader: &str) -> Result<Option<String>, StoreError>;
 
     /// A committed message's canonical event and native id.

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone};
 use serde::Deserialize;
-use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use crate::config::ConfigError;
@@ -122,11 +121,15 @@ impl Policy {
 
     /// What a committed message is in its thread.
     pub fn role(&self, entry: &LogEntry) -> StepRole {
-        let event: Value = serde_json::from_str(&entry.event).unwrap_or_default();
+        // The event is read only for requests and replies, and only for the two members used.
+        let probe = || serde_json::from_str::<Probe>(&entry.event).unwrap_or_default().data;
         if let Some(r) = self.request(&entry.message_type) {
             let awaiting = entry.primaries.iter().filter(|p| p.parse::<AgencyId>().is_ok()).cloned().collect();
-            let reply_by = event.pointer("/data/request/replyBy").and_then(Value::as_str);
-            return StepRole::Request { awaiting, deadline_ms: deadline(entry.received_ms, reply_by, r.within) };
+            let reply_by = probe().request.and_then(|r| r.reply_by);
+            return StepRole::Request {
+                awaiting,
+                deadline_ms: deadline(entry.received_ms, reply_by.as_deref(), r.within),
+            };
         }
         let answers: Vec<String> = self
             .requests
@@ -135,8 +138,7 @@ impl Policy {
             .map(|(t, _)| t.to_string())
             .collect();
         if !answers.is_empty() {
-            let cannot_determine =
-                event.pointer("/data/outcome/cannotDetermine").and_then(Value::as_bool).unwrap_or(false);
+            let cannot_determine = probe().outcome.and_then(|o| o.cannot_determine).unwrap_or(false);
             let escalates = self.requests.iter().filter(|(_, r)| r.escalate).map(|(t, _)| t.to_string()).collect();
             return StepRole::Reply { answers, cannot_determine, escalates };
         }
@@ -145,6 +147,31 @@ impl Policy {
         }
         StepRole::Other
     }
+}
+
+/// The members of a canonical event that decide its role; serde skips the rest.
+#[derive(Default, Deserialize)]
+struct Probe {
+    #[serde(default)]
+    data: ProbeData,
+}
+
+#[derive(Default, Deserialize)]
+struct ProbeData {
+    request: Option<ProbeRequest>,
+    outcome: Option<ProbeOutcome>,
+}
+
+#[derive(Deserialize)]
+struct ProbeRequest {
+    #[serde(rename = "replyBy")]
+    reply_by: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProbeOutcome {
+    #[serde(rename = "cannotDetermine")]
+    cannot_determine: Option<bool>,
 }
 
 /// The deadline of a request received at `received_ms`: the end of its `replyBy` day (Beijing

@@ -14,23 +14,21 @@ use crate::model::{AgencyId, types};
 use crate::pipeline::{self, Delivery, Normalized};
 use crate::route::{Recipient, Role, Routed};
 use crate::server::{Gateway, Runtime};
-use crate::store::{DueObligation, NewDelivery, NewMessage, StoreError, ThreadStep};
+use crate::store::{DueObligation, LogEntry, NewDelivery, NewMessage, StoreError, ThreadStep};
+use crate::threads::Policy;
 
-/// Starts the worker on the current runtime.
+/// Starts the worker on the current runtime. It runs every `delivery.tick`, not at every
+/// commit: deadlines are days, and under load a tick's worth of messages is applied in a few
+/// transactions instead of one per commit.
 pub fn spawn(gateway: web::Data<Gateway>) {
     actix_web::rt::spawn(async move {
-        let mut commits = gateway.store.commits();
         loop {
             match round(&gateway).await {
                 Ok(()) => {}
                 Err(StoreError::Closed) => return,
                 Err(e) => tracing::warn!(error = %e, "thread worker: the store is unavailable; retrying"),
             }
-            let tick = gateway.runtime().config.settings.delivery.tick;
-            tokio::select! {
-                changed = commits.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep(tick) => {}
-            }
+            tokio::time::sleep(gateway.runtime().config.settings.delivery.tick).await;
         }
     });
 }
@@ -44,32 +42,41 @@ pub async fn round(gw: &Gateway) -> Result<(), StoreError> {
         if backlog.is_empty() {
             break;
         }
-        for entry in backlog {
-            let role = policy.role(&entry);
-            let step = ThreadStep {
-                seq: entry.seq,
-                message_id: entry.id,
-                message_type: entry.message_type,
-                sender: entry.sender,
-                subject: entry.subject,
-                at_ms: entry.received_ms,
-                link: entry.in_reply_to,
-                role,
-            };
-            let outcome = gw.store.apply_thread_step(step).await?;
+        let steps = backlog.into_iter().map(|entry| step(policy, entry)).collect();
+        for outcome in gw.store.apply_thread_steps(steps).await? {
             if let Some(flag) = outcome.flag {
-                tracing::info!(thread = %outcome.thread, flag = %flag, "reply flagged");
+                tracing::info!(thread = outcome.thread.as_deref().unwrap_or_default(), flag = %flag, "reply flagged");
             }
         }
     }
     for (obligation, request_id, replier) in gw.store.unescalated(policy.escalating()).await? {
         escalate(gw, &rt, obligation, &request_id, &replier).await?;
     }
-    for due in gw.store.due_obligations(gw.clock.now_ms(), 100).await? {
-        overdue(gw, &rt, &due).await?;
-        gw.store.mark_overdue(due.id).await?;
+    // Every passed deadline is marked, so this ends.
+    loop {
+        let due = gw.store.due_obligations(gw.clock.now_ms(), 100).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        for d in due {
+            overdue(gw, &rt, &d).await?;
+            gw.store.mark_overdue(d.id).await?;
+        }
     }
-    Ok(())
+}
+
+/// What a committed message is to the threads, by the policy.
+pub fn step(policy: &Policy, entry: LogEntry) -> ThreadStep {
+    ThreadStep {
+        role: policy.role(&entry),
+        seq: entry.seq,
+        message_id: entry.id,
+        message_type: entry.message_type,
+        sender: entry.sender,
+        subject: entry.subject,
+        at_ms: entry.received_ms,
+        link: entry.in_reply_to,
+    }
 }
 
 /// Commits a message the gateway makes, with its copies.

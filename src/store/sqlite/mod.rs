@@ -289,8 +289,8 @@ impl Store for SqliteStore {
         self.read(move |c| threads::backlog(c, limit)).await
     }
 
-    async fn apply_thread_step(&self, step: ThreadStep) -> Result<StepOutcome, StoreError> {
-        self.write(false, move |tx| threads::apply(tx, &step)).await
+    async fn apply_thread_steps(&self, steps: Vec<ThreadStep>) -> Result<Vec<StepOutcome>, StoreError> {
+        self.write(false, move |tx| threads::apply_all(tx, &steps)).await
     }
 
     async fn sender_of(&self, link: &str, reader: &str) -> Result<Option<String>, StoreError> {

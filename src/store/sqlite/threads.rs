@@ -66,23 +66,47 @@ pub fn referenced(c: &Connection, link: &str, seq: i64, reader: &str) -> rusqlit
     .optional()
 }
 
-pub fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome> {
-    let advance = |tx: &Savepoint<'_>| {
+/// Applies `steps` in order and moves the worker's cursor past the last.
+pub fn apply_all(tx: &Savepoint<'_>, steps: &[ThreadStep]) -> rusqlite::Result<Vec<StepOutcome>> {
+    let outcomes = steps.iter().map(|step| apply(tx, step)).collect::<rusqlite::Result<_>>()?;
+    if let Some(last) = steps.iter().map(|s| s.seq).max() {
         tx.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-            params![CURSOR, step.seq],
-        )
-    };
+            params![CURSOR, last],
+        )?;
+    }
+    Ok(outcomes)
+}
+
+/// A message that neither asks, answers, reports progress nor refers to anything stands alone:
+/// it opens no thread. When a later message refers to it, it becomes the root of one.
+fn root_at(tx: &Savepoint<'_>, message_id: &str) -> rusqlite::Result<String> {
+    tx.execute(
+        "INSERT INTO threads (id, case_number, opened_ms) SELECT id, subject, coalesce(received_ms, 0) FROM messages WHERE id = ?1",
+        [message_id],
+    )?;
+    tx.execute(
+        "INSERT INTO thread_messages (thread_id, message_id, seq, kind, type, sender, at_ms)
+         SELECT id, id, seq, CASE sender WHEN 'gateway' THEN 'notice' ELSE 'message' END, type, sender, coalesce(received_ms, 0)
+         FROM messages WHERE id = ?1",
+        [message_id],
+    )?;
+    Ok(message_id.to_string())
+}
+
+fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome> {
     if let Some(thread) = thread_of(tx, &step.message_id)? {
-        advance(tx)?;
-        return Ok(StepOutcome { thread, ..StepOutcome::default() });
+        return Ok(StepOutcome { thread: Some(thread), ..StepOutcome::default() });
     }
     let target = match &step.link {
         Some(link) => referenced(tx, link, step.seq, &step.sender)?.map(|(id, _)| id),
         None => None,
     };
     let mut thread = match &target {
-        Some(t) => thread_of(tx, t)?,
+        Some(t) => Some(match thread_of(tx, t)? {
+            Some(thread) => thread,
+            None => root_at(tx, t)?,
+        }),
         None => None,
     };
     // Progress on a case joins the case's latest thread.
@@ -95,9 +119,9 @@ pub fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutc
             .query_row([case], |r| r.get(0))
             .optional()?;
     }
-    let existed = thread.is_some();
     let thread = match thread {
         Some(t) => t,
+        None if matches!(step.role, StepRole::Other) => return Ok(StepOutcome::default()),
         None => {
             tx.execute(
                 "INSERT INTO threads (id, case_number, opened_ms) VALUES (?1, ?2, ?3)",
@@ -106,7 +130,7 @@ pub fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutc
             step.message_id.clone()
         }
     };
-    let mut outcome = StepOutcome { thread: thread.clone(), ..StepOutcome::default() };
+    let mut outcome = StepOutcome { thread: Some(thread.clone()), ..StepOutcome::default() };
     let kind = match &step.role {
         StepRole::Request { awaiting, deadline_ms } => {
             let mut open = tx.prepare_cached(
@@ -159,11 +183,14 @@ pub fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutc
                     }
                 }
                 None => {
-                    outcome.flag = Some(if !existed {
-                        "a reply to a message the gateway does not know".to_string()
-                    } else {
-                        "a reply to a request that is already answered, or that did not ask the sender".to_string()
-                    });
+                    let why = match (&step.link, &target) {
+                        (None, _) => "a reply that names no message it answers",
+                        (Some(_), None) => "a reply to a message the gateway does not know",
+                        (Some(_), Some(_)) => {
+                            "a reply to a request that is already answered, or that did not ask the sender"
+                        }
+                    };
+                    outcome.flag = Some(why.to_string());
                 }
             }
             "reply"
@@ -176,7 +203,6 @@ pub fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutc
         "INSERT INTO thread_messages (thread_id, message_id, seq, kind, type, sender, at_ms, flag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![thread, step.message_id, step.seq, kind, step.message_type, step.sender, step.at_ms, outcome.flag],
     )?;
-    advance(tx)?;
     Ok(outcome)
 }
 
