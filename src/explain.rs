@@ -27,6 +27,7 @@ pub async fn normalize_and_address(
     store: Option<&dyn Store>,
 ) -> Result<(Normalized, Addressed), Problem> {
     let normalized = pipeline::normalize(&config.schemas, format, sender, body)?;
+    config.permissions.check(sender, normalized.message_type.name)?;
     let replying_to = match (store, &normalized.in_reply_to) {
         (Some(store), Some(link)) => store.sender_of(link, &sender.to_string()).await.ok().flatten(),
         _ => None,

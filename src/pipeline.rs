@@ -129,11 +129,16 @@ pub fn normalize(schemas: &Schemas, format: &Mapping, sender: &AgencyId, body: &
         refusal(e.code, message, e.details)
     })?;
 
-    let named = match mapped.envelope.sender {
-        SenderRef::Division(d) if d != sender.division => Some(d.to_string()),
-        SenderRef::Agency(a) if a != *sender => Some(a.to_string()),
+    let named = match &mapped.envelope.sender {
+        SenderRef::Division(d) if *d != sender.division => Some(d.to_string()),
+        SenderRef::Agency(a) if a != sender => Some(a.to_string()),
+        SenderRef::Unknown(s) => Some(format!("`{s}`")),
         _ => None,
     };
+    // A canonical event may also name its sender in its data; the gateway writes the
+    // authenticated one there, and a different claim is refused, not overwritten.
+    let claimed = mapped.data.pointer("/sender/id").and_then(Value::as_str).filter(|c| *c != sender.to_string());
+    let named = named.or_else(|| claimed.map(str::to_string));
     if let Some(named) = named {
         return Err(Problem::new(
             Code::SenderMismatch,

@@ -208,6 +208,25 @@ impl Running {
     }
 }
 
+/// Counts and logs every 401 and 403, whichever endpoint answered it: who was refused what is
+/// evidence (the handlers say why in the response; the log names the endpoint and the status).
+async fn count_denials(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let gateway = req.app_data::<web::Data<Gateway>>().cloned();
+    let response = next.call(req).await?;
+    let status = response.status().as_u16();
+    if matches!(status, 401 | 403)
+        && let Some(gw) = gateway
+    {
+        let endpoint = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        gw.metrics.count_denial(status, &endpoint);
+        tracing::warn!(status, endpoint = %endpoint, method = %response.request().method(), "denied");
+    }
+    Ok(response)
+}
+
 /// Binds and starts the server, and reloads the configuration on SIGHUP. `listener` overrides
 /// the configured address (tests pass one bound to port 0).
 pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result<Running> {
@@ -217,6 +236,7 @@ pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(count_denials))
             .wrap(TracingLogger::default())
             .service(post_only("/v1/messages", ingest::messages::post))
             .service(post_only("/v1/admin/explain", admin::explain))

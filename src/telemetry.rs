@@ -31,6 +31,14 @@ pub struct MessageLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DenialLabels {
+    /// 401 or 403.
+    pub status: u16,
+    /// The route pattern, e.g. `/v1/feeds/{feed}/events`.
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     /// applied, refused (reloads); delivered, retry, dead, gone (webhook attempts)
     pub outcome: &'static str,
@@ -53,6 +61,7 @@ pub struct Metrics {
     pub unrouted: Counter,
     reloads: Family<OutcomeLabel, Counter>,
     webhooks: Family<OutcomeLabel, Counter>,
+    denials: Family<DenialLabels, Counter>,
     pub ingest_seconds: Histogram,
     pub store: StoreMetrics,
 }
@@ -77,6 +86,12 @@ impl Metrics {
             "webhook_attempts",
             "Webhook attempts by outcome: delivered, retry, dead, gone",
             webhooks.clone(),
+        );
+        let denials = Family::<DenialLabels, Counter>::default();
+        registry.register(
+            "denials",
+            "Requests refused for want of credentials (401) or of the right to act (403), by endpoint",
+            denials.clone(),
         );
         let ingest_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
@@ -104,11 +119,15 @@ impl Metrics {
             "Store transactions that failed to commit",
             store.commit_failures.clone(),
         );
-        Metrics { registry, messages, unrouted, reloads, webhooks, ingest_seconds, store }
+        Metrics { registry, messages, unrouted, reloads, webhooks, denials, ingest_seconds, store }
     }
 
     pub fn count_webhook(&self, outcome: &'static str) {
         self.webhooks.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn count_denial(&self, status: u16, endpoint: &str) {
+        self.denials.get_or_create(&DenialLabels { status, endpoint: endpoint.to_string() }).inc();
     }
 
     pub fn count_reload(&self, outcome: &'static str) {

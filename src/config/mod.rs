@@ -7,6 +7,7 @@
 //! - `regions.yaml` — the key regions of section 十 and their hubs;
 //! - `rules.yaml` and/or `rules/*.yaml` — the routing rules (docs/routing.md);
 //! - `operators.yaml` — who may call the admin endpoints;
+//! - `permissions.yaml` — which kinds and levels of agency may send which message types;
 //! - `subscriptions.yaml` — standing subscriptions (docs/delivery.md);
 //! - `threads.yaml` — which messages ask for a reply, and by when (docs/threads.md).
 //!
@@ -15,6 +16,7 @@
 
 pub mod agencies;
 pub mod operators;
+pub mod permissions;
 pub mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +26,7 @@ use std::sync::Arc;
 
 pub use agencies::{Agencies, Agency};
 pub use operators::Operators;
+pub use permissions::Permissions;
 pub use settings::Settings;
 
 use crate::model::AgencyId;
@@ -44,6 +47,8 @@ pub struct Config {
     pub schemas: Arc<Schemas>,
     pub router: Router,
     pub operators: Operators,
+    /// Who may send which message types (permissions.yaml).
+    pub permissions: Permissions,
     /// The subscriptions of subscriptions.yaml, checked, as the store keeps them.
     pub subscriptions: Vec<crate::store::SubscriptionRow>,
     /// Which messages ask for a reply, and by when (threads.yaml).
@@ -108,6 +113,7 @@ pub const REGIONS_FILE: &str = "regions.yaml";
 pub const RULES_FILE: &str = "rules.yaml";
 pub const RULES_DIR: &str = "rules";
 pub const OPERATORS_FILE: &str = "operators.yaml";
+pub const PERMISSIONS_FILE: &str = "permissions.yaml";
 pub const SUBSCRIPTIONS_FILE: &str = "subscriptions.yaml";
 pub const THREADS_FILE: &str = "threads.yaml";
 
@@ -148,6 +154,7 @@ impl Config {
                 "an operator token hash is also an agency's: every token has one owner",
             ));
         }
+        let permissions = Permissions::load(&dir.join(PERMISSIONS_FILE), &mut errors);
         let router = load_routing(dir, &settings, &agencies, &mut errors);
         let subscriptions = load_subscriptions(&dir.join(SUBSCRIPTIONS_FILE), &router, &mut errors);
         let threads = crate::threads::Policy::load(&dir.join(THREADS_FILE), &mut errors);
@@ -162,6 +169,7 @@ impl Config {
                 schemas,
                 router,
                 operators,
+                permissions,
                 subscriptions,
                 threads,
             })

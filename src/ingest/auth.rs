@@ -28,6 +28,12 @@ pub fn operator<'a>(operators: &'a Operators, agencies: &Agencies, req: &HttpReq
             format!("{} may not use the admin endpoints: they need an operator's token", agency.id),
         ));
     }
+    if let Some(hub) = agencies.authenticate_hub(token) {
+        return Err(Problem::new(
+            Code::Forbidden,
+            format!("hub:{hub} may not use the admin endpoints: they need an operator's token"),
+        ));
+    }
     Err(Problem::new(Code::Unauthenticated, "the token is not valid for any configured operator"))
 }
 

@@ -49,6 +49,9 @@ types! {
     "thread.overdue", "十七";
 }
 
+/// The gateway's own overdue notice (section 十七); agencies never send it.
+pub const OVERDUE: &str = "cn.xietong.thread.overdue";
+
 /// The type named `name` (a full CloudEvents type), if there is one.
 pub fn lookup(name: &str) -> Option<&'static MessageType> {
     ALL.iter().find(|t| t.name == name)

@@ -93,10 +93,12 @@ pub(super) enum Test {
 }
 
 /// The sender as the message names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SenderRef {
     Division(Division),
     Agency(AgencyId),
+    /// A sender that is neither: it names nobody the credentials could be.
+    Unknown(String),
     Absent,
 }
 
@@ -347,8 +349,8 @@ impl Mapping {
         let sender = match run.string(&e.sender, doc, "/sender") {
             None => SenderRef::Absent,
             Some(s) => match e.sender.convert {
-                Some(Convert::Agency) => s.parse().map(SenderRef::Agency).unwrap_or(SenderRef::Absent),
-                _ => Division::parse(&s).map(SenderRef::Division).unwrap_or(SenderRef::Absent),
+                Some(Convert::Agency) => s.parse().map(SenderRef::Agency).unwrap_or(SenderRef::Unknown(s)),
+                _ => Division::parse(&s).map(SenderRef::Division).unwrap_or(SenderRef::Unknown(s)),
             },
         };
         for c in &self.expect {

@@ -168,7 +168,7 @@ async fn escalate(
 /// A deadline passed with no reply: the requester is told, and (as configured) the late
 /// party's superior gets a copy.
 async fn overdue(gw: &Gateway, rt: &Runtime, due: &DueObligation) -> Result<(), StoreError> {
-    let Some(message_type) = types::lookup("cn.xietong.thread.overdue") else { return Ok(()) };
+    let Some(message_type) = types::lookup(types::OVERDUE) else { return Ok(()) };
     let deadline = format_ms(due.deadline_ms);
     let mut recipients = Vec::new();
     if let Ok(requester) = due.requester.parse::<Recipient>() {

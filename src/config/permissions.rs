@@ -1,0 +1,183 @@
+//! `permissions.yaml`: which kinds and levels of agency may send which message types. A type no
+//! grant names cannot be sent by any agency. The gateway's own overdue notices are never
+//! grantable.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::ConfigError;
+use crate::model::{AgencyId, AgencyKind, Code, Problem, types};
+use crate::normalize::SpecError;
+use crate::route::divisions::Level;
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionsFile {
+    #[serde(default)]
+    send: Vec<GrantSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantSpec {
+    types: Vec<Spanned<String>>,
+    kinds: Vec<Spanned<String>>,
+    /// All levels when absent.
+    #[serde(default)]
+    levels: Option<Vec<Spanned<String>>>,
+}
+
+/// Who may send a type: any of these grants.
+#[derive(Clone, Debug)]
+struct Grant {
+    kinds: Vec<AgencyKind>,
+    /// None: every level.
+    levels: Option<Vec<Level>>,
+}
+
+impl Grant {
+    fn allows(&self, sender: &AgencyId) -> bool {
+        self.kinds.contains(&sender.kind)
+            && self.levels.as_ref().is_none_or(|ls| ls.contains(&Level::of(&sender.division)))
+    }
+
+    fn describe(&self) -> String {
+        let kinds: Vec<&str> = self.kinds.iter().map(|k| k.as_str()).collect();
+        match &self.levels {
+            None => kinds.join(" or "),
+            Some(ls) => {
+                let levels: Vec<&str> = ls.iter().map(|l| l.as_str()).collect();
+                format!("{} at {} level", kinds.join(" or "), levels.join(" or "))
+            }
+        }
+    }
+}
+
+/// The compiled permissions.
+#[derive(Clone, Debug, Default)]
+pub struct Permissions {
+    by_type: HashMap<&'static str, Vec<Grant>>,
+}
+
+const LEVELS: [Level; 4] = [Level::National, Level::Province, Level::Prefecture, Level::County];
+
+impl Permissions {
+    /// Reads `path`, which must exist: without it nobody could send anything, which is never
+    /// what an operator means. Problems go to `errors`.
+    pub fn load(path: &Path, errors: &mut Vec<ConfigError>) -> Permissions {
+        let mut out = Permissions::default();
+        let Some(file) = super::read_yaml::<PermissionsFile>(path, false, errors) else { return out };
+        let mut error =
+            |at: &serde_saphyr::Location, m: String| errors.push(ConfigError::from_spec(path, SpecError::at(at, m)));
+        for g in file.send {
+            let kinds: Vec<AgencyKind> = g
+                .kinds
+                .iter()
+                .filter_map(|k| k.value.parse().map_err(|e: String| error(&k.referenced, e)).ok())
+                .collect();
+            let levels = g.levels.map(|ls| {
+                ls.iter()
+                    .filter_map(|l| match LEVELS.into_iter().find(|x| x.as_str() == l.value) {
+                        Some(level) => Some(level),
+                        None => {
+                            error(
+                                &l.referenced,
+                                format!(
+                                    "unknown level `{}`; expected national, province, prefecture or county",
+                                    l.value
+                                ),
+                            );
+                            None
+                        }
+                    })
+                    .collect()
+            });
+            for t in &g.types {
+                match types::lookup(&t.value) {
+                    Some(mt) if mt.name == types::OVERDUE => error(
+                        &t.referenced,
+                        format!("`{}` is the gateway's own notice: no agency may send it", mt.name),
+                    ),
+                    Some(mt) => out
+                        .by_type
+                        .entry(mt.name)
+                        .or_default()
+                        .push(Grant { kinds: kinds.clone(), levels: levels.clone() }),
+                    None => error(&t.referenced, format!("unknown message type `{}`", t.value)),
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `sender` may send messages of `message_type`; the refusal says who may.
+    pub fn check(&self, sender: &AgencyId, message_type: &str) -> Result<(), Problem> {
+        let grants = self.by_type.get(message_type).map(Vec::as_slice).unwrap_or_default();
+        if grants.iter().any(|g| g.allows(sender)) {
+            return Ok(());
+        }
+        let level = Level::of(&sender.division);
+        let who = if grants.is_empty() {
+            "no agency may send it".to_string()
+        } else {
+            let allowed: Vec<String> = grants.iter().map(Grant::describe).collect();
+            format!("only {} may", allowed.join("; or "))
+        };
+        Err(Problem::new(
+            Code::Forbidden,
+            format!(
+                "{sender} ({} at {level} level) may not send {message_type}: {who} (permissions.yaml)",
+                sender.kind
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> (Permissions, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("permissions.yaml");
+        std::fs::write(&path, text).unwrap();
+        let mut errors = Vec::new();
+        let p = Permissions::load(&path, &mut errors);
+        (p, errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_their_line() {
+        let (_, errors) = load(
+            "send:\n  - types: [cn.xietong.bulletin, cn.xietong.nonsense]\n    kinds: [ip_office, police]\n    levels: [city]\n  - types: [cn.xietong.thread.overdue]\n    kinds: [ip_office]\n",
+        );
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert!(errors[0].contains(":3:") && errors[0].contains("unknown agency kind `police`"), "{}", errors[0]);
+        assert!(errors[1].contains(":4:") && errors[1].contains("unknown level `city`"), "{}", errors[1]);
+        assert!(errors[2].contains(":2:") && errors[2].contains("cn.xietong.nonsense"), "{}", errors[2]);
+        assert!(errors[3].contains(":5:") && errors[3].contains("the gateway's own notice"), "{}", errors[3]);
+    }
+
+    #[test]
+    fn a_refusal_says_who_may() {
+        let (p, errors) = load(
+            "send:\n  - types: [cn.xietong.major_case.supervision]\n    kinds: [ip_office, procuratorate]\n    levels: [national]\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let spp: AgencyId = "procuratorate:000000".parse().unwrap();
+        let county: AgencyId = "procuratorate:510104".parse().unwrap();
+        assert!(p.check(&spp, "cn.xietong.major_case.supervision").is_ok());
+        let refused = p.check(&county, "cn.xietong.major_case.supervision").unwrap_err();
+        assert_eq!(refused.code, Code::Forbidden);
+        assert!(
+            refused.message.contains("only ip_office or procuratorate at national level may"),
+            "{}",
+            refused.message
+        );
+        let nobody = p.check(&spp, "cn.xietong.bulletin").unwrap_err();
+        assert!(nobody.message.contains("no agency may send it"), "{}", nobody.message);
+    }
+}
