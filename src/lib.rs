@@ -21,4 +21,5 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod threads;
+pub mod tls;
 pub mod token;

@@ -44,6 +44,8 @@ pub struct Gateway {
     /// The time: received times, deadlines, overdue checks.
     pub clock: Arc<dyn Clock>,
     overrides: Overrides,
+    /// The listener's TLS parts, when it serves HTTPS: reloads swap their files.
+    tls: std::sync::OnceLock<crate::tls::Listener>,
 }
 
 /// Settings given on the command line (`serve --listen --data-dir`): they win over the files,
@@ -109,6 +111,7 @@ impl Gateway {
             metrics,
             clock: Arc::new(SystemClock),
             overrides,
+            tls: std::sync::OnceLock::new(),
         }
     }
 
@@ -160,6 +163,12 @@ impl Gateway {
         if old.log.level != new.log.level || old.log.format != new.log.format {
             restart_needed.push("log");
         }
+        if old.tls.is_some() != new.tls.is_some() {
+            // Plain HTTP and HTTPS are different listeners.
+            restart_needed.push("tls (on or off)");
+            new.tls = old.tls.clone();
+            config.tls = current.config.tls.clone();
+        }
         new.listen = old.listen;
         new.data_dir = old.data_dir.clone();
         new.store = old.store.clone();
@@ -172,6 +181,9 @@ impl Gateway {
             rules: config.router.rules().len(),
             restart_needed,
         };
+        if let (Some(listener), Some(material)) = (self.tls.get(), &config.tls) {
+            listener.apply(material.clone());
+        }
         let limits = RateLimits::new(&config.agencies, Some(&current.limits));
         self.runtime.store(Arc::new(Runtime { config, limits }));
         self.metrics.count_reload("applied");
@@ -231,6 +243,14 @@ async fn count_denials(
 /// the configured address (tests pass one bound to port 0).
 pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result<Running> {
     let settings = gateway.runtime().config.settings.clone();
+    let tls = match gateway.runtime().config.tls.clone() {
+        Some(material) => {
+            let (live, rustls) = crate::tls::Listener::new(material).map_err(std::io::Error::other)?;
+            let _ = gateway.tls.set(live);
+            Some(rustls)
+        }
+        None => None,
+    };
     let gateway = web::Data::new(gateway);
     let data = gateway.clone();
     let mut server = HttpServer::new(move || {
@@ -268,14 +288,24 @@ pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result
             .route("/metrics", web::get().to(metrics))
             .default_service(web::to(not_found))
     })
+    .on_connect(crate::tls::peer::on_connect)
     .shutdown_timeout(settings.shutdown_timeout_secs);
     if let Some(workers) = settings.workers {
         server = server.workers(workers);
     }
-    let server = match listener {
-        Some(l) => server.listen(l)?,
-        None => server.bind(settings.listen)?,
+    let server = match (listener, tls) {
+        (Some(l), None) => server.listen(l)?,
+        (None, None) => server.bind(settings.listen)?,
+        (Some(l), Some(rustls)) => server.listen_rustls_0_23(l, rustls)?,
+        (None, Some(rustls)) => server.bind_rustls_0_23(settings.listen, rustls)?,
     };
+    if let Some(live) = gateway.tls.get() {
+        let watched = gateway.clone();
+        crate::tls::listener::watch(live.clone(), move || {
+            let rt = watched.runtime();
+            (rt.config.settings.tls.clone(), rt.config.dir.clone())
+        });
+    }
     let addr = server.addrs().first().copied().unwrap_or(settings.listen);
     let server = server.run();
     reload_on_sighup(gateway.clone());

@@ -12,6 +12,7 @@ use super::settings::{RateLimit, Settings};
 use crate::model::AgencyId;
 use crate::normalize::SpecError;
 use crate::secrecy::Level;
+use crate::tls::PeerCertificate;
 use crate::token::{self, TokenHash};
 
 #[derive(Default, Deserialize)]
@@ -48,7 +49,56 @@ struct AgencySpec {
     rate_limit: Option<RateLimit>,
     #[serde(default)]
     clearance: Option<Spanned<Level>>,
+    /// How the agency proves who it is: token (default), certificate or both.
+    #[serde(default)]
+    auth: Option<Spanned<String>>,
+    /// Client certificates that are the agency's, besides those naming it in a SAN URI.
+    #[serde(default)]
+    certificates: Vec<CertificateSpec>,
 }
+
+/// A client certificate, by its SHA-256 fingerprint or its exact subject (RFC 4514).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateSpec {
+    #[serde(default)]
+    fingerprint: Option<Spanned<String>>,
+    #[serde(default)]
+    subject: Option<Spanned<String>>,
+}
+
+/// How an agency proves who it is (docs/security.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthMode {
+    /// A bearer token.
+    #[default]
+    Token,
+    /// A client certificate (mutual TLS); a token is not needed.
+    Certificate,
+    /// Both, naming the same agency.
+    Both,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Token => "token",
+            AuthMode::Certificate => "certificate",
+            AuthMode::Both => "both",
+        }
+    }
+
+    pub fn needs_certificate(self) -> bool {
+        matches!(self, AuthMode::Certificate | AuthMode::Both)
+    }
+
+    pub fn needs_token(self) -> bool {
+        matches!(self, AuthMode::Token | AuthMode::Both)
+    }
+}
+
+/// The prefix of the SAN URI that names an agency in its certificate.
+pub const AGENCY_URI: &str = "urn:xietong:agency:";
 
 /// A configured agency.
 #[derive(Clone, Debug)]
@@ -60,6 +110,7 @@ pub struct Agency {
     pub rate_limit: RateLimit,
     /// Its clearance, when it differs from the default for agencies.
     pub clearance: Option<Level>,
+    pub auth: AuthMode,
 }
 
 /// The configured agencies, by id and by token hash.
@@ -72,6 +123,9 @@ pub struct Agencies {
     /// Hub keys by token hash, and where each hub is written (checked against regions.yaml).
     hubs: HashMap<TokenHash, String>,
     hub_positions: Vec<(String, serde_saphyr::Location)>,
+    /// Agencies by certificate fingerprint (`sha256:HEX`) and by subject.
+    by_fingerprint: HashMap<String, AgencyId>,
+    by_subject: HashMap<String, AgencyId>,
 }
 
 impl Agencies {
@@ -134,10 +188,49 @@ impl Agencies {
             {
                 errors.push(at(&c.referenced, "no agency may be cleared for state secrets (秘密, 机密, 绝密)".into()));
             }
+            let auth = match spec.auth.as_ref().map(|a| a.value.as_str()) {
+                None | Some("token") => AuthMode::Token,
+                Some("certificate") => AuthMode::Certificate,
+                Some("both") => AuthMode::Both,
+                Some(other) => {
+                    let at_auth = spec.auth.as_ref().map_or(&spec.id.referenced, |a| &a.referenced);
+                    errors.push(at(at_auth, format!("auth: `{other}`; expected token, certificate or both")));
+                    AuthMode::Token
+                }
+            };
+            if auth == AuthMode::Both && spec.tokens.is_empty() {
+                errors.push(at(&spec.id.referenced, format!("auth: {}: the agency needs a token", auth.as_str())));
+            }
+            for c in &spec.certificates {
+                match (&c.fingerprint, &c.subject) {
+                    (Some(f), None) => {
+                        let ok = f.value.strip_prefix("sha256:").is_some_and(|h| {
+                            h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                        });
+                        if !ok {
+                            errors.push(at(
+                                &f.referenced,
+                                "a fingerprint is written sha256:<64 lower-case hex digits>".into(),
+                            ));
+                        } else if let Some(other) = out.by_fingerprint.insert(f.value.clone(), id) {
+                            errors.push(at(&f.referenced, format!("this certificate is already {other}'s")));
+                        }
+                    }
+                    (None, Some(subject)) => {
+                        if let Some(other) = out.by_subject.insert(subject.value.clone(), id) {
+                            errors.push(at(&subject.referenced, format!("this subject is already {other}'s")));
+                        }
+                    }
+                    _ => errors.push(at(
+                        &spec.id.referenced,
+                        "certificates: each entry has either fingerprint or subject".into(),
+                    )),
+                }
+            }
             let name = spec.name.unwrap_or_default();
             let clearance = spec.clearance.map(|c| c.value);
             out.positions.insert(id, spec.id.referenced);
-            out.by_id.insert(id, Agency { id, name, format, rate_limit, clearance });
+            out.by_id.insert(id, Agency { id, name, format, rate_limit, clearance, auth });
         }
         for hub in file.hubs {
             let Some(key) = hub.id.value.strip_prefix("hub:") else {
@@ -171,6 +264,21 @@ impl Agencies {
     /// The hubs configured, with where each is written.
     pub fn hubs(&self) -> &[(String, serde_saphyr::Location)] {
         &self.hub_positions
+    }
+
+    /// The agency a verified client certificate belongs to: the configured agency its SAN URI
+    /// `urn:xietong:agency:ID` names, else the one its fingerprint or subject is listed for.
+    pub fn by_certificate(&self, peer: &PeerCertificate) -> Option<&Agency> {
+        let by_uri = peer
+            .uris
+            .iter()
+            .filter_map(|u| u.strip_prefix(AGENCY_URI))
+            .filter_map(|id| id.parse::<AgencyId>().ok())
+            .find(|id| self.by_id.contains_key(id));
+        by_uri
+            .or_else(|| self.by_fingerprint.get(&peer.fingerprint).copied())
+            .or_else(|| self.by_subject.get(&peer.subject).copied())
+            .and_then(|id| self.by_id.get(&id))
     }
 
     /// The agency a bearer token belongs to.

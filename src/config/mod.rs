@@ -53,6 +53,9 @@ pub struct Config {
     pub subscriptions: Vec<crate::store::SubscriptionRow>,
     /// Which messages ask for a reply, and by when (threads.yaml).
     pub threads: crate::threads::Policy,
+    /// The listener's certificate, key and client verifier, read from the files `settings.tls`
+    /// names (none: plain HTTP).
+    pub tls: Option<crate::tls::Material>,
 }
 
 /// One problem in the configuration.
@@ -158,6 +161,13 @@ impl Config {
         let router = load_routing(dir, &settings, &agencies, &mut errors);
         let subscriptions = load_subscriptions(&dir.join(SUBSCRIPTIONS_FILE), &router, &mut errors);
         let threads = crate::threads::Policy::load(&dir.join(THREADS_FILE), &mut errors);
+        let tls = settings.tls.as_ref().and_then(|t| match crate::tls::Material::load(t, dir) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                errors.push(ConfigError::new(&settings_path, e));
+                None
+            }
+        });
 
         if errors.is_empty() {
             Ok(Config {
@@ -172,6 +182,7 @@ impl Config {
                 permissions,
                 subscriptions,
                 threads,
+                tls,
             })
         } else {
             Err(ConfigErrors(errors))

@@ -32,6 +32,35 @@ pub struct Settings {
     pub workers: Option<usize>,
     pub routing: Routing,
     pub delivery: Delivery,
+    /// HTTPS on the listener, and client certificates (docs/security.md). None: plain HTTP.
+    pub tls: Option<Tls>,
+}
+
+/// TLS on the listener (TLS 1.2 and 1.3 only). Paths are relative to the configuration
+/// directory. The files are read again on SIGHUP, and when they change (checked every
+/// `watch_every`), without a restart.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The server's certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA bundles (PEM) whose client certificates agency systems may present (mutual TLS).
+    /// Empty: no client certificates are asked for.
+    #[serde(default)]
+    pub client_ca: Vec<PathBuf>,
+    /// Certificate revocation lists (PEM or DER) of those CAs. With any, a client certificate
+    /// whose CA has no list here is refused too.
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+    /// How often the files are checked for changes.
+    #[serde(default = "default_watch_every", deserialize_with = "duration")]
+    pub watch_every: Duration,
+}
+
+fn default_watch_every() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// How messages reach their recipients: feeds and webhooks. Durations are written like `90d`,
@@ -206,6 +235,7 @@ impl Default for Settings {
             workers: None,
             routing: Routing::default(),
             delivery: Delivery::default(),
+            tls: None,
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Bearer-token authentication: the token's hash names the agency, which is the sender.
+//! Who is calling: an agency by its client certificate (mutual TLS), its bearer token, or
+//! both, as its `auth` in agencies.yaml requires; a hub or an operator by token. The agency so
+//! identified is the sender of what it posts.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
@@ -6,28 +8,59 @@ use actix_web::http::header::AUTHORIZATION;
 use crate::config::{Agencies, Agency, Operators};
 use crate::model::{AgencyId, Code, Problem};
 use crate::route::Recipient;
+use crate::tls::PeerCertificate;
 
-/// The agency whose token the request carries.
+/// The agency the request comes from.
 pub fn authenticate<'a>(agencies: &'a Agencies, req: &HttpRequest) -> Result<&'a Agency, Problem> {
-    let token = bearer(req)?;
-    agencies
-        .authenticate(token)
-        .ok_or_else(|| Problem::new(Code::Unauthenticated, "the token is not valid for any configured agency"))
+    if let Some(agency) = agency_of(agencies, req)? {
+        return Ok(agency);
+    }
+    bearer(req)?;
+    Err(Problem::new(Code::Unauthenticated, "the token is not valid for any configured agency"))
+}
+
+/// The agency a request's client certificate and token identify, as its `auth` requires;
+/// `None` when neither names an agency (the token may be a hub's or an operator's).
+fn agency_of<'a>(agencies: &'a Agencies, req: &HttpRequest) -> Result<Option<&'a Agency>, Problem> {
+    let by_certificate = req.conn_data::<PeerCertificate>().and_then(|p| agencies.by_certificate(p));
+    let token = bearer(req).ok();
+    let by_token = token.and_then(|t| agencies.authenticate(t));
+    let unauthenticated = |m: String| Err(Problem::new(Code::Unauthenticated, m));
+    match (by_certificate, by_token) {
+        (Some(c), Some(t)) if c.id != t.id => Err(Problem::new(
+            Code::Forbidden,
+            format!("the client certificate is {}'s but the token is {}'s: one caller, one identity", c.id, t.id),
+        )),
+        (Some(c), Some(_)) => Ok(Some(c)),
+        (Some(c), None) if token.is_some() => unauthenticated(format!("the token is not valid for {}", c.id)),
+        (Some(c), None) if c.auth.needs_token() => unauthenticated(format!(
+            "{} authenticates with its token (auth: {}); send Authorization: Bearer TOKEN",
+            c.id,
+            c.auth.as_str()
+        )),
+        (Some(c), None) => Ok(Some(c)),
+        (None, Some(t)) if t.auth.needs_certificate() => unauthenticated(format!(
+            "{} must present its client certificate (auth: {}) over mutual TLS",
+            t.id,
+            t.auth.as_str()
+        )),
+        (None, found) => Ok(found),
+    }
 }
 
 /// The operator whose token the request carries (admin endpoints). An agency's token is
 /// refused with 403: it is valid, but not for this.
 pub fn operator<'a>(operators: &'a Operators, agencies: &Agencies, req: &HttpRequest) -> Result<&'a str, Problem> {
-    let token = bearer(req)?;
-    if let Some(name) = operators.authenticate(token) {
+    if let Some(name) = bearer(req).ok().and_then(|t| operators.authenticate(t)) {
         return Ok(name);
     }
-    if let Some(agency) = agencies.authenticate(token) {
+    if let Some(agency) = agency_of(agencies, req)? {
         return Err(Problem::new(
             Code::Forbidden,
             format!("{} may not use the admin endpoints: they need an operator's token", agency.id),
         ));
     }
+    let token = bearer(req)?;
     if let Some(hub) = agencies.authenticate_hub(token) {
         return Err(Problem::new(
             Code::Forbidden,
@@ -58,10 +91,10 @@ impl Principal {
 
 /// The agency, hub or operator whose token the request carries.
 pub fn principal(agencies: &Agencies, operators: &Operators, req: &HttpRequest) -> Result<Principal, Problem> {
-    let token = bearer(req)?;
-    if let Some(a) = agencies.authenticate(token) {
+    if let Some(a) = agency_of(agencies, req)? {
         return Ok(Principal::Agency(a.id));
     }
+    let token = bearer(req)?;
     if let Some(key) = agencies.authenticate_hub(token) {
         return Ok(Principal::Hub(key.to_string()));
     }

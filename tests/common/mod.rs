@@ -70,6 +70,7 @@ impl TestServer {
         clock: Option<xietong::clock::ManualClock>,
     ) -> TestServer {
         let config = config_dir.load();
+        let scheme = if config.settings.tls.is_some() { "https" } else { "http" };
         let overrides = server::Overrides { listen: None, data_dir: Some(data.path().to_path_buf()), workers: Some(2) };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -85,7 +86,14 @@ impl TestServer {
             })
         });
         let (addr, handle, gateway) = rx.recv_timeout(Duration::from_secs(10)).expect("server started");
-        TestServer { url: format!("http://{addr}"), data, config: config_dir, gateway, handle, thread: Some(thread) }
+        TestServer {
+            url: format!("{scheme}://{addr}"),
+            data,
+            config: config_dir,
+            gateway,
+            handle,
+            thread: Some(thread),
+        }
     }
 
     /// Stops this server and starts another on the same configuration and data, reading `clock`:
