@@ -51,7 +51,7 @@ fn store(c: &mut Criterion) {
     group.sample_size(10);
     for batch_max in [1usize, 256] {
         let dir = tempfile::tempdir_in(".").unwrap();
-        let options = Options { batch_max, busy_timeout: Duration::from_secs(5) };
+        let options = Options { batch_max, busy_timeout: Duration::from_secs(5), audit: Default::default() };
         let store = Arc::new(SqliteStore::open(dir.path(), options, Metrics::new().store).unwrap());
         let mut next = 0u64;
         group.bench_function(format!("batch_max_{batch_max}"), |b| {

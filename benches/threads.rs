@@ -52,7 +52,7 @@ fn reply(n: usize) -> NewMessage {
 }
 
 fn open(dir: &std::path::Path) -> Arc<SqliteStore> {
-    let options = Options { batch_max: 256, busy_timeout: Duration::from_secs(5) };
+    let options = Options { batch_max: 256, busy_timeout: Duration::from_secs(5), audit: Default::default() };
     Arc::new(SqliteStore::open(dir, options, Metrics::new().store).unwrap())
 }
 

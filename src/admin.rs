@@ -66,7 +66,7 @@ pub async fn reload(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
         Err(p) => return response::problem(&p),
     };
     tracing::info!(operator = %operator, "reload requested");
-    match gw.reload().await {
+    match gw.reload(&format!("operator:{operator}")).await {
         Ok(r) => HttpResponse::Ok().json(json!({"reloaded": true, "summary": r})),
         Err(ReloadError::Invalid(errors)) => {
             let details = errors.0.iter().map(|e| Detail::new("", e.to_string())).collect();
@@ -133,7 +133,7 @@ pub async fn replay(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Stri
     let Ok(attempt) = id.parse::<i64>() else {
         return response::problem(&Problem::new(Code::BadRequest, "a dead letter's id is a number"));
     };
-    match gw.store.replay(attempt).await {
+    match gw.store.replay(attempt, &format!("operator:{operator}")).await {
         Ok(true) => {
             tracing::info!(operator = %operator, attempt, "dead letter replayed");
             HttpResponse::Ok().json(json!({"id": attempt, "state": "pending"}))

@@ -7,6 +7,7 @@
 //! [`secrecy`] → [`model::schema`]) → [`store`].
 
 pub mod admin;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod deliver;

@@ -1,4 +1,4 @@
-//! The `xietong` command line: `serve`, `check`, `explain`, `token new`.
+//! The `xietong` command line: `serve`, `check`, `explain`, `token new`, `audit verify`, `audit key`.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -51,6 +51,32 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole chain and its signed checkpoints; print a JSON report naming the first
+    /// broken link. Exit 0 if intact, 1 if broken, 2 on a usage or configuration error.
+    Verify {
+        /// The data directory of the embedded store (default: the configured one).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The public key to check checkpoints with (default: audit.verify_key, or the public
+        /// half of audit.signing_key).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key for signing checkpoints: the private key goes to FILE (mode 0600),
+    /// the public key to standard output.
+    Key {
+        /// Where to write the private key (PKCS#8 PEM); it must not exist.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -82,6 +108,8 @@ async fn main() -> ExitCode {
         Command::Serve { listen, data_dir } => serve(&cli.config, listen, data_dir).await,
         Command::Check => check(&cli.config),
         Command::Explain { sender, kind, file } => explain_file(&cli.config, &sender, kind, &file).await,
+        Command::Audit { command: AuditCommand::Verify { data_dir, key } } => audit_verify(&cli.config, data_dir, key),
+        Command::Audit { command: AuditCommand::Key { file } } => audit_key(&file),
         Command::Token { command: TokenCommand::New { agency, operator } } => {
             let token = xietong::token::generate();
             let hash = xietong::token::format_hash(&xietong::token::hash(&token));
@@ -106,6 +134,68 @@ fn load(dir: &std::path::Path) -> Result<Config, ExitCode> {
         eprintln!("configuration in {} has {} problem(s)", dir.display(), errors.0.len());
         ExitCode::from(2)
     })
+}
+
+fn audit_verify(dir: &std::path::Path, data_dir: Option<PathBuf>, key: Option<PathBuf>) -> ExitCode {
+    use xietong::audit::checkpoint::Verifier;
+    let config = match load(dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let audit = &config.settings.audit;
+    let key = key.or_else(|| audit.verify_key.as_ref().or(audit.signing_key.as_ref()).map(|k| dir.join(k)));
+    let verifier = match key.as_deref().map(Verifier::load).transpose() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let data_dir = data_dir.unwrap_or_else(|| config.settings.data_dir.clone());
+    let db = data_dir.join(xietong::store::sqlite::DB_FILE);
+    if !db.is_file() {
+        eprintln!("{}: no store here (pass --data-dir)", db.display());
+        return ExitCode::from(2);
+    }
+    let (checkpoints, records) = match xietong::store::sqlite::audit::read_all(&db) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}: cannot read the audit log: {e}", db.display());
+            return ExitCode::from(2);
+        }
+    };
+    let report = xietong::audit::verify::verify(records, &checkpoints, verifier.as_ref());
+    let mut out = serde_json::to_value(&report).unwrap_or_default();
+    out["intact"] = report.intact().into();
+    out["key"] = verifier.map(|v| v.key_id()).into();
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    if report.intact() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn audit_key(file: &std::path::Path) -> ExitCode {
+    let signer = xietong::audit::checkpoint::Signer::generate();
+    let (private, public) = match signer.to_pem() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cannot encode the key: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file).and_then(|mut f| std::io::Write::write_all(&mut f, private.as_bytes())) {
+        Ok(()) => {
+            eprintln!("private key written to {}; set audit.signing_key to it", file.display());
+            print!("{public}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn check(dir: &std::path::Path) -> ExitCode {

@@ -96,6 +96,7 @@ impl Gateway {
         overrides.apply(&mut config.settings);
         let metrics = Arc::new(Metrics::new());
         let options = sqlite::Options {
+            audit: config.settings.audit.hash,
             batch_max: config.settings.store.batch_max,
             busy_timeout: Duration::from_millis(config.settings.store.busy_timeout_ms),
         };
@@ -129,13 +130,20 @@ impl Gateway {
     /// Loads the configuration directory again and swaps it in if it checks; otherwise the
     /// current configuration keeps serving and the errors are returned. The configured
     /// subscriptions are brought into the store first.
-    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+    /// `by` is who asked: an operator's name, or the signal.
+    pub async fn reload(&self, by: &str) -> Result<Reloaded, ReloadError> {
         let current = self.runtime();
         let dir: PathBuf = current.config.dir.clone();
         let mut config = match Config::load(&dir) {
             Ok(c) => c,
             Err(errors) => {
                 self.metrics.count_reload("refused");
+                let entry = crate::audit::Entry::new("reload_refused")
+                    .actor(by)
+                    .detail(format!("{} problem(s)", errors.0.len()));
+                if let Err(e) = self.store.audit(entry).await {
+                    tracing::warn!(error = %e, "could not record the refused reload in the audit log");
+                }
                 tracing::warn!(
                     errors = errors.0.len(),
                     "configuration reload refused; the current configuration keeps serving"
@@ -187,6 +195,12 @@ impl Gateway {
         let limits = RateLimits::new(&config.agencies, Some(&current.limits));
         self.runtime.store(Arc::new(Runtime { config, limits }));
         self.metrics.count_reload("applied");
+        let entry = crate::audit::Entry::new("reloaded")
+            .actor(by)
+            .detail(format!("{} formats, {} agencies, {} rules", reloaded.formats, reloaded.agencies, reloaded.rules));
+        if let Err(e) = self.store.audit(entry).await {
+            tracing::warn!(error = %e, "could not record the reload in the audit log");
+        }
         tracing::info!(
             formats = reloaded.formats,
             agencies = reloaded.agencies,
@@ -220,21 +234,50 @@ impl Running {
     }
 }
 
-/// Counts and logs every 401 and 403, whichever endpoint answered it: who was refused what is
-/// evidence (the handlers say why in the response; the log names the endpoint and the status).
-async fn count_denials(
+/// Evidence of who did what, whichever endpoint answered: every 401 and 403 is counted, logged
+/// and audited (the handlers say why in the response), and so is every admin action. Messages
+/// refused by `POST /v1/messages` after authentication are audited by the store, with their
+/// body's hash, so they are not recorded twice.
+async fn account(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let gateway = req.app_data::<web::Data<Gateway>>().cloned();
     let response = next.call(req).await?;
+    let Some(gw) = gateway else { return Ok(response) };
     let status = response.status().as_u16();
-    if matches!(status, 401 | 403)
-        && let Some(gw) = gateway
-    {
-        let endpoint = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let request = response.request();
+    let endpoint = request.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let what = format!("{} {endpoint}", request.method());
+    let denied = matches!(status, 401 | 403);
+    let entry = if denied {
         gw.metrics.count_denial(status, &endpoint);
-        tracing::warn!(status, endpoint = %endpoint, method = %response.request().method(), "denied");
+        tracing::warn!(status, endpoint = %endpoint, method = %request.method(), "denied");
+        (endpoint != "/v1/messages" || status == 401).then(|| {
+            let rt = gw.runtime();
+            let who = ingest::auth::principal(&rt.config.agencies, &rt.config.operators, request).ok();
+            let entry = crate::audit::Entry::new("denied").code(status.to_string()).detail(what);
+            match who {
+                Some(p) => entry.actor(p.to_string()),
+                None => entry,
+            }
+        })
+    } else if endpoint.starts_with("/v1/admin/") {
+        let rt = gw.runtime();
+        let operator = ingest::auth::operator(&rt.config.operators, &rt.config.agencies, request)
+            .ok()
+            .map(|o| format!("operator:{o}"));
+        let mut entry = crate::audit::Entry::new("admin").code(status.to_string()).detail(what);
+        entry.actor = operator;
+        entry.message_id = request.match_info().get("id").map(str::to_string);
+        Some(entry)
+    } else {
+        None
+    };
+    if let Some(entry) = entry
+        && let Err(e) = gw.store.audit(entry).await
+    {
+        tracing::warn!(error = %e, "could not record a denial or an admin action in the audit log");
     }
     Ok(response)
 }
@@ -256,7 +299,7 @@ pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap(actix_web::middleware::from_fn(count_denials))
+            .wrap(actix_web::middleware::from_fn(account))
             .wrap(TracingLogger::default())
             .service(post_only("/v1/messages", ingest::messages::post))
             .service(post_only("/v1/admin/explain", admin::explain))
@@ -338,6 +381,7 @@ fn start_delivery(gateway: web::Data<Gateway>) {
             }
         }
         threads::worker::spawn(gateway.clone());
+        crate::audit::checkpoint::spawn(gateway.clone());
         deliver::worker::spawn(gateway);
     });
 }
@@ -352,7 +396,7 @@ fn reload_on_sighup(gateway: web::Data<Gateway>) {
         };
         while hangups.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the configuration");
-            match gateway.reload().await {
+            match gateway.reload("SIGHUP").await {
                 Ok(_) => {}
                 Err(ReloadError::Invalid(errors)) => {
                     for e in &errors.0 {

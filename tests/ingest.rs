@@ -305,9 +305,11 @@ async fn refusals_leave_an_audit_record_and_no_content() {
     assert_eq!(status, 422);
     let conn = rusqlite::Connection::open(server.db_path()).unwrap();
     let (sender, hash, code): (String, String, String) = conn
-        .query_row("SELECT sender, body_sha256, code FROM audit WHERE action = 'refused'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT record ->> 'actor', record ->> 'body_sha256', record ->> 'code' FROM audit WHERE record ->> 'action' = 'refused'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .unwrap();
     assert_eq!((sender.as_str(), code.as_str()), ("ip_office:330000", "state_secret"));
     assert_eq!(hash, xietong::pipeline::body_sha256(&body));

@@ -185,6 +185,23 @@ async fn a_refusal_is_a_dead_letter_with_the_answer_kept_and_can_be_replayed() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "operators only");
+
+    // The audit chain has the attempt's fate, and who replayed it.
+    let conn = rusqlite::Connection::open(server.db_path()).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT record ->> 'action', record ->> 'actor' FROM audit WHERE record ->> 'message_id' = ?1 ORDER BY seq",
+        )
+        .unwrap();
+    let trail: Vec<(String, String)> =
+        stmt.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let at =
+        |action: &str| trail.iter().position(|(a, _)| a == action).unwrap_or_else(|| panic!("{action}: {trail:?}"));
+    assert!(
+        at("accepted") < at("dead") && at("dead") < at("replayed") && at("replayed") < at("delivered"),
+        "{trail:?}"
+    );
+    assert_eq!(trail[at("replayed")].1, "operator:duty-officer");
 }
 
 #[tokio::test(flavor = "multi_thread")]

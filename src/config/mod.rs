@@ -161,6 +161,11 @@ impl Config {
         let router = load_routing(dir, &settings, &agencies, &mut errors);
         let subscriptions = load_subscriptions(&dir.join(SUBSCRIPTIONS_FILE), &router, &mut errors);
         let threads = crate::threads::Policy::load(&dir.join(THREADS_FILE), &mut errors);
+        for key in [&settings.audit.signing_key, &settings.audit.verify_key].into_iter().flatten() {
+            if let Err(e) = crate::audit::checkpoint::Verifier::load(&dir.join(key)) {
+                errors.push(ConfigError::new(&settings_path, format!("audit: {e}")));
+            }
+        }
         let tls = settings.tls.as_ref().and_then(|t| match crate::tls::Material::load(t, dir) {
             Ok(m) => Some(m),
             Err(e) => {

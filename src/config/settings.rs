@@ -34,6 +34,36 @@ pub struct Settings {
     pub delivery: Delivery,
     /// HTTPS on the listener, and client certificates (docs/security.md). None: plain HTTP.
     pub tls: Option<Tls>,
+    pub audit: Audit,
+}
+
+/// The audit chain (docs/security.md).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// sha256 (default) or sm3. A change applies to records appended from then on; each
+    /// record names its own.
+    pub hash: crate::audit::Algorithm,
+    /// An Ed25519 private key (PKCS#8 PEM, `xietong audit key`), relative to the configuration
+    /// directory: the gateway signs a checkpoint of the chain's head with it every
+    /// `checkpoint_every`. None: no checkpoints.
+    pub signing_key: Option<PathBuf>,
+    /// The public key `xietong audit verify` checks checkpoints with (the signing key's public
+    /// half when absent).
+    pub verify_key: Option<PathBuf>,
+    #[serde(deserialize_with = "duration")]
+    pub checkpoint_every: Duration,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            hash: crate::audit::Algorithm::Sha256,
+            signing_key: None,
+            verify_key: None,
+            checkpoint_every: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// TLS on the listener (TLS 1.2 and 1.3 only). Paths are relative to the configuration
@@ -236,6 +266,7 @@ impl Default for Settings {
             routing: Routing::default(),
             delivery: Delivery::default(),
             tls: None,
+            audit: Audit::default(),
         }
     }
 }

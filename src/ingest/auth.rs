@@ -78,6 +78,16 @@ pub enum Principal {
     Operator(String),
 }
 
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Agency(a) => write!(f, "{a}"),
+            Principal::Hub(key) => write!(f, "hub:{key}"),
+            Principal::Operator(name) => write!(f, "operator:{name}"),
+        }
+    }
+}
+
 impl Principal {
     /// The feed this caller owns.
     pub fn feed(&self, operators_feed: &str) -> Recipient {

@@ -424,7 +424,18 @@ pub trait Store: Send + Sync + 'static {
     async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 
     /// Makes a dead attempt due again now (same webhook id); whether it was dead.
-    async fn replay(&self, attempt: i64) -> Result<bool, StoreError>;
+    async fn replay(&self, attempt: i64, by: &str) -> Result<bool, StoreError>;
+
+    /// Appends a record to the audit chain (reloads, admin actions; the store records accepts,
+    /// refusals, webhook outcomes and replays itself, in their own transactions).
+    async fn audit(&self, entry: crate::audit::Entry) -> Result<(), StoreError>;
+
+    /// The audit chain's last record: sequence and hash.
+    async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError>;
+
+    async fn audit_checkpoints(&self) -> Result<Vec<crate::audit::checkpoint::Checkpoint>, StoreError>;
+
+    async fn add_audit_checkpoint(&self, checkpoint: crate::audit::checkpoint::Checkpoint) -> Result<(), StoreError>;
 
     /// Where a message went.
     async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError>;

@@ -2,9 +2,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
+use super::audit;
+use crate::audit::{Algorithm, Entry};
 use crate::store::{Accepted, Addressee, NewMessage, Receipt, Refusal, Trace, TraceAttempt, TraceRecipient};
 
-pub fn accept(tx: &Savepoint<'_>, m: &NewMessage, now: &str) -> rusqlite::Result<Accepted> {
+pub fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> rusqlite::Result<Accepted> {
     let sender = m.sender.clone();
     let earlier = tx
         .prepare_cached(
@@ -21,10 +23,14 @@ pub fn accept(tx: &Savepoint<'_>, m: &NewMessage, now: &str) -> rusqlite::Result
         })
         .optional()?;
     let audit = |action: &str, id: &str| {
-        tx.prepare_cached(
-            "INSERT INTO audit (at, action, sender, message_id, body_sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![now, action, sender, id, m.body_sha256])
+        let mut entry = Entry::new(action).actor(sender.as_str()).message(id);
+        entry.message_type = Some(m.message_type.to_string());
+        entry.body_sha256 = Some(m.body_sha256.clone());
+        if action == "accepted" {
+            let to: Vec<&str> = m.deliveries.iter().map(|d| d.recipient.as_str()).collect();
+            entry.recipient = Some(to.join(" "));
+        }
+        audit::append(tx, alg, entry, now)
     };
     if let Some((seq, id, message_type, stripped, content)) = earlier {
         let recipients = tx
@@ -79,12 +85,12 @@ pub fn accept(tx: &Savepoint<'_>, m: &NewMessage, now: &str) -> rusqlite::Result
     }))
 }
 
-pub fn refuse(tx: &Savepoint<'_>, r: &Refusal, now: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO audit (at, action, sender, body_sha256, code, detail) VALUES (?1, 'refused', ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![now, r.sender.map(|s| s.to_string()), r.body_sha256, r.code, r.pointers])?;
-    Ok(())
+pub fn refuse(tx: &Savepoint<'_>, alg: Algorithm, r: &Refusal, now: &str) -> rusqlite::Result<()> {
+    let mut entry = Entry::new("refused").code(r.code);
+    entry.actor = r.sender.map(|s| s.to_string());
+    entry.body_sha256 = Some(r.body_sha256.clone());
+    entry.detail = Some(r.pointers.clone()).filter(|p| !p.is_empty());
+    audit::append(tx, alg, entry, now)
 }
 
 pub fn trace(c: &Connection, id: &str) -> rusqlite::Result<Option<Trace>> {

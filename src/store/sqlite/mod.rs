@@ -10,6 +10,7 @@
 //!
 //! Reads use a small pool of read-only connections: WAL lets them run beside the writer.
 
+pub mod audit;
 mod feeds;
 mod messages;
 mod schema;
@@ -29,6 +30,7 @@ use super::{
     Accepted, Attempt, AttemptOutcome, DeadLetter, DueObligation, FeedPage, LogEntry, NewMessage, ObligationRow,
     Refusal, StepOutcome, Store, StoreError, SubscriptionRow, ThreadQuery, ThreadRow, ThreadStep, Trace,
 };
+use crate::audit::Algorithm;
 use crate::telemetry::StoreMetrics;
 
 /// The database file inside the data directory.
@@ -38,6 +40,8 @@ pub const DB_FILE: &str = "xietong.sqlite3";
 pub struct Options {
     pub batch_max: usize,
     pub busy_timeout: Duration,
+    /// The hash of the audit chain.
+    pub audit: Algorithm,
 }
 
 /// A write: SQL run inside the group's transaction, answered once the group is committed.
@@ -116,6 +120,7 @@ pub struct SqliteStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
     commits: watch::Receiver<u64>,
+    audit: Algorithm,
 }
 
 impl SqliteStore {
@@ -137,7 +142,8 @@ impl SqliteStore {
             .map_err(|e| unavailable("cannot start the writer for", &e))?;
         let readers =
             Arc::new(Readers { path: path.clone(), busy_timeout: options.busy_timeout, idle: Mutex::new(Vec::new()) });
-        Ok(SqliteStore { path, queue: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)), readers, commits })
+        let audit = options.audit;
+        Ok(SqliteStore { path, queue: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)), readers, commits, audit })
     }
 
     /// The database file.
@@ -187,11 +193,13 @@ fn now() -> String {
 #[async_trait]
 impl Store for SqliteStore {
     async fn accept(&self, message: NewMessage) -> Result<Accepted, StoreError> {
-        self.write(true, move |tx| messages::accept(tx, &message, &now())).await
+        let alg = self.audit;
+        self.write(true, move |tx| messages::accept(tx, alg, &message, &now())).await
     }
 
     async fn record_refusal(&self, refusal: Refusal) -> Result<(), StoreError> {
-        self.write(false, move |tx| messages::refuse(tx, &refusal, &now())).await
+        let alg = self.audit;
+        self.write(false, move |tx| messages::refuse(tx, alg, &refusal, &now())).await
     }
 
     async fn ready(&self) -> Result<(), StoreError> {
@@ -268,16 +276,35 @@ impl Store for SqliteStore {
     }
 
     async fn complete(&self, attempt: i64, outcome: AttemptOutcome) -> Result<(), StoreError> {
-        self.write(false, move |tx| webhooks::complete(tx, attempt, &outcome, &now())).await
+        let alg = self.audit;
+        self.write(false, move |tx| webhooks::complete(tx, alg, attempt, &outcome, &now())).await
     }
 
     async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         self.read(move |c| webhooks::dead_letters(c, subscription.as_deref(), limit)).await
     }
 
-    async fn replay(&self, attempt: i64) -> Result<bool, StoreError> {
+    async fn replay(&self, attempt: i64, by: &str) -> Result<bool, StoreError> {
         let now_ms = chrono::Utc::now().timestamp_millis();
-        self.write(false, move |tx| webhooks::replay(tx, attempt, now_ms, &now())).await
+        let (alg, by) = (self.audit, by.to_string());
+        self.write(false, move |tx| webhooks::replay(tx, alg, attempt, &by, now_ms, &now())).await
+    }
+
+    async fn audit(&self, entry: crate::audit::Entry) -> Result<(), StoreError> {
+        let alg = self.audit;
+        self.write(false, move |tx| audit::append(tx, alg, entry, &now())).await
+    }
+
+    async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        self.read(audit::head).await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<crate::audit::checkpoint::Checkpoint>, StoreError> {
+        self.read(audit::checkpoints).await
+    }
+
+    async fn add_audit_checkpoint(&self, checkpoint: crate::audit::checkpoint::Checkpoint) -> Result<(), StoreError> {
+        self.write(false, move |tx| audit::add_checkpoint(tx, &checkpoint)).await
     }
 
     async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError> {

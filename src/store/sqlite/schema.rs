@@ -114,4 +114,24 @@ CREATE TABLE obligations (
 CREATE INDEX obligations_due ON obligations (state, deadline_ms);
 CREATE INDEX obligations_by_thread ON obligations (thread_id);
 "#,
+    // The audit log becomes a hash chain (docs/security.md). The unchained records of earlier
+    // versions are kept aside, unchanged.
+    r#"
+ALTER TABLE audit RENAME TO audit_unchained;
+CREATE TABLE audit (
+    seq    INTEGER PRIMARY KEY,           -- 1, 2, 3, ... with no gap
+    record TEXT NOT NULL,                 -- canonical JSON: seq, at, alg and the metadata
+    prev   TEXT NOT NULL,                 -- the previous record's hash (zeros for the first)
+    hash   TEXT NOT NULL                  -- alg(prev "\n" record), hex
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE audit_checkpoints (
+    seq       INTEGER PRIMARY KEY,        -- the record whose hash is signed
+    hash      TEXT NOT NULL,
+    at        TEXT NOT NULL,
+    key_id    TEXT NOT NULL,
+    signature TEXT NOT NULL               -- Ed25519, hex
+);
+"#,
 ];

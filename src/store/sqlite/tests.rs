@@ -6,7 +6,7 @@ use crate::store::NewDelivery;
 use crate::telemetry::Metrics;
 
 fn options() -> Options {
-    Options { batch_max: 64, busy_timeout: Duration::from_millis(200) }
+    Options { batch_max: 64, busy_timeout: Duration::from_millis(200), audit: Default::default() }
 }
 
 fn message(native_id: &str, content: &str) -> NewMessage {
@@ -140,9 +140,11 @@ async fn audits_refusals_without_content() {
     store.close().await;
     let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
     let row: (String, String, String, String) = conn
-        .query_row("SELECT action, sender, code, detail FROM audit", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+        .query_row(
+            "SELECT record ->> 'action', record ->> 'actor', record ->> 'code', record ->> 'detail' FROM audit",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .unwrap();
     assert_eq!(row, ("refused".into(), "ip_office:330000".into(), "state_secret".into(), "/mj".into()));
 }

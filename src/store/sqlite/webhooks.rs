@@ -2,6 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
+use super::audit;
+use crate::audit::{Algorithm, Entry};
 use crate::store::{Attempt, AttemptOutcome, DeadLetter, SubscriptionRow};
 
 /// The start of an endpoint's answer kept with a dead letter.
@@ -156,7 +158,23 @@ pub fn lease(
     Ok(attempts)
 }
 
-pub fn complete(tx: &Savepoint<'_>, id: i64, outcome: &AttemptOutcome, now: &str) -> rusqlite::Result<()> {
+pub fn complete(
+    tx: &Savepoint<'_>,
+    alg: Algorithm,
+    id: i64,
+    outcome: &AttemptOutcome,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let (action, status) = match outcome {
+        AttemptOutcome::Delivered { status } => (Some("delivered"), Some(*status)),
+        AttemptOutcome::Dead { status, .. } => (Some("dead"), *status),
+        AttemptOutcome::Gone { status } => (Some("gone"), Some(*status)),
+        AttemptOutcome::Retry { .. } => (None, None),
+    };
+    // The final outcome of each attempt is audited; retries are in the attempt's own record.
+    if let Some(action) = action {
+        audit_attempt(tx, alg, id, action, status.map(|s| s.to_string()), None, now)?;
+    }
     let kept = |s: &Option<String>| s.as_ref().map(|s| s.chars().take(RESPONSE_KEPT).collect::<String>());
     match outcome {
         AttemptOutcome::Delivered { status } => tx.execute(
@@ -218,11 +236,43 @@ pub fn dead_letters(c: &Connection, subscription: Option<&str>, limit: usize) ->
     .collect()
 }
 
-pub fn replay(tx: &Savepoint<'_>, id: i64, now_ms: i64, now: &str) -> rusqlite::Result<bool> {
+pub fn replay(tx: &Savepoint<'_>, alg: Algorithm, id: i64, by: &str, now_ms: i64, now: &str) -> rusqlite::Result<bool> {
     let n = tx.execute(
         "UPDATE webhook_attempts SET state = 'pending', attempts = 0, leased = 0, next_at = ?2, updated_at = ?3
          WHERE id = ?1 AND state = 'dead'",
         params![id, now_ms, now],
     )?;
+    if n == 1 {
+        audit_attempt(tx, alg, id, "replayed", None, Some(by), now)?;
+    }
     Ok(n == 1)
+}
+
+/// The audit record of what happened to webhook attempt `id`: the message, its type, the
+/// subscription's owner and the subscription.
+fn audit_attempt(
+    tx: &Savepoint<'_>,
+    alg: Algorithm,
+    id: i64,
+    action: &str,
+    code: Option<String>,
+    by: Option<&str>,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let facts = tx
+        .prepare_cached(
+            "SELECT m.id, m.type, s.owner, a.subscription FROM webhook_attempts a
+             JOIN messages m ON m.seq = a.message_seq LEFT JOIN subscriptions s ON s.id = a.subscription WHERE a.id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, String>(3)?))
+        })
+        .optional()?;
+    let Some((message, message_type, owner, subscription)) = facts else { return Ok(()) };
+    let mut entry = Entry::new(action).actor(by.unwrap_or("gateway")).message(message);
+    entry.message_type = Some(message_type);
+    entry.recipient = owner;
+    entry.code = code;
+    entry.detail = Some(format!("subscription {subscription}, attempt {id}"));
+    audit::append(tx, alg, entry, now)
 }
