@@ -49,7 +49,7 @@ async fn main() {
 
     // The gateway.
     let config_dir = common::ConfigDir::new(
-        "rate_limit:\n  per_second: 1000000\n  burst: 1000000\nlog:\n  level: warn\ndelivery:\n  tick: 20ms\n",
+        "rate_limit:\n  per_second: 1000000\n  burst: 1000000\nlog:\n  level: warn\ndelivery:\n  tick: 20ms\n  allow_internal: [127.0.0.0/8]\n",
     );
     std::fs::write(
         config_dir.path().join("subscriptions.yaml"),

@@ -26,7 +26,8 @@ pub async fn normalize_and_address(
     body: &[u8],
     store: Option<&dyn Store>,
 ) -> Result<(Normalized, Addressed), Problem> {
-    let normalized = pipeline::normalize(&config.schemas, format, sender, body)?;
+    let doc = pipeline::parse(body, &config.settings.limits.shape())?;
+    let normalized = pipeline::normalize_document(&config.schemas, format, sender, doc)?;
     config.permissions.check(sender, normalized.message_type.name)?;
     let replying_to = match (store, &normalized.in_reply_to) {
         (Some(store), Some(link)) => store.sender_of(link, &sender.to_string()).await.ok().flatten(),

@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use crate::model::event::{self, Attributes};
 use crate::model::schema::Schemas;
+use crate::model::shape::Shape;
 use crate::model::{AgencyId, Code, Detail, MessageType, Problem};
 use crate::normalize::{Mapped, Mapping, SenderRef, SourceMarking};
 use crate::route::{Recipient, Role, Routed, Router, Routing};
@@ -67,8 +68,23 @@ const REQUIRED_ATTRIBUTES: [&str; 5] = ["/nativeid", "/type", "/time", "/classif
 
 /// Runs the pipeline for `sender`, whose native messages are in `format`.
 pub fn normalize(schemas: &Schemas, format: &Mapping, sender: &AgencyId, body: &[u8]) -> Result<Normalized, Problem> {
-    let doc: Value = serde_json::from_slice(body).map_err(|e| Problem::malformed_json(&e))?;
+    normalize_document(schemas, format, sender, parse(body, &Shape::default())?)
+}
 
+/// Parses a body and checks its shape against `limits`.
+pub fn parse(body: &[u8], limits: &Shape) -> Result<Value, Problem> {
+    let doc: Value = serde_json::from_slice(body).map_err(|e| Problem::malformed_json(&e))?;
+    limits.check(&doc)?;
+    Ok(doc)
+}
+
+/// [`normalize`] on a parsed body.
+pub fn normalize_document(
+    schemas: &Schemas,
+    format: &Mapping,
+    sender: &AgencyId,
+    doc: Value,
+) -> Result<Normalized, Problem> {
     let (classification, class_at) = format
         .classification(&doc)
         .map_err(|d| refusal(Code::MappingFailed, "the message's classification cannot be read", d))?;

@@ -46,6 +46,8 @@ pub struct Gateway {
     overrides: Overrides,
     /// The listener's TLS parts, when it serves HTTPS: reloads swap their files.
     tls: std::sync::OnceLock<crate::tls::Listener>,
+    /// Requests in flight per client address (`limits.max_requests_per_client`).
+    in_flight: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
 }
 
 /// Settings given on the command line (`serve --listen --data-dir`): they win over the files,
@@ -113,6 +115,7 @@ impl Gateway {
             clock: Arc::new(SystemClock),
             overrides,
             tls: std::sync::OnceLock::new(),
+            in_flight: std::sync::Mutex::default(),
         }
     }
 
@@ -282,6 +285,56 @@ async fn account(
     Ok(response)
 }
 
+/// One client address may have at most `limits.max_requests_per_client` requests in flight;
+/// above that it gets 429, so that one client cannot hold every worker.
+async fn per_client(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    let gateway = req.app_data::<web::Data<Gateway>>().cloned();
+    let (Some(gw), Some(ip)) = (gateway, req.peer_addr().map(|a| a.ip())) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let limits = gw.runtime().config.settings.limits.clone();
+    let head: usize = req.uri().to_string().len()
+        + req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>();
+    if head > limits.max_header_bytes {
+        let p = Problem::new(
+            Code::HeadersTooLarge,
+            format!("the request's headers exceed {} bytes", limits.max_header_bytes),
+        );
+        return Ok(req.into_response(response::problem(&p)).map_into_right_body());
+    }
+    let max = limits.max_requests_per_client;
+    let admitted = {
+        let mut in_flight = gw.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = in_flight.entry(ip).or_insert(0);
+        if *n >= max {
+            false
+        } else {
+            *n += 1;
+            true
+        }
+    };
+    if !admitted {
+        let p = Problem::new(Code::RateLimited, format!("more than {max} requests in flight from {ip}"));
+        let response = response::retry_after(&p, Duration::from_secs(1));
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    let result = next.call(req).await;
+    let mut in_flight = gw.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = in_flight.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            in_flight.remove(&ip);
+        }
+    }
+    Ok(result?.map_into_left_body())
+}
+
 /// Binds and starts the server, and reloads the configuration on SIGHUP. `listener` overrides
 /// the configured address (tests pass one bound to port 0).
 pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result<Running> {
@@ -299,6 +352,7 @@ pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(per_client))
             .wrap(actix_web::middleware::from_fn(account))
             .wrap(TracingLogger::default())
             .service(post_only("/v1/messages", ingest::messages::post))
@@ -332,6 +386,9 @@ pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result
             .default_service(web::to(not_found))
     })
     .on_connect(crate::tls::peer::on_connect)
+    .client_request_timeout(settings.limits.request_timeout)
+    .keep_alive(settings.limits.idle_timeout)
+    .max_connections(settings.limits.max_connections)
     .shutdown_timeout(settings.shutdown_timeout_secs);
     if let Some(workers) = settings.workers {
         server = server.workers(workers);

@@ -159,7 +159,8 @@ impl Config {
         }
         let permissions = Permissions::load(&dir.join(PERMISSIONS_FILE), &mut errors);
         let router = load_routing(dir, &settings, &agencies, &mut errors);
-        let subscriptions = load_subscriptions(&dir.join(SUBSCRIPTIONS_FILE), &router, &mut errors);
+        let guard = crate::deliver::guard::Guard::new(&settings.delivery.allow_internal).unwrap_or_default();
+        let subscriptions = load_subscriptions(&dir.join(SUBSCRIPTIONS_FILE), &router, &guard, &mut errors);
         let threads = crate::threads::Policy::load(&dir.join(THREADS_FILE), &mut errors);
         for key in [&settings.audit.signing_key, &settings.audit.verify_key].into_iter().flatten() {
             if let Err(e) = crate::audit::checkpoint::Verifier::load(&dir.join(key)) {
@@ -324,15 +325,35 @@ struct SubscriptionsFile {
 fn load_subscriptions(
     path: &Path,
     router: &Router,
+    guard: &crate::deliver::guard::Guard,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<crate::store::SubscriptionRow> {
     use crate::deliver::subscription::{self, Stored};
     let Some(file) = read_yaml::<SubscriptionsFile>(path, true, errors) else { return Vec::new() };
     let mut rows = Vec::new();
     let mut ids = BTreeSet::new();
-    for (i, spec) in file.subscriptions.into_iter().enumerate() {
+    for (i, mut spec) in file.subscriptions.into_iter().enumerate() {
         let name = spec.id.clone().unwrap_or_else(|| format!("#{}", i + 1));
-        let mut problems = subscription::validate(&spec, router);
+        let mut problems = Vec::new();
+        // Secrets may live outside the file: `env:NAME` or `file:PATH` (relative to config/).
+        for (n, secret) in spec.webhook.iter_mut().flat_map(|w| w.secrets.iter_mut()).enumerate() {
+            let resolved = if let Some(var) = secret.strip_prefix("env:") {
+                std::env::var(var)
+                    .map_err(|_| format!("webhook.secrets[{n}]: the environment variable {var} is not set"))
+            } else if let Some(file) = secret.strip_prefix("file:") {
+                let at = path.parent().unwrap_or(Path::new(".")).join(file);
+                std::fs::read_to_string(&at)
+                    .map(|s| s.trim().to_string())
+                    .map_err(|e| format!("webhook.secrets[{n}]: {}: {e}", at.display()))
+            } else {
+                continue;
+            };
+            match resolved {
+                Ok(value) => *secret = value,
+                Err(e) => problems.push(e),
+            }
+        }
+        problems.extend(subscription::validate(&spec, router, guard));
         let owner = match spec.owner.as_deref().map(|o| subscription::validate_owner(o, router)) {
             Some(Ok(o)) => Some(o),
             Some(Err(e)) => {

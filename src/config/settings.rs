@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::ConfigError;
 use crate::model::AgencyKind;
+use crate::model::shape::Shape;
 use crate::secrecy::Level;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -129,6 +130,9 @@ pub struct Delivery {
     /// How often the webhook worker looks for retries that became due.
     #[serde(deserialize_with = "duration")]
     pub tick: Duration,
+    /// Internal address ranges (CIDR) webhooks may be sent to. Loopback, private, link-local
+    /// and other internal addresses are refused unless listed here (docs/security.md).
+    pub allow_internal: Vec<String>,
 }
 
 impl Default for Delivery {
@@ -147,6 +151,7 @@ impl Default for Delivery {
             heartbeat: secs(15),
             max_wait: secs(60),
             tick: Duration::from_millis(250),
+            allow_internal: Vec::new(),
         }
     }
 }
@@ -212,6 +217,25 @@ impl Default for ClearanceDefaults {
 pub struct Limits {
     /// Largest accepted request body (413 above it).
     pub max_body_bytes: usize,
+    /// Deepest nesting of a message's objects and arrays (422 limit_exceeded above it).
+    pub max_depth: usize,
+    /// Longest string in a message, in characters.
+    pub max_string_chars: usize,
+    /// Most items in one array (or members in one object) of a message.
+    pub max_items: usize,
+    /// How long a client may take to send a request's headers (408 after it): slow-loris.
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Open connections per worker thread, all clients together.
+    pub max_connections: usize,
+    /// Requests in flight from one client address at once (429 above it).
+    pub max_requests_per_client: usize,
+    /// The request line and headers together (431 above it). The HTTP layer itself stops at
+    /// 128 KiB and 96 headers, whatever this says.
+    pub max_header_bytes: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -271,9 +295,30 @@ impl Default for Settings {
     }
 }
 
+fn timeouts_too_short(l: &Limits) -> bool {
+    l.request_timeout < Duration::from_secs(1) || l.idle_timeout < Duration::from_secs(1)
+}
+
+impl Limits {
+    /// The limits on a message's shape.
+    pub fn shape(&self) -> Shape {
+        Shape { max_depth: self.max_depth, max_string_chars: self.max_string_chars, max_items: self.max_items }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 1024 * 1024 }
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_depth: Shape::default().max_depth,
+            max_string_chars: Shape::default().max_string_chars,
+            max_items: Shape::default().max_items,
+            request_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            max_requests_per_client: 256,
+            max_header_bytes: 16 * 1024,
+        }
     }
 }
 
@@ -302,8 +347,26 @@ impl Settings {
                 errors.push(ConfigError::new(path, format!("formats.{kind}: no source format `{format}` in sources/")));
             }
         }
-        if settings.limits.max_body_bytes == 0 {
-            errors.push(ConfigError::new(path, "limits.max_body_bytes must be above 0"));
+        // The HTTP layer's clock ticks every 500 ms: a shorter timeout can fire at once.
+        if timeouts_too_short(&settings.limits) {
+            errors.push(ConfigError::new(path, "limits.request_timeout and limits.idle_timeout: at least 1s"));
+        }
+        if let Err(e) = crate::deliver::guard::Guard::new(&settings.delivery.allow_internal) {
+            errors.push(ConfigError::new(path, e));
+        }
+        let l = &settings.limits;
+        if [
+            l.max_body_bytes,
+            l.max_depth,
+            l.max_string_chars,
+            l.max_items,
+            l.max_connections,
+            l.max_requests_per_client,
+            l.max_header_bytes,
+        ]
+        .contains(&0)
+        {
+            errors.push(ConfigError::new(path, "limits: every limit must be above 0"));
         }
         if settings.rate_limit.per_second == 0 || settings.rate_limit.burst == 0 {
             errors.push(ConfigError::new(path, "rate_limit.per_second and rate_limit.burst must be above 0"));

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::feeds::{self, PageQuery};
+use super::guard::Guard;
 use super::signature;
 use super::subscription::{self, Stored, SubscriptionSpec};
 use crate::ingest::{auth, response};
@@ -116,7 +117,8 @@ pub async fn create(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) 
         ));
     }
     let rt = gw.runtime();
-    let problems = subscription::validate(&spec, &rt.config.router);
+    let guard = Guard::new(&rt.config.settings.delivery.allow_internal).unwrap_or_default();
+    let problems = subscription::validate(&spec, &rt.config.router, &guard);
     if !problems.is_empty() {
         let details = problems.into_iter().map(|p| crate::model::Detail::new("", p)).collect();
         return response::problem(

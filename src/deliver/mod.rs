@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod feeds;
+pub mod guard;
 pub mod signature;
 pub mod subscription;
 pub mod worker;

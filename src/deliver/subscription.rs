@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::guard::Guard;
 use super::signature;
 use crate::model::{AgencyId, Division, types};
 use crate::route::{Recipient, Router};
@@ -101,7 +102,7 @@ impl Stored {
 }
 
 /// Checks a subscription as written; every problem, each naming its field.
-pub fn validate(spec: &SubscriptionSpec, router: &Router) -> Vec<String> {
+pub fn validate(spec: &SubscriptionSpec, router: &Router, guard: &Guard) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some(id) = &spec.id
         && (id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
@@ -136,7 +137,11 @@ pub fn validate(spec: &SubscriptionSpec, router: &Router) -> Vec<String> {
     }
     if let Some(w) = &spec.webhook {
         match reqwest::Url::parse(&w.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                if let Err(e) = guard.check_url(&u) {
+                    problems.push(format!("webhook.url: {e}"));
+                }
+            }
             _ => problems.push("webhook.url: an absolute http or https URL".into()),
         }
         for (i, s) in w.secrets.iter().enumerate() {

@@ -21,6 +21,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
 
+use super::guard::Guard;
 use super::signature;
 use super::subscription::{Stored, Webhook};
 use crate::config::settings::Delivery;
@@ -47,9 +48,13 @@ struct Endpoint {
 impl Endpoint {
     fn build(spec: &str, webhook: &Webhook, delivery: &Delivery) -> Result<Endpoint, String> {
         let url = reqwest::Url::parse(&webhook.url).map_err(|e| format!("url: {e}"))?;
+        let guard = Guard::new(&delivery.allow_internal)?;
+        guard.check_url(&url)?;
         let keys = webhook.secrets.iter().map(|s| signature::decode_secret(s)).collect::<Result<Vec<_>, _>>()?;
-        let mut client =
-            reqwest::Client::builder().timeout(delivery.request_timeout).redirect(reqwest::redirect::Policy::none());
+        let mut client = reqwest::Client::builder()
+            .timeout(delivery.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(guard));
         if let Some(c) = &webhook.client_certificate {
             let mut pem =
                 std::fs::read(&c.cert).map_err(|e| format!("client certificate {}: {e}", c.cert.display()))?;

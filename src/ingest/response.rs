@@ -13,6 +13,7 @@ pub fn status(code: Code) -> StatusCode {
         Code::MalformedJson | Code::BadRequest => StatusCode::BAD_REQUEST,
         Code::Unauthenticated => StatusCode::UNAUTHORIZED,
         Code::SenderMismatch | Code::Forbidden => StatusCode::FORBIDDEN,
+        Code::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Code::MessageIdConflict | Code::Conflict => StatusCode::CONFLICT,
@@ -26,7 +27,8 @@ pub fn status(code: Code) -> StatusCode {
         | Code::UnknownMessageType
         | Code::UnknownDivision
         | Code::SchemaViolation
-        | Code::InvalidConfiguration => StatusCode::UNPROCESSABLE_ENTITY,
+        | Code::InvalidConfiguration
+        | Code::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Code::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -5,6 +5,7 @@ pub mod agency;
 pub mod event;
 pub mod problem;
 pub mod schema;
+pub mod shape;
 pub mod types;
 
 pub use agency::{AgencyId, AgencyKind, Division};

@@ -18,6 +18,8 @@ pub enum Code {
     SenderMismatch,
     /// The caller may not do this.
     Forbidden,
+    LimitExceeded,
+    HeadersTooLarge,
     /// No such resource.
     NotFound,
     /// The method is not allowed on this resource.
@@ -66,6 +68,8 @@ impl Code {
             Code::Unauthenticated => "unauthenticated",
             Code::SenderMismatch => "sender_mismatch",
             Code::Forbidden => "forbidden",
+            Code::LimitExceeded => "limit_exceeded",
+            Code::HeadersTooLarge => "headers_too_large",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::PayloadTooLarge => "payload_too_large",

@@ -417,7 +417,7 @@ pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// (`"  retention: 1s\n"`).
 pub fn fast_delivery(delivery: &str) -> String {
     format!(
-        "rate_limit:\n  per_second: 100000\n  burst: 100000\ndelivery:\n  retry_schedule: [100ms, 200ms, 300ms]\n  jitter: 0\n  request_timeout: 1s\n  lease: 2s\n  tick: 50ms\n  heartbeat: 300ms\n{delivery}"
+        "rate_limit:\n  per_second: 100000\n  burst: 100000\ndelivery:\n  retry_schedule: [100ms, 200ms, 300ms]\n  jitter: 0\n  request_timeout: 1s\n  lease: 2s\n  tick: 50ms\n  heartbeat: 300ms\n  allow_internal: [127.0.0.0/8]\n{delivery}"
     )
 }
 
