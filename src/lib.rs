@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod deliver;
 pub mod explain;
+pub mod fuzzing;
 pub mod ingest;
 pub mod model;
 pub mod normalize;
