@@ -10,6 +10,7 @@ pub mod admin;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod deliver;
 pub mod explain;
 pub mod fuzzing;

@@ -48,6 +48,8 @@ pub struct Gateway {
     tls: std::sync::OnceLock<crate::tls::Listener>,
     /// Requests in flight per client address (`limits.max_requests_per_client`).
     in_flight: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+    /// Open connections per client address (`limits.max_connections_per_client`).
+    pub connections: crate::connections::Connections,
 }
 
 /// Settings given on the command line (`serve --listen --data-dir`): they win over the files,
@@ -116,6 +118,7 @@ impl Gateway {
             overrides,
             tls: std::sync::OnceLock::new(),
             in_flight: std::sync::Mutex::default(),
+            connections: crate::connections::Connections::default(),
         }
     }
 
@@ -308,6 +311,16 @@ async fn per_client(
         );
         return Ok(req.into_response(response::problem(&p)).map_into_right_body());
     }
+    let open = gw.connections.from(ip);
+    if open > limits.max_connections_per_client {
+        let p = Problem::new(
+            Code::RateLimited,
+            format!("more than {} connections open from {ip}", limits.max_connections_per_client),
+        );
+        let mut response = response::retry_after(&p, Duration::from_secs(1));
+        response.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
     let max = limits.max_requests_per_client;
     let admitted = {
         let mut in_flight = gw.in_flight.lock().unwrap_or_else(|e| e.into_inner());
@@ -385,7 +398,13 @@ pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result
             .route("/metrics", web::get().to(metrics))
             .default_service(web::to(not_found))
     })
-    .on_connect(crate::tls::peer::on_connect)
+    .on_connect({
+        let connections = gateway.connections.clone();
+        move |connection, data| {
+            connections.track(connection, data);
+            crate::tls::peer::on_connect(connection, data);
+        }
+    })
     .client_request_timeout(settings.limits.request_timeout)
     .keep_alive(settings.limits.idle_timeout)
     .max_connections(settings.limits.max_connections)

@@ -210,3 +210,25 @@ async fn webhook_secrets_come_from_the_environment_or_a_file() {
     let errors = xietong::config::Config::load(missing.path()).err().expect("refused").to_string();
     assert!(errors.contains("the environment variable XIETONG_NOT_SET is not set"), "{errors}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_cannot_hold_every_connection() {
+    let server = TestServer::with_settings("limits:\n  max_connections_per_client: 2\n");
+    let first = TcpStream::connect(address(&server)).unwrap();
+    let second = TcpStream::connect(address(&server)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let (answer, _) = raw(&server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 429"), "a third connection: {answer:?}");
+    assert!(answer.contains("connection: close"), "{answer:?}");
+    drop((first, second));
+    let mut answered = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(50));
+        answered =
+            raw(&server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", Duration::from_secs(5)).0;
+        if answered.starts_with("HTTP/1.1 200") {
+            break;
+        }
+    }
+    assert!(answered.starts_with("HTTP/1.1 200"), "once the others closed: {answered:?}");
+}

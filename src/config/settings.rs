@@ -233,6 +233,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Requests in flight from one client address at once (429 above it).
     pub max_requests_per_client: usize,
+    /// Open connections from one client address (a request on one more gets 429 and the
+    /// connection is closed).
+    pub max_connections_per_client: usize,
     /// The request line and headers together (431 above it). The HTTP layer itself stops at
     /// 128 KiB and 96 headers, whatever this says.
     pub max_header_bytes: usize,
@@ -317,6 +320,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             max_requests_per_client: 256,
+            max_connections_per_client: 128,
             max_header_bytes: 16 * 1024,
         }
     }
@@ -363,6 +367,7 @@ impl Settings {
             l.max_connections,
             l.max_requests_per_client,
             l.max_header_bytes,
+            l.max_connections_per_client,
         ]
         .contains(&0)
         {
