@@ -212,6 +212,19 @@ fn check(dir: &std::path::Path) -> ExitCode {
                 config.router.regions.iter().count(),
                 config.router.divisions.len(),
             );
+            let s = &config.settings;
+            let listener = match (&s.tls, config.tls.as_ref().and_then(|m| m.clients.as_ref())) {
+                (None, _) => "plain HTTP".to_string(),
+                (Some(_), None) => "HTTPS".to_string(),
+                (Some(t), Some(_)) => format!("HTTPS with client certificates from {} CA file(s)", t.client_ca.len()),
+            };
+            let checkpoints =
+                if s.audit.signing_key.is_some() { "signed checkpoints" } else { "no signed checkpoints" };
+            println!(
+                "  {} message types granted in permissions.yaml; {listener}; audit chain {} with {checkpoints}",
+                config.permissions.types_granted(),
+                s.audit.hash.as_str(),
+            );
             ExitCode::SUCCESS
         }
         Err(code) => code,

@@ -13,6 +13,12 @@ fn check_passes_on_the_shipped_configuration() {
         stdout.contains("OK") && stdout.contains("ipo-enforcement") && stdout.contains("procuratorate-case"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "18 message types granted in permissions.yaml; plain HTTP; audit chain sha256 with no signed checkpoints"
+        ),
+        "{stdout}"
+    );
 }
 
 #[test]

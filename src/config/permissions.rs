@@ -113,6 +113,11 @@ impl Permissions {
         out
     }
 
+    /// How many message types some agency may send.
+    pub fn types_granted(&self) -> usize {
+        self.by_type.len()
+    }
+
     /// Whether `sender` may send messages of `message_type`; the refusal says who may.
     pub fn check(&self, sender: &AgencyId, message_type: &str) -> Result<(), Problem> {
         let grants = self.by_type.get(message_type).map(Vec::as_slice).unwrap_or_default();
