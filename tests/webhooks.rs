@@ -318,7 +318,22 @@ async fn messages_of_one_case_thread_arrive_in_order() {
     let a1 = post(&server, notice(1, "案件甲"), true).await;
     let a2 = post(&server, notice(2, "案件甲"), true).await;
     let b1 = post(&server, notice(3, "案件乙"), true).await;
-    assert!(eventually(10, || receiver.delivered().len() == 3).await);
+    if !eventually(20, || receiver.delivered().len() == 3).await {
+        let answers: Vec<(String, u16)> = receiver
+            .received()
+            .iter()
+            .map(|r| (r.json()["id"].as_str().unwrap_or("?").to_string(), r.status))
+            .collect();
+        let conn = rusqlite::Connection::open(server.db_path()).unwrap();
+        let attempts: Vec<String> = conn
+            .prepare("SELECT message_seq || ' ' || state || ' ' || attempts || ' ' || coalesce(last_error, '') FROM webhook_attempts")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        panic!("not all three of {a1}, {a2}, {b1} delivered; the receiver saw {answers:?}; attempts {attempts:?}");
+    }
     let order: Vec<String> =
         receiver.delivered().iter().map(|r| r.json()["id"].as_str().unwrap().to_string()).collect();
     let at = |id: &str| order.iter().position(|x| x == id).unwrap();
