@@ -1,7 +1,7 @@
-//! Open connections per client address. actix-web cannot refuse a connection when it opens,
-//! so each connection carries a guard in its extensions that counts it while it is open; a
-//! request on a connection beyond `limits.max_connections_per_client` is answered 429 and the
-//! connection closed.
+//! Per client address: open connections and requests in flight, each counted by a guard that
+//! gives its place back when dropped. actix-web cannot refuse a connection when it opens, so a
+//! connection's guard lives in the connection's extensions and a request on a connection beyond
+//! `limits.max_connections_per_client` is answered 429 and the connection closed.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -11,43 +11,53 @@ use std::sync::{Arc, Mutex};
 use actix_web::dev::Extensions;
 use actix_web::rt::net::TcpStream;
 
-/// The open connections of every client address.
+/// A count per client address.
 #[derive(Clone, Debug, Default)]
-pub struct Connections {
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+pub struct PerAddress {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
-/// Counts one connection while it lives (in the connection's extensions).
+/// One place counted for an address, until dropped.
 #[derive(Debug)]
-struct Guard {
+pub struct Held {
     ip: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
-impl Drop for Guard {
+impl Drop for Held {
     fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.ip) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.ip);
+                counts.remove(&self.ip);
             }
         }
     }
 }
 
-impl Connections {
-    /// actix-web's `on_connect`: counts the connection (plain or TLS) until it closes.
-    pub fn track(&self, connection: &dyn Any, data: &mut Extensions) {
-        let Some(peer) = peer(connection) else { return };
-        let ip = peer.ip();
-        *self.open.lock().unwrap_or_else(|e| e.into_inner()).entry(ip).or_insert(0) += 1;
-        data.insert(Guard { ip, open: self.open.clone() });
+impl PerAddress {
+    /// Counts one more for `ip` if fewer than `max` are counted.
+    pub fn try_enter(&self, ip: IpAddr, max: usize) -> Option<Held> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Held { ip, counts: self.counts.clone() })
     }
 
-    /// The connections open from `ip`.
-    pub fn from(&self, ip: IpAddr) -> usize {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).get(&ip).copied().unwrap_or(0)
+    /// How many are counted for `ip`.
+    pub fn count(&self, ip: IpAddr) -> usize {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).get(&ip).copied().unwrap_or(0)
+    }
+
+    /// actix-web's `on_connect`: counts the connection (plain or TLS) until it closes.
+    pub fn track(&self, connection: &dyn Any, data: &mut Extensions) {
+        if let Some(held) = peer(connection).and_then(|p| self.try_enter(p.ip(), usize::MAX)) {
+            data.insert(held);
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigErrors};
+use crate::connections::PerAddress;
 use crate::ingest::{self, limit::RateLimits, response};
 use crate::model::{Code, Problem};
 use crate::store::Store;
@@ -47,9 +48,9 @@ pub struct Gateway {
     /// The listener's TLS parts, when it serves HTTPS: reloads swap their files.
     tls: std::sync::OnceLock<crate::tls::Listener>,
     /// Requests in flight per client address (`limits.max_requests_per_client`).
-    in_flight: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+    in_flight: PerAddress,
     /// Open connections per client address (`limits.max_connections_per_client`).
-    pub connections: crate::connections::Connections,
+    connections: PerAddress,
 }
 
 /// Settings given on the command line (`serve --listen --data-dir`): they win over the files,
@@ -117,8 +118,8 @@ impl Gateway {
             clock: Arc::new(SystemClock),
             overrides,
             tls: std::sync::OnceLock::new(),
-            in_flight: std::sync::Mutex::default(),
-            connections: crate::connections::Connections::default(),
+            in_flight: PerAddress::default(),
+            connections: PerAddress::default(),
         }
     }
 
@@ -301,8 +302,9 @@ async fn per_client(
     let (Some(gw), Some(ip)) = (gateway, req.peer_addr().map(|a| a.ip())) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let limits = gw.runtime().config.settings.limits.clone();
-    let head: usize = req.uri().to_string().len()
+    let rt = gw.runtime();
+    let limits = &rt.config.settings.limits;
+    let head: usize = req.uri().path_and_query().map_or(0, |p| p.as_str().len())
         + req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>();
     if head > limits.max_header_bytes {
         let p = Problem::new(
@@ -311,8 +313,7 @@ async fn per_client(
         );
         return Ok(req.into_response(response::problem(&p)).map_into_right_body());
     }
-    let open = gw.connections.from(ip);
-    if open > limits.max_connections_per_client {
+    if gw.connections.count(ip) > limits.max_connections_per_client {
         let p = Problem::new(
             Code::RateLimited,
             format!("more than {} connections open from {ip}", limits.max_connections_per_client),
@@ -322,30 +323,13 @@ async fn per_client(
         return Ok(req.into_response(response).map_into_right_body());
     }
     let max = limits.max_requests_per_client;
-    let admitted = {
-        let mut in_flight = gw.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let n = in_flight.entry(ip).or_insert(0);
-        if *n >= max {
-            false
-        } else {
-            *n += 1;
-            true
-        }
-    };
-    if !admitted {
+    let Some(_held) = gw.in_flight.try_enter(ip, max) else {
         let p = Problem::new(Code::RateLimited, format!("more than {max} requests in flight from {ip}"));
         let response = response::retry_after(&p, Duration::from_secs(1));
         return Ok(req.into_response(response).map_into_right_body());
-    }
-    let result = next.call(req).await;
-    let mut in_flight = gw.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = in_flight.get_mut(&ip) {
-        *n -= 1;
-        if *n == 0 {
-            in_flight.remove(&ip);
-        }
-    }
-    Ok(result?.map_into_left_body())
+    };
+    drop(rt);
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// Binds and starts the server, and reloads the configuration on SIGHUP. `listener` overrides

@@ -298,10 +298,6 @@ impl Default for Settings {
     }
 }
 
-fn timeouts_too_short(l: &Limits) -> bool {
-    l.request_timeout < Duration::from_secs(1) || l.idle_timeout < Duration::from_secs(1)
-}
-
 impl Limits {
     /// The limits on a message's shape.
     pub fn shape(&self) -> Shape {
@@ -311,11 +307,12 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        let shape = Shape::default();
         Limits {
             max_body_bytes: 1024 * 1024,
-            max_depth: Shape::default().max_depth,
-            max_string_chars: Shape::default().max_string_chars,
-            max_items: Shape::default().max_items,
+            max_depth: shape.max_depth,
+            max_string_chars: shape.max_string_chars,
+            max_items: shape.max_items,
             request_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             max_connections: 10_000,
@@ -352,7 +349,9 @@ impl Settings {
             }
         }
         // The HTTP layer's clock ticks every 500 ms: a shorter timeout can fire at once.
-        if timeouts_too_short(&settings.limits) {
+        if settings.limits.request_timeout < Duration::from_secs(1)
+            || settings.limits.idle_timeout < Duration::from_secs(1)
+        {
             errors.push(ConfigError::new(path, "limits.request_timeout and limits.idle_timeout: at least 1s"));
         }
         if let Err(e) = crate::deliver::guard::Guard::new(&settings.delivery.allow_internal) {

@@ -96,6 +96,11 @@ impl SwappedVerifier {
     fn current(&self) -> Option<Arc<dyn ClientCertVerifier>> {
         self.0.load().as_ref().clone()
     }
+
+    /// The verifier in force, for a client that sent a certificate anyway.
+    fn required(&self) -> Result<Arc<dyn ClientCertVerifier>, rustls::Error> {
+        self.current().ok_or_else(|| rustls::Error::General("client certificates are not accepted".into()))
+    }
 }
 
 impl ClientCertVerifier for SwappedVerifier {
@@ -118,10 +123,7 @@ impl ClientCertVerifier for SwappedVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match self.current() {
-            Some(v) => v.verify_client_cert(end_entity, intermediates, now),
-            None => Err(rustls::Error::General("client certificates are not accepted".into())),
-        }
+        self.required()?.verify_client_cert(end_entity, intermediates, now)
     }
 
     fn verify_tls12_signature(
@@ -130,10 +132,7 @@ impl ClientCertVerifier for SwappedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        match self.current() {
-            Some(v) => v.verify_tls12_signature(message, cert, dss),
-            None => Err(rustls::Error::General("client certificates are not accepted".into())),
-        }
+        self.required()?.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -142,10 +141,7 @@ impl ClientCertVerifier for SwappedVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        match self.current() {
-            Some(v) => v.verify_tls13_signature(message, cert, dss),
-            None => Err(rustls::Error::General("client certificates are not accepted".into())),
-        }
+        self.required()?.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
