@@ -269,7 +269,7 @@ async fn serve(dir: &std::path::Path, listen: Option<std::net::SocketAddr>, data
     };
     let overrides = xietong::server::Overrides { listen, data_dir, workers: None };
     xietong::telemetry::init_logging(&config.settings.log);
-    let gateway = match xietong::server::Gateway::embedded(config, overrides) {
+    let gateway = match xietong::server::Gateway::open(config, overrides).await {
         Ok(g) => g,
         Err(e) => {
             eprintln!("{e}");

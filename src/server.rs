@@ -27,6 +27,8 @@ use crate::connections::PerAddress;
 use crate::ingest::{self, limit::RateLimits, response};
 use crate::model::{Code, Problem};
 use crate::store::Store;
+use crate::config::settings::Backend;
+use crate::store::redis::RedisStore;
 use crate::store::sqlite::{self, SqliteStore};
 use crate::telemetry::Metrics;
 use crate::{admin, deliver, threads};
@@ -96,6 +98,19 @@ pub struct Reloaded {
 }
 
 impl Gateway {
+    /// Builds the gateway on the configured store: the embedded one in the data directory, or
+    /// Redis.
+    pub async fn open(config: Config, overrides: Overrides) -> Result<Gateway, crate::store::StoreError> {
+        match config.settings.store.backend {
+            Backend::Embedded => Gateway::embedded(config, overrides),
+            Backend::Redis => {
+                let redis = &config.settings.store.redis;
+                let store = RedisStore::open(redis, config.settings.audit.hash).await?;
+                Ok(Gateway::new(config, store, Arc::new(Metrics::new()), overrides))
+            }
+        }
+    }
+
     /// Builds the gateway on the embedded store in the configured data directory.
     pub fn embedded(mut config: Config, overrides: Overrides) -> Result<Gateway, crate::store::StoreError> {
         overrides.apply(&mut config.settings);
@@ -169,7 +184,7 @@ impl Gateway {
         if old.data_dir != new.data_dir {
             restart_needed.push("data_dir");
         }
-        if old.store.batch_max != new.store.batch_max || old.store.busy_timeout_ms != new.store.busy_timeout_ms {
+        if old.store != new.store {
             restart_needed.push("store");
         }
         if old.workers != new.workers || old.shutdown_timeout_secs != new.shutdown_timeout_secs {
@@ -202,6 +217,12 @@ impl Gateway {
         let limits = RateLimits::new(&config.agencies, Some(&current.limits));
         self.runtime.store(Arc::new(Runtime { config, limits }));
         self.metrics.count_reload("applied");
+        // The other instances sharing the store load the same files (a ConfigMap) too.
+        if by != PEER_RELOAD
+            && let Err(e) = self.store.announce_reload().await
+        {
+            tracing::warn!(error = %e, "could not tell the other instances to reload");
+        }
         let entry = crate::audit::Entry::new("reloaded")
             .actor(by)
             .detail(format!("{} formats, {} agencies, {} rules", reloaded.formats, reloaded.agencies, reloaded.rules));
@@ -412,6 +433,7 @@ pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result
     let addr = server.addrs().first().copied().unwrap_or(settings.listen);
     let server = server.run();
     reload_on_sighup(gateway.clone());
+    reload_with_peers(gateway.clone());
     start_delivery(gateway.clone());
     Ok(Running { addr, handle: server.handle(), server, gateway })
 }
@@ -443,6 +465,25 @@ fn start_delivery(gateway: web::Data<Gateway>) {
         threads::worker::spawn(gateway.clone());
         crate::audit::checkpoint::spawn(gateway.clone());
         deliver::worker::spawn(gateway);
+    });
+}
+
+/// Who reloads when another instance announced a reload.
+const PEER_RELOAD: &str = "another instance";
+
+/// Reloads when another instance sharing the store reloaded.
+fn reload_with_peers(gateway: web::Data<Gateway>) {
+    let Some(mut reloads) = gateway.store.reloads() else { return };
+    actix_web::rt::spawn(async move {
+        while reloads.changed().await.is_ok() {
+            match gateway.reload(PEER_RELOAD).await {
+                Ok(_) => tracing::info!("reloaded: another instance reloaded"),
+                Err(ReloadError::Invalid(errors)) => {
+                    tracing::warn!(problems = errors.0.len(), "another instance reloaded, but this one's files do not check");
+                }
+                Err(ReloadError::Store(e)) => tracing::warn!(error = %e, "reload failed: the store is unavailable"),
+            }
+        }
     });
 }
 

@@ -320,6 +320,19 @@ struct SubscriptionsFile {
     subscriptions: Vec<crate::deliver::subscription::SubscriptionSpec>,
 }
 
+/// A secret kept outside the configuration: `env:NAME` (an environment variable) or
+/// `file:PATH` (a file, relative to `dir`, trimmed). None: `value` is the secret itself.
+pub fn reference(value: &str, dir: &Path) -> Option<Result<String, String>> {
+    if let Some(var) = value.strip_prefix("env:") {
+        Some(std::env::var(var).map_err(|_| format!("the environment variable {var} is not set")))
+    } else {
+        value.strip_prefix("file:").map(|file| {
+            let at = dir.join(file);
+            std::fs::read_to_string(&at).map(|s| s.trim().to_string()).map_err(|e| format!("{}: {e}", at.display()))
+        })
+    }
+}
+
 /// The subscriptions of subscriptions.yaml (optional), each checked. They start at the head of
 /// their feed when first created.
 fn load_subscriptions(
@@ -337,16 +350,9 @@ fn load_subscriptions(
         let mut problems = Vec::new();
         // Secrets may live outside the file: `env:NAME` or `file:PATH` (relative to config/).
         for (n, secret) in spec.webhook.iter_mut().flat_map(|w| w.secrets.iter_mut()).enumerate() {
-            let resolved = if let Some(var) = secret.strip_prefix("env:") {
-                std::env::var(var)
-                    .map_err(|_| format!("webhook.secrets[{n}]: the environment variable {var} is not set"))
-            } else if let Some(file) = secret.strip_prefix("file:") {
-                let at = path.parent().unwrap_or(Path::new(".")).join(file);
-                std::fs::read_to_string(&at)
-                    .map(|s| s.trim().to_string())
-                    .map_err(|e| format!("webhook.secrets[{n}]: {}: {e}", at.display()))
-            } else {
-                continue;
+            let resolved = match reference(secret, path.parent().unwrap_or(Path::new("."))) {
+                Some(r) => r.map_err(|e| format!("webhook.secrets[{n}]: {e}")),
+                None => continue,
             };
             match resolved {
                 Ok(value) => *secret = value,

@@ -265,14 +265,144 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// Which store keeps the gateway's state: `store: redis` (or `store: {backend: redis, ...}`)
+/// switches from the embedded default.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "StoreForm")]
 pub struct StoreSettings {
-    /// Most messages committed in one transaction (one disk sync).
+    pub backend: Backend,
+    /// Embedded: most messages committed in one transaction (one disk sync).
     pub batch_max: usize,
-    /// How long a commit waits for a lock held by another process before the store is
-    /// reported unavailable (503).
+    /// Embedded: how long a commit waits for a lock held by another process before the store
+    /// is reported unavailable (503).
     pub busy_timeout_ms: u64,
+    pub redis: RedisSettings,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// SQLite in `data_dir`: one instance, no other service.
+    #[default]
+    Embedded,
+    /// Redis: several instances share it (docs/deploy.md).
+    Redis,
+}
+
+/// `store:` as written: a backend's name alone, or the whole map.
+enum StoreForm {
+    Name(Backend),
+    Map(StoreMap),
+}
+
+impl<'de> Deserialize<'de> for StoreForm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = StoreForm;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`embedded`, `redis`, or a map with backend, batch_max, busy_timeout_ms and redis")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StoreForm, E> {
+                Backend::deserialize(serde::de::value::StrDeserializer::<E>::new(v)).map(StoreForm::Name)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<StoreForm, A::Error> {
+                StoreMap::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(StoreForm::Map)
+            }
+        }
+        d.deserialize_any(Form)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct StoreMap {
+    backend: Backend,
+    batch_max: usize,
+    busy_timeout_ms: u64,
+    redis: RedisSettings,
+}
+
+impl Default for StoreMap {
+    fn default() -> Self {
+        let d = StoreSettings::default();
+        StoreMap { backend: d.backend, batch_max: d.batch_max, busy_timeout_ms: d.busy_timeout_ms, redis: d.redis }
+    }
+}
+
+impl From<StoreForm> for StoreSettings {
+    fn from(form: StoreForm) -> Self {
+        match form {
+            StoreForm::Name(backend) => StoreSettings { backend, ..StoreSettings::default() },
+            StoreForm::Map(m) => StoreSettings {
+                backend: m.backend,
+                batch_max: m.batch_max,
+                busy_timeout_ms: m.busy_timeout_ms,
+                redis: m.redis,
+            },
+        }
+    }
+}
+
+/// The Redis store (docs/deploy.md).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// `redis://HOST:PORT/DB` or `rediss://` (TLS); `env:NAME` or `file:PATH` to keep it (and a
+    /// password in it) out of the file. With `cluster`, any node of the cluster.
+    pub url: String,
+    /// Redis Cluster: the keys of one gateway share a hash tag, so they live on one shard.
+    pub cluster: bool,
+    /// The password, when the URL carries none: `env:NAME`, `file:PATH` or the value.
+    pub password: Option<String>,
+    /// A CA bundle (PEM) that signs the server's certificate (`rediss://`), relative to the
+    /// configuration directory. None: the system's roots.
+    pub ca: Option<PathBuf>,
+    /// The hash tag every key starts with (`{prefix}:`): gateways that share a Redis need
+    /// different prefixes.
+    pub prefix: String,
+    /// How long a connection attempt or a command may take before the store is reported
+    /// unavailable (503).
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Wait after each accepted message until Redis has it in its append-only file (`WAITAOF`,
+    /// Redis 7.2 or later), so a 202 survives a Redis crash. None: Redis's own fsync policy.
+    pub wait: Option<WaitAof>,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: "redis://127.0.0.1:6379".into(),
+            cluster: false,
+            password: None,
+            ca: None,
+            prefix: "xietong".into(),
+            timeout: Duration::from_secs(2),
+            wait: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitAof {
+    /// The local AOF must have the write (`appendonly yes`).
+    #[serde(default = "yes")]
+    pub local: bool,
+    /// This many replicas must have it in theirs.
+    #[serde(default)]
+    pub replicas: u32,
+    #[serde(default = "wait_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn wait_timeout() -> Duration {
+    Duration::from_secs(1)
 }
 
 impl Default for Settings {
@@ -331,7 +461,12 @@ impl Default for Log {
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        StoreSettings { batch_max: 256, busy_timeout_ms: 5000 }
+        StoreSettings {
+            backend: Backend::Embedded,
+            batch_max: 256,
+            busy_timeout_ms: 5000,
+            redis: RedisSettings::default(),
+        }
     }
 }
 

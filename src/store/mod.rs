@@ -6,6 +6,7 @@
 //! Feeds read the outbox; webhook attempts are created from it and leased while being sent, so
 //! every recipient gets every message at least once whatever crashes in between.
 
+pub mod redis;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -469,6 +470,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// The obligations opened in `[from_ms, to_ms)`, for the statistics.
     async fn obligations(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError>;
+
+    /// Tells the other instances that share this store to load their configuration again.
+    async fn announce_reload(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Changes when another instance announced a reload (None: a store of one instance).
+    fn reloads(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
 
     /// Commits what is queued and stops. Later calls fail with `Closed`.
     async fn close(&self);

@@ -76,7 +76,7 @@ impl TestServer {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let mut gateway = Gateway::embedded(config, overrides).expect("store opens");
+                let mut gateway = Gateway::open(config, overrides).await.expect("store opens");
                 if let Some(c) = clock {
                     gateway = gateway.with_clock(std::sync::Arc::new(c));
                 }
