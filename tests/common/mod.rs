@@ -69,7 +69,11 @@ impl TestServer {
         data: tempfile::TempDir,
         clock: Option<xietong::clock::ManualClock>,
     ) -> TestServer {
-        let config = config_dir.load();
+        let mut config = config_dir.load();
+        if let Some(prefix) = shared_store_prefix(&data) {
+            config.settings.store.backend = xietong::config::settings::Backend::Redis;
+            config.settings.store.redis.prefix = prefix;
+        }
         let scheme = if config.settings.tls.is_some() { "https" } else { "http" };
         let overrides = server::Overrides { listen: None, data_dir: Some(data.path().to_path_buf()), workers: Some(2) };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -122,6 +126,27 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(prefix) = shared_store_prefix(&self.data) {
+            forget_redis_prefix(&prefix);
+        }
+    }
+}
+
+/// With `XIETONG_TEST_STORE=redis`, test servers keep their state in Redis (127.0.0.1:6379)
+/// instead of the embedded store: the same suites then check the Redis store over HTTP. The
+/// key prefix is named after the data directory, so a restart finds its data again.
+pub fn shared_store_prefix(data: &tempfile::TempDir) -> Option<String> {
+    let wanted = std::env::var("XIETONG_TEST_STORE").is_ok_and(|v| v == "redis");
+    let name = data.path().file_name()?.to_string_lossy().to_string();
+    wanted.then(|| format!("test-{name}"))
+}
+
+/// Deletes every key of a Redis prefix.
+pub fn forget_redis_prefix(prefix: &str) {
+    let Ok(mut c) = ::redis::Client::open("redis://127.0.0.1:6379").and_then(|c| c.get_connection()) else { return };
+    let keys: Vec<String> = ::redis::cmd("KEYS").arg(format!("{{{prefix}}}:*")).query(&mut c).unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = ::redis::cmd("DEL").arg(keys).query(&mut c);
     }
 }
 
