@@ -22,12 +22,12 @@ use serde_json::json;
 use tracing_actix_web::TracingLogger;
 
 use crate::clock::{Clock, SystemClock};
+use crate::config::settings::Backend;
 use crate::config::{Config, ConfigErrors};
 use crate::connections::PerAddress;
 use crate::ingest::{self, limit::RateLimits, response};
 use crate::model::{Code, Problem};
 use crate::store::Store;
-use crate::config::settings::Backend;
 use crate::store::redis::RedisStore;
 use crate::store::sqlite::{self, SqliteStore};
 use crate::telemetry::Metrics;
@@ -100,7 +100,8 @@ pub struct Reloaded {
 impl Gateway {
     /// Builds the gateway on the configured store: the embedded one in the data directory, or
     /// Redis.
-    pub async fn open(config: Config, overrides: Overrides) -> Result<Gateway, crate::store::StoreError> {
+    pub async fn open(mut config: Config, overrides: Overrides) -> Result<Gateway, crate::store::StoreError> {
+        overrides.apply(&mut config.settings);
         match config.settings.store.backend {
             Backend::Embedded => Gateway::embedded(config, overrides),
             Backend::Redis => {
@@ -479,7 +480,10 @@ fn reload_with_peers(gateway: web::Data<Gateway>) {
             match gateway.reload(PEER_RELOAD).await {
                 Ok(_) => tracing::info!("reloaded: another instance reloaded"),
                 Err(ReloadError::Invalid(errors)) => {
-                    tracing::warn!(problems = errors.0.len(), "another instance reloaded, but this one's files do not check");
+                    tracing::warn!(
+                        problems = errors.0.len(),
+                        "another instance reloaded, but this one's files do not check"
+                    );
                 }
                 Err(ReloadError::Store(e)) => tracing::warn!(error = %e, "reload failed: the store is unavailable"),
             }

@@ -17,7 +17,8 @@ use xietong::telemetry::Metrics;
 /// A store under test, and what reads its audit chain.
 enum Backend {
     Sqlite(Arc<SqliteStore>, tempfile::TempDir),
-    Redis(Arc<RedisStore>, Prefix),
+    /// The prefix is held so its keys are removed when the test ends.
+    Redis(Arc<RedisStore>, #[allow(dead_code)] Prefix),
 }
 
 /// Removes a test's Redis keys when it ends.
@@ -25,7 +26,9 @@ struct Prefix(String);
 
 impl Drop for Prefix {
     fn drop(&mut self) {
-        let Ok(mut c) = ::redis::Client::open("redis://127.0.0.1:6379").and_then(|c| c.get_connection()) else { return };
+        let Ok(mut c) = ::redis::Client::open("redis://127.0.0.1:6379").and_then(|c| c.get_connection()) else {
+            return;
+        };
         let keys: Vec<String> = ::redis::cmd("KEYS").arg(format!("{{{}}}:*", self.0)).query(&mut c).unwrap_or_default();
         if !keys.is_empty() {
             let _: Result<(), _> = ::redis::cmd("DEL").arg(keys).query(&mut c);
@@ -231,8 +234,7 @@ async fn subscriptions_are_created_changed_and_synced(b: Backend) {
     let mut changed = sub("cfg-1", B, "config");
     changed.spec = r#"{"v":"changed"}"#.into();
     store.sync_config_subscriptions(vec![changed]).await.unwrap();
-    let ids: Vec<(String, String)> =
-        store.subscriptions().await.unwrap().into_iter().map(|s| (s.id, s.spec)).collect();
+    let ids: Vec<(String, String)> = store.subscriptions().await.unwrap().into_iter().map(|s| (s.id, s.spec)).collect();
     assert_eq!(
         ids,
         [("api-1".into(), "{}".into()), ("cfg-1".into(), r#"{"v":"changed"}"#.into())],
@@ -438,11 +440,8 @@ async fn threads_open_answer_escalate_and_fall_due(b: Backend) {
     assert_eq!(rows.len(), 1);
     let t = &rows[0];
     assert_eq!(t.messages.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(), ["request", "reply", "reply"]);
-    let mut states: Vec<(String, String, Option<bool>, Option<String>)> = t
-        .obligations
-        .iter()
-        .map(|o| (o.awaiting.clone(), o.state.clone(), o.late, o.outcome.clone()))
-        .collect();
+    let mut states: Vec<(String, String, Option<bool>, Option<String>)> =
+        t.obligations.iter().map(|o| (o.awaiting.clone(), o.state.clone(), o.late, o.outcome.clone())).collect();
     states.sort();
     assert_eq!(
         states,
@@ -526,18 +525,17 @@ async fn audit_records_refusals_entries_and_checkpoints(b: Backend) {
     store.audit(Entry::new("reloaded").actor("operator:ops")).await.unwrap();
     let chain = b.chain().await;
     let first: serde_json::Value = serde_json::from_str(&chain[0].record).unwrap();
-    assert_eq!((first["action"].as_str(), first["code"].as_str(), first["detail"].as_str()), (
-        Some("refused"),
-        Some("state_secret"),
-        Some("/mj")
-    ));
+    assert_eq!(
+        (first["action"].as_str(), first["code"].as_str(), first["detail"].as_str()),
+        (Some("refused"), Some("state_secret"), Some("/mj"))
+    );
     let (seq, hash) = store.audit_head().await.unwrap().unwrap();
     assert_eq!(seq, 2);
     let signer = Signer::generate();
     let checkpoint = signer.sign(seq, &hash, "2026-12-03T10:00:00+08:00");
     store.add_audit_checkpoint(checkpoint.clone()).await.unwrap();
     store.add_audit_checkpoint(checkpoint.clone()).await.unwrap();
-    assert_eq!(store.audit_checkpoints().await.unwrap(), [checkpoint.clone()]);
+    assert_eq!(store.audit_checkpoints().await.unwrap(), std::slice::from_ref(&checkpoint));
     let report = xietong::audit::verify::verify(chain.into_iter().map(Ok), &[checkpoint], Some(&signer.verifier()));
     assert!(report.intact() && report.signatures_checked == 1, "{report:?}");
 }

@@ -148,7 +148,10 @@ impl Config {
         };
 
         let settings_path = dir.join(SETTINGS_FILE);
-        let settings = Settings::load(&settings_path, &declared, &mut errors);
+        let mut settings = Settings::load(&settings_path, &declared, &mut errors);
+        if let Err(e) = settings.store.redis.resolve(dir) {
+            errors.push(ConfigError::new(&settings_path, e));
+        }
         let agencies = Agencies::load(&dir.join(AGENCIES_FILE), &settings, &declared, &mut errors);
         let operators = Operators::load(&dir.join(OPERATORS_FILE), &mut errors);
         if operators.hashes().any(|h| agencies.token_hashes().any(|a| a == h)) {

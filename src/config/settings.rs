@@ -370,6 +370,47 @@ pub struct RedisSettings {
     pub wait: Option<WaitAof>,
 }
 
+impl RedisSettings {
+    /// Reads the URL and password kept outside the file (`env:`, `file:`), puts the password
+    /// into the URL, and makes the CA's path absolute (from `dir`, the configuration directory).
+    pub fn resolve(&mut self, dir: &Path) -> Result<(), String> {
+        if let Some(r) = super::reference(&self.url, dir) {
+            self.url = r.map_err(|e| format!("store.redis.url: {e}"))?;
+        }
+        if let Some(password) = self.password.take() {
+            let password = match super::reference(&password, dir) {
+                Some(r) => r.map_err(|e| format!("store.redis.password: {e}"))?,
+                None => password,
+            };
+            let mut url = url::Url::parse(&self.url).map_err(|e| format!("store.redis.url: {e}"))?;
+            if url.password().is_none() {
+                url.set_password(Some(&password))
+                    .map_err(|()| "store.redis.url cannot carry a password".to_string())?;
+            }
+            self.url = url.to_string();
+        }
+        if let Some(ca) = &self.ca {
+            self.ca = Some(dir.join(ca));
+        }
+        match self.url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("redis" | "rediss") => Ok(()),
+            _ => Err(format!("store.redis.url: `{}` is not a redis:// or rediss:// URL", redact(&self.url))),
+        }
+    }
+}
+
+/// A URL with its password hidden, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 impl Default for RedisSettings {
     fn default() -> Self {
         RedisSettings {

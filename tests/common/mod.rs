@@ -454,6 +454,9 @@ pub struct Pki {
     pub ca: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
+    /// The server's certificate (for 127.0.0.1) and key, PEM.
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
     pub server: rustls::ServerConfig,
 }
 
@@ -481,6 +484,8 @@ impl Pki {
         let ca_path = write("ca.pem", ca.pem());
         let client_cert_path = write("client.pem", client_cert.pem());
         let client_key_path = write("client.key", client_key.serialize_pem());
+        let server_cert_path = write("server.pem", server_cert.pem());
+        let server_key_path = write("server.key", server_key.serialize_pem());
 
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = rustls::RootCertStore::empty();
@@ -496,6 +501,14 @@ impl Pki {
             .with_client_cert_verifier(verifier)
             .with_single_cert(vec![server_cert.der().clone()], key.into())
             .unwrap();
-        Pki { dir, ca: ca_path, client_cert: client_cert_path, client_key: client_key_path, server }
+        Pki {
+            dir,
+            ca: ca_path,
+            client_cert: client_cert_path,
+            client_key: client_key_path,
+            server_cert: server_cert_path,
+            server_key: server_key_path,
+            server,
+        }
     }
 }

@@ -47,27 +47,6 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// The URL with the password from `password` (an `env:`/`file:` reference or the value)
-/// when the URL has none.
-fn url(settings: &RedisSettings) -> Result<String, StoreError> {
-    let invalid = |e: String| StoreError::Unavailable(format!("store.redis: {e}"));
-    let dir = std::path::Path::new(".");
-    let url = match crate::config::reference(&settings.url, dir) {
-        Some(r) => r.map_err(|e| invalid(format!("url: {e}")))?,
-        None => settings.url.clone(),
-    };
-    let Some(password) = &settings.password else { return Ok(url) };
-    let password = match crate::config::reference(password, dir) {
-        Some(r) => r.map_err(|e| invalid(format!("password: {e}")))?,
-        None => password.clone(),
-    };
-    let mut parsed = url::Url::parse(&url).map_err(|e| invalid(format!("url: {e}")))?;
-    if parsed.password().is_none() {
-        parsed.set_password(Some(&password)).map_err(|()| invalid("url: cannot carry a password".into()))?;
-    }
-    Ok(parsed.to_string())
-}
-
 fn client(settings: &RedisSettings, url: &str) -> Result<Client, StoreError> {
     let invalid = |e: redis::RedisError| StoreError::Unavailable(format!("store.redis.url: {e}"));
     match &settings.ca {
@@ -84,7 +63,7 @@ fn client(settings: &RedisSettings, url: &str) -> Result<Client, StoreError> {
 impl Conn {
     /// Connects; fails when Redis does not answer within the timeout.
     pub async fn open(settings: &RedisSettings) -> Result<Conn, StoreError> {
-        let url = url(settings)?;
+        let url = settings.url.clone();
         if settings.cluster {
             let mut builder = redis::cluster::ClusterClientBuilder::new(vec![url.as_str()])
                 .connection_timeout(settings.timeout)

@@ -94,7 +94,7 @@ pub struct RedisStore {
     /// Bumped when another instance announced a reload.
     reloads: watch::Sender<u64>,
     /// The reload generation this instance announced last (not to reload for its own).
-    own_reload: std::sync::atomic::AtomicI64,
+    own_reload: tokio::sync::Mutex<i64>,
 }
 
 impl RedisStore {
@@ -115,7 +115,7 @@ impl RedisStore {
             configured: Arc::new(Mutex::new(None)),
             watcher: Mutex::new(None),
             reloads: watch::channel(0).0,
-            own_reload: std::sync::atomic::AtomicI64::new(0),
+            own_reload: tokio::sync::Mutex::new(0),
         });
         if store.settings.wait.is_some() {
             store.check_waitaof().await?;
@@ -133,9 +133,14 @@ impl RedisStore {
     }
 
     async fn check_waitaof(&self) -> Result<(), StoreError> {
-        let info: redis::Value =
-            redis::cmd("COMMAND").arg("INFO").arg("WAITAOF").query_async(&mut self.conn()).await.map_err(unavailable)?;
-        let known = matches!(&info, redis::Value::Array(items) if items.iter().any(|i| !matches!(i, redis::Value::Nil)));
+        let info: redis::Value = redis::cmd("COMMAND")
+            .arg("INFO")
+            .arg("WAITAOF")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let known =
+            matches!(&info, redis::Value::Array(items) if items.iter().any(|i| !matches!(i, redis::Value::Nil)));
         if known {
             Ok(())
         } else {
@@ -179,10 +184,11 @@ impl RedisStore {
 
     /// Tells this instance to reload when another instance announced a reload since `seen`.
     async fn follow_reloads(&self, seen: &mut i64) -> Result<(), StoreError> {
+        let own = self.own_reload.lock().await;
         let now = self.reload_generation().await?;
         if now != *seen {
             *seen = now;
-            if now != self.own_reload.load(std::sync::atomic::Ordering::SeqCst) {
+            if now != *own {
                 self.reloads.send_modify(|n| *n += 1);
             }
         }
@@ -421,13 +427,13 @@ impl Store for RedisStore {
     }
 
     async fn message(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
-        let (event, native): (Option<String>, Option<String>) =
-            redis::cmd("HMGET")
-                .arg(self.keys.key(&format!("m:{id}")))
-                .arg("event")
-                .arg("native")
-                .query_async(&mut self.conn())
-                .await.map_err(unavailable)?;
+        let (event, native): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(self.keys.key(&format!("m:{id}")))
+            .arg("event")
+            .arg("native")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
         Ok(event.zip(native))
     }
 
@@ -463,8 +469,9 @@ impl Store for RedisStore {
     }
 
     async fn announce_reload(&self) -> Result<(), StoreError> {
-        let generation: i64 = self.conn().incr(self.keys.key("reload"), 1).await.map_err(unavailable)?;
-        self.own_reload.store(generation, std::sync::atomic::Ordering::SeqCst);
+        // Held while announcing, so the watcher cannot take this instance's own for another's.
+        let mut own = self.own_reload.lock().await;
+        *own = self.conn().incr(self.keys.key("reload"), 1).await.map_err(unavailable)?;
         Ok(())
     }
 

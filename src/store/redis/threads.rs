@@ -49,15 +49,13 @@ pub async fn backlog(store: &RedisStore, limit: usize) -> Result<Vec<LogEntry>, 
         .await
         .map_err(unavailable)?;
     let mut p = redis::pipe();
-    let ids: Vec<(i64, String)> = reply
-        .ids
-        .iter()
-        .map(|e| (position(&e.id), stream_fields(&e.map).remove("id").unwrap_or_default()))
-        .collect();
+    let ids: Vec<(i64, String)> =
+        reply.ids.iter().map(|e| (position(&e.id), stream_fields(&e.map).remove("id").unwrap_or_default())).collect();
     for (_, id) in &ids {
         p.hgetall(store.keys.key(&format!("m:{id}")));
     }
-    let rows: Vec<Fields> = if ids.is_empty() { Vec::new() } else { p.query_async(&mut conn).await.map_err(unavailable)? };
+    let rows: Vec<Fields> =
+        if ids.is_empty() { Vec::new() } else { p.query_async(&mut conn).await.map_err(unavailable)? };
     Ok(ids
         .into_iter()
         .zip(rows)
@@ -381,7 +379,8 @@ pub async fn due(store: &RedisStore, now_ms: i64, limit: usize) -> Result<Vec<Du
         }
         let native: Option<String> =
             conn.hget(store.k(&format!("m:{}", o.request_id)), "native").await.map_err(unavailable)?;
-        let case: Option<String> = conn.hget(store.k(&format!("th:{}", o.thread)), "case").await.map_err(unavailable)?;
+        let case: Option<String> =
+            conn.hget(store.k(&format!("th:{}", o.thread)), "case").await.map_err(unavailable)?;
         out.push(DueObligation {
             id: o.id,
             thread: o.thread,
@@ -407,10 +406,8 @@ pub async fn unescalated(store: &RedisStore, types: &[String]) -> Result<Vec<(i6
         if !types.contains(&o.request_type) {
             continue;
         }
-        let escalated: bool = conn
-            .hexists(store.k("native"), format!("{}\nescalation-{id}", o.awaiting))
-            .await
-            .map_err(unavailable)?;
+        let escalated: bool =
+            conn.hexists(store.k("native"), format!("{}\nescalation-{id}", o.awaiting)).await.map_err(unavailable)?;
         if !escalated {
             out.push((id, o.request_id, o.awaiting));
             if out.len() == 100 {
@@ -422,11 +419,8 @@ pub async fn unescalated(store: &RedisStore, types: &[String]) -> Result<Vec<(i6
 }
 
 pub async fn obligations(store: &RedisStore, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError> {
-    let ids: Vec<String> = store
-        .conn()
-        .zrangebyscore(store.k("o:opened"), from_ms, format!("({to_ms}"))
-        .await
-        .map_err(unavailable)?;
+    let ids: Vec<String> =
+        store.conn().zrangebyscore(store.k("o:opened"), from_ms, format!("({to_ms}")).await.map_err(unavailable)?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(o) = obligation(store, &id).await? {
@@ -446,7 +440,8 @@ async fn thread_row(store: &RedisStore, id: &str) -> Result<Option<ThreadRow>, S
     let members: Vec<String> = conn.zrange(store.k(&format!("th:{id}:m")), 0, -1).await.map_err(unavailable)?;
     let mut messages = Vec::with_capacity(members.len());
     if !members.is_empty() {
-        let rows: Vec<Option<String>> = redis::cmd("HMGET").arg(store.k("tm")).arg(&members).query_async(&mut conn).await.map_err(unavailable)?;
+        let rows: Vec<Option<String>> =
+            redis::cmd("HMGET").arg(store.k("tm")).arg(&members).query_async(&mut conn).await.map_err(unavailable)?;
         for (message_id, json) in members.into_iter().zip(rows) {
             let Some(m) = json.and_then(|j| serde_json::from_str::<Member>(&j).ok()) else { continue };
             messages.push(ThreadMessageRow {
@@ -487,10 +482,9 @@ pub async fn threads(store: &RedisStore, q: &ThreadQuery) -> Result<Vec<ThreadRo
         let ids: Vec<String> = match &q.id {
             Some(id) if offset == 0 => vec![id.clone()],
             Some(_) => Vec::new(),
-            None => conn
-                .zrevrangebyscore_limit(store.k("threads"), &max, &min, offset, PAGE)
-                .await
-                .map_err(unavailable)?,
+            None => {
+                conn.zrevrangebyscore_limit(store.k("threads"), &max, &min, offset, PAGE).await.map_err(unavailable)?
+            }
         };
         if ids.is_empty() {
             break;

@@ -35,7 +35,8 @@ pub async fn subscriptions(store: &RedisStore) -> Result<Vec<SubscriptionRow>, S
     for id in &ids {
         p.hgetall(store.keys.key(&format!("sub:{id}")));
     }
-    let rows: Vec<Fields> = if ids.is_empty() { Vec::new() } else { p.query_async(&mut conn).await.map_err(unavailable)? };
+    let rows: Vec<Fields> =
+        if ids.is_empty() { Vec::new() } else { p.query_async(&mut conn).await.map_err(unavailable)? };
     Ok(ids
         .into_iter()
         .zip(rows)
@@ -93,7 +94,10 @@ pub async fn sync_config(store: &RedisStore, rows: Vec<SubscriptionRow>) -> Resu
             Some(_) => {
                 let () = store
                     .conn()
-                    .hset_multiple(store.keys.key(&format!("sub:{}", r.id)), &[("spec", &r.spec), ("source", &"config".to_string())])
+                    .hset_multiple(
+                        store.keys.key(&format!("sub:{}", r.id)),
+                        &[("spec", &r.spec), ("source", &"config".to_string())],
+                    )
                     .await
                     .map_err(unavailable)?;
             }
@@ -140,7 +144,8 @@ pub async fn enqueue(
     entries: Vec<(i64, String)>,
     through: i64,
 ) -> Result<(), StoreError> {
-    let mut args = vec![bulk(subscription), bulk(through.to_string()), bulk(super::now()), bulk(entries.len().to_string())];
+    let mut args =
+        vec![bulk(subscription), bulk(through.to_string()), bulk(super::now()), bulk(entries.len().to_string())];
     for (seq, thread) in entries {
         args.push(bulk(seq.to_string()));
         args.push(bulk(thread));
@@ -189,8 +194,13 @@ async fn attempt_entry(
     by: Option<&str>,
 ) -> Result<Option<Entry>, StoreError> {
     let mut conn = store.conn();
-    let (sub, mid): (Option<String>, Option<String>) =
-        redis::cmd("HMGET").arg(store.keys.key(&format!("att:{id}"))).arg("sub").arg("mid").query_async(&mut conn).await.map_err(unavailable)?;
+    let (sub, mid): (Option<String>, Option<String>) = redis::cmd("HMGET")
+        .arg(store.keys.key(&format!("att:{id}")))
+        .arg("sub")
+        .arg("mid")
+        .query_async(&mut conn)
+        .await
+        .map_err(unavailable)?;
     let (Some(sub), Some(mid)) = (sub, mid) else { return Ok(None) };
     let message_type: Option<String> =
         conn.hget(store.keys.key(&format!("m:{mid}")), "type").await.map_err(unavailable)?;
@@ -210,8 +220,12 @@ pub async fn complete(store: &RedisStore, id: i64, outcome: AttemptOutcome) -> R
     // outcome, status, retry at, error, response, gone reason
     let (kind, status, at, error, response, reason) = match &outcome {
         AttemptOutcome::Delivered { status } => ("delivered", Some(*status), 0, String::new(), None, String::new()),
-        AttemptOutcome::Retry { at_ms, status, error } => ("retry", *status, *at_ms, error.clone(), None, String::new()),
-        AttemptOutcome::Dead { status, error, response } => ("dead", *status, 0, error.clone(), kept(response), String::new()),
+        AttemptOutcome::Retry { at_ms, status, error } => {
+            ("retry", *status, *at_ms, error.clone(), None, String::new())
+        }
+        AttemptOutcome::Dead { status, error, response } => {
+            ("dead", *status, 0, error.clone(), kept(response), String::new())
+        }
         AttemptOutcome::Gone { status } => {
             ("gone", Some(*status), 0, String::new(), None, format!("the endpoint answered {status} Gone at {now}"))
         }
