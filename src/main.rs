@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use xietong::config::Config;
+use xietong::config::settings::Backend;
 use xietong::explain;
 use xietong::model::AgencyId;
 use xietong::pipeline::BodyKind;
@@ -108,7 +109,9 @@ async fn main() -> ExitCode {
         Command::Serve { listen, data_dir } => serve(&cli.config, listen, data_dir).await,
         Command::Check => check(&cli.config),
         Command::Explain { sender, kind, file } => explain_file(&cli.config, &sender, kind, &file).await,
-        Command::Audit { command: AuditCommand::Verify { data_dir, key } } => audit_verify(&cli.config, data_dir, key),
+        Command::Audit { command: AuditCommand::Verify { data_dir, key } } => {
+            audit_verify(&cli.config, data_dir, key).await
+        }
         Command::Audit { command: AuditCommand::Key { file } } => audit_key(&file),
         Command::Token { command: TokenCommand::New { agency, operator } } => {
             let token = xietong::token::generate();
@@ -136,7 +139,7 @@ fn load(dir: &std::path::Path) -> Result<Config, ExitCode> {
     })
 }
 
-fn audit_verify(dir: &std::path::Path, data_dir: Option<PathBuf>, key: Option<PathBuf>) -> ExitCode {
+async fn audit_verify(dir: &std::path::Path, data_dir: Option<PathBuf>, key: Option<PathBuf>) -> ExitCode {
     use xietong::audit::checkpoint::Verifier;
     let config = match load(dir) {
         Ok(c) => c,
@@ -151,20 +154,36 @@ fn audit_verify(dir: &std::path::Path, data_dir: Option<PathBuf>, key: Option<Pa
             return ExitCode::from(2);
         }
     };
-    let data_dir = data_dir.unwrap_or_else(|| config.settings.data_dir.clone());
-    let db = data_dir.join(xietong::store::sqlite::DB_FILE);
-    if !db.is_file() {
-        eprintln!("{}: no store here (pass --data-dir)", db.display());
-        return ExitCode::from(2);
-    }
-    let (checkpoints, records) = match xietong::store::sqlite::audit::read_all(&db) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{}: cannot read the audit log: {e}", db.display());
+    let report = if config.settings.store.backend == Backend::Redis && data_dir.is_none() {
+        let redis = &config.settings.store.redis;
+        let chain = match xietong::store::redis::RedisStore::open(redis, config.settings.audit.hash).await {
+            Ok(store) => store.audit_chain().await,
+            Err(e) => Err(e),
+        };
+        let (checkpoints, records) = match chain {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("cannot read the audit log from Redis: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        xietong::audit::verify::verify(records.into_iter().map(Ok), &checkpoints, verifier.as_ref())
+    } else {
+        let data_dir = data_dir.unwrap_or_else(|| config.settings.data_dir.clone());
+        let db = data_dir.join(xietong::store::sqlite::DB_FILE);
+        if !db.is_file() {
+            eprintln!("{}: no store here (pass --data-dir)", db.display());
             return ExitCode::from(2);
         }
+        let (checkpoints, records) = match xietong::store::sqlite::audit::read_all(&db) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{}: cannot read the audit log: {e}", db.display());
+                return ExitCode::from(2);
+            }
+        };
+        xietong::audit::verify::verify(records, &checkpoints, verifier.as_ref())
     };
-    let report = xietong::audit::verify::verify(records, &checkpoints, verifier.as_ref());
     let mut out = serde_json::to_value(&report).unwrap_or_default();
     out["intact"] = report.intact().into();
     out["key"] = verifier.map(|v| v.key_id()).into();
@@ -220,8 +239,17 @@ fn check(dir: &std::path::Path) -> ExitCode {
             };
             let checkpoints =
                 if s.audit.signing_key.is_some() { "signed checkpoints" } else { "no signed checkpoints" };
+            let store = match s.store.backend {
+                Backend::Embedded => format!("embedded store in {}", s.data_dir.display()),
+                Backend::Redis => format!(
+                    "Redis store at {}{} under {{{}}}",
+                    xietong::config::settings::redact(&s.store.redis.url),
+                    if s.store.redis.cluster { " (Cluster)" } else { "" },
+                    s.store.redis.prefix
+                ),
+            };
             println!(
-                "  {} message types granted in permissions.yaml; {listener}; audit chain {} with {checkpoints}",
+                "  {} message types granted in permissions.yaml; {listener}; {store}; audit chain {} with {checkpoints}",
                 config.permissions.types_granted(),
                 s.audit.hash.as_str(),
             );

@@ -450,3 +450,26 @@ async fn a_redis_cluster_serves_as_well() {
     assert_eq!(feed(&server.url, "0").await.into_iter().collect::<HashSet<_>>(), posted);
     assert!(eventually(20, || delivered_ids(&receiver) == posted).await, "delivered through the cluster");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_chain_in_redis_is_verified_and_a_removed_record_is_caught() {
+    let prefix = Prefix::new();
+    let config = config("redis://127.0.0.1:6379", &prefix.0, None);
+    let server = TestServer::with_config(ConfigDir::new(&on_redis("redis://127.0.0.1:6379", &prefix.0, "")));
+    for n in 0..3 {
+        let (status, _) = post_json(&server.url, "procuratorate:330000", &bulletin(n, "AUDIT")).await;
+        assert_eq!(status, 202);
+    }
+    let dir = config.path().to_str().unwrap().to_string();
+    let (code, out, err) = run_cli(&["audit", "verify", "--config", &dir]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((report["records"].as_i64(), report["intact"].as_bool()), (Some(3), Some(true)), "{report}");
+
+    let mut c = ::redis::Client::open("redis://127.0.0.1:6379").unwrap().get_connection().unwrap();
+    let _: i64 = ::redis::cmd("XDEL").arg(format!("{{{}}}:audit", prefix.0)).arg("2-1").query(&mut c).unwrap();
+    let (code, out, _) = run_cli(&["audit", "verify", "--config", &dir]);
+    assert_eq!(code, 1, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["broken"]["seq"], 3, "the record after the gap names it: {report}");
+}
