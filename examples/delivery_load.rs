@@ -8,6 +8,10 @@
 //! limits out of the way. 64 clients post MESSAGES bulletins (default 20,000) to it; the
 //! receiver answers 200 at once and counts distinct webhook ids. Then one SSE reader reads the
 //! inbox from its start.
+//!
+//!     XIETONG_LOAD_REDIS=redis://127.0.0.1:6379 cargo run --release --example delivery_load
+//!
+//! runs the same on the Redis store (a fresh key prefix, removed afterwards).
 
 use std::collections::HashSet;
 use std::net::TcpListener;
@@ -48,9 +52,15 @@ async fn main() {
     actix_web::rt::spawn(receiver.run());
 
     // The gateway.
-    let config_dir = common::ConfigDir::new(
-        "rate_limit:\n  per_second: 1000000\n  burst: 1000000\nlog:\n  level: warn\ndelivery:\n  tick: 20ms\n  allow_internal: [127.0.0.0/8]\n",
-    );
+    let redis = std::env::var("XIETONG_LOAD_REDIS").ok();
+    let prefix = format!("load-{}", std::process::id());
+    let store = match &redis {
+        Some(url) => format!("store:\n  backend: redis\n  redis:\n    url: {url}\n    prefix: {prefix}\n"),
+        None => String::new(),
+    };
+    let config_dir = common::ConfigDir::new(&format!(
+        "rate_limit:\n  per_second: 1000000\n  burst: 1000000\nlog:\n  level: warn\ndelivery:\n  tick: 20ms\n  allow_internal: [127.0.0.0/8]\n{store}"
+    ));
     std::fs::write(
         config_dir.path().join("subscriptions.yaml"),
         format!(
@@ -61,7 +71,7 @@ async fn main() {
     let data = tempfile::tempdir().unwrap();
     let config = xietong::config::Config::load(config_dir.path()).expect("config");
     let overrides = xietong::server::Overrides { data_dir: Some(data.path().to_path_buf()), ..Default::default() };
-    let gateway = xietong::server::Gateway::embedded(config, overrides).expect("store");
+    let gateway = xietong::server::Gateway::open(config, overrides).await.expect("store");
     let running = xietong::server::start(gateway, Some(TcpListener::bind("127.0.0.1:0").unwrap())).expect("server");
     let url = format!("http://{}", running.addr);
     let handle = running.handle.clone();
@@ -152,6 +162,14 @@ async fn main() {
     );
     println!("resident memory             {} MiB", rss_mib());
     drop(handle.stop(true));
+    if let Some(url) = redis
+        && let Ok(mut c) = ::redis::Client::open(url.as_str()).and_then(|c| c.get_connection())
+    {
+        let keys: Vec<String> = ::redis::cmd("KEYS").arg(format!("{{{prefix}}}:*")).query(&mut c).unwrap_or_default();
+        for chunk in keys.chunks(1000) {
+            let _: Result<(), _> = ::redis::cmd("DEL").arg(chunk).query(&mut c);
+        }
+    }
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {

@@ -15,7 +15,7 @@ fn check_passes_on_the_shipped_configuration() {
     );
     assert!(
         stdout.contains(
-            "18 message types granted in permissions.yaml; plain HTTP; audit chain sha256 with no signed checkpoints"
+            "18 message types granted in permissions.yaml; plain HTTP; embedded store in ./data; audit chain sha256 with no signed checkpoints"
         ),
         "{stdout}"
     );
