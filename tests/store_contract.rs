@@ -44,6 +44,17 @@ impl Backend {
         }
     }
 
+    /// A second instance on the same data: another connection to the same keys on Redis; on
+    /// SQLite, which serves one instance, the same store.
+    async fn twin(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(s, _) => s.clone(),
+            Backend::Redis(_, prefix) => {
+                RedisStore::open(&redis_settings(&prefix.0), Default::default()).await.unwrap()
+            }
+        }
+    }
+
     async fn chain(&self) -> Vec<Stored> {
         match self {
             Backend::Sqlite(_, dir) => {
@@ -495,20 +506,35 @@ async fn threads_open_answer_escalate_and_fall_due(b: Backend) {
 }
 
 async fn concurrent_accepts_keep_one_unbroken_audit_chain(b: Backend) {
-    let store = b.store();
-    let tasks: Vec<_> = (0..200)
+    // Two instances accept at once: 200 messages, each of the first 50 sent a second time (40
+    // resent as they were, 10 with other content), so duplicates and conflicts interleave with
+    // the writes that append to the chain.
+    let stores = [b.store(), b.twin().await];
+    let tasks: Vec<_> = (0..250)
         .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move { store.accept(message(A, &format!("CC-{i}"), "h", &[(B, "primary")])).await })
+            let store = stores[i % 2].clone();
+            let (native, content) = match i {
+                0..200 => (i, "h"),
+                200..240 => (i - 200, "h"),
+                _ => (i - 200, "other"),
+            };
+            tokio::spawn(
+                async move { store.accept(message(A, &format!("CC-{native}"), content, &[(B, "primary")])).await },
+            )
         })
         .collect();
+    let (mut new, mut again) = (0, 0);
     for t in tasks {
-        created(t.await.unwrap().unwrap());
+        match t.await.unwrap().unwrap() {
+            Accepted::Created(_) => new += 1,
+            Accepted::Duplicate(_) | Accepted::Conflict(_) => again += 1,
+        }
     }
-    assert_eq!(store.head().await.unwrap(), 200);
-    assert_eq!(store.feed(B, 0, 1000).await.unwrap().entries.len(), 200);
+    assert_eq!((new, again), (200, 50));
+    assert_eq!(stores[0].head().await.unwrap(), 200);
+    assert_eq!(stores[1].feed(B, 0, 1000).await.unwrap().entries.len(), 200);
     let chain = b.chain().await;
-    assert_eq!(chain.len(), 200);
+    assert_eq!(chain.len(), 250, "one record per accept, duplicate and conflict");
     let report = xietong::audit::verify::verify(chain.into_iter().map(Ok), &[], None);
     assert!(report.intact(), "{report:?}");
 }

@@ -1,7 +1,8 @@
 -- wrk script: posts a shared example with a fresh message id per request, so every request
 -- is a new message (normalised, validated and committed), not an idempotent replay.
---   wrk -t2 -c64 -d10s -s benches/wrk/ingest.lua http://127.0.0.1:8080 -- FILE TOKEN
--- FILE defaults to the ipo clue transfer example, TOKEN to its sender's demo token.
+--   wrk -t2 -c64 -d10s -s benches/wrk/ingest.lua http://127.0.0.1:8080 -- FILE TOKEN TAG
+-- FILE defaults to the ipo clue transfer example, TOKEN to its sender's demo token; TAG (default
+-- the current second) keeps the ids of wrk processes running side by side apart.
 
 local threads = {}
 
@@ -18,7 +19,7 @@ function init(args)
   f:close()
   headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }
   counter = 0
-  run = tostring(os.time())
+  run = args[3] or tostring(os.time())
 end
 
 function request()
@@ -36,6 +37,15 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
+  local total = {}
+  for _, t in ipairs(threads) do
+    for status, n in pairs(t:get("statuses") or {}) do
+      total[status] = (total[status] or 0) + n
+    end
+  end
+  for status, n in pairs(total) do
+    io.write(string.format("status %d: %d\n", status, n))
+  end
   io.write(string.format("p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n",
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
 end

@@ -69,7 +69,7 @@ pub async fn accept(store: &RedisStore, m: NewMessage) -> Result<Accepted, Store
         args.push(d.event.as_bytes().to_vec());
     }
     let answer = store
-        .with_audit(&scripts::ACCEPT, Some(entry("accepted", &m, &m.id)), &args, |v| match v {
+        .with_audit(&scripts::ACCEPT, Some(entry("accepted", &m, &m.id)), args, |v| match v {
             Value::Array(items) => Some(items.iter().map(|i| value_str(i).unwrap_or_default()).collect::<Vec<_>>()),
             _ => None,
         })
@@ -94,7 +94,7 @@ pub async fn accept(store: &RedisStore, m: NewMessage) -> Result<Accepted, Store
 
 impl RedisStore {
     async fn audit_entry(&self, entry: Entry) -> Result<(), StoreError> {
-        self.with_audit(&scripts::AUDIT, Some(entry), &[], |_| Some(())).await
+        self.with_audit(&scripts::AUDIT, Some(entry), Vec::new(), |_| Some(())).await
     }
 }
 

@@ -17,6 +17,7 @@
 //! - `audit`: the chain, a stream; `audit:head`; `audit:cp`: signed checkpoints.
 
 mod audit;
+mod chain;
 mod connection;
 mod messages;
 mod scripts;
@@ -81,13 +82,11 @@ impl Keys {
 pub struct RedisStore {
     conn: Conn,
     keys: Keys,
-    alg: Algorithm,
     settings: RedisSettings,
     commits: watch::Receiver<u64>,
     notify: watch::Sender<u64>,
-    /// The audit chain's head as this instance last saw it (`"seq hash"`); appends are
-    /// serialised in the instance, and a stale head (another instance appended) is read again.
-    audit_head: tokio::sync::Mutex<Option<String>>,
+    /// The writes that append to the audit chain, committed in groups.
+    chain: Arc<chain::Chain>,
     /// The configured subscriptions, brought back if Redis loses its data.
     configured: Arc<Mutex<Option<Vec<SubscriptionRow>>>>,
     watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -104,14 +103,14 @@ impl RedisStore {
         let conn = Conn::open(settings).await?;
         let keys = Keys::new(&settings.prefix);
         let (notify, commits) = watch::channel(0u64);
+        let chain = chain::Chain::new(conn.clone(), &keys.base, alg);
         let store = Arc::new(RedisStore {
             conn,
             keys,
-            alg,
             settings: settings.clone(),
             commits,
             notify,
-            audit_head: tokio::sync::Mutex::new(None),
+            chain,
             configured: Arc::new(Mutex::new(None)),
             watcher: Mutex::new(None),
             reloads: watch::channel(0).0,
@@ -167,7 +166,7 @@ impl RedisStore {
     /// Called by the watcher when the data was lost: the subscriptions from the configuration
     /// come back, and this instance's view of the audit chain is read again.
     async fn recover(&self) -> Result<(), StoreError> {
-        *self.audit_head.lock().await = None;
+        self.chain.forget_head().await;
         let rows = self.configured.lock().ok().and_then(|c| c.clone());
         if let Some(rows) = rows {
             webhooks::sync_config(self, rows).await?;
@@ -214,47 +213,17 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Runs `script` with the audit record of `entry` appended (when there is one), retrying
-    /// when another instance moved the chain's head in between; `args` follow the audit ones.
+    /// Runs `script` with the audit record of `entry` appended (when there is one) and `args`
+    /// after the audit arguments, in a group commit with the instance's other writes.
     async fn with_audit<T>(
         &self,
-        script: &redis::Script,
+        script: &'static redis::Script,
         entry: Option<crate::audit::Entry>,
-        args: &[Vec<u8>],
+        args: Vec<Vec<u8>>,
         answer: impl Fn(redis::Value) -> Option<T>,
     ) -> Result<T, StoreError> {
-        let mut head = self.audit_head.lock().await;
-        for _ in 0..16 {
-            if head.is_none() {
-                *head = Some(audit::head_string(self).await?);
-            }
-            let expected = head.clone().unwrap_or_default();
-            let record = entry.as_ref().map(|e| audit::record(self.alg, &expected, e.clone()));
-            let mut invocation = script.key(self.keys.key("seq"));
-            invocation.arg(&self.keys.base).arg(&expected);
-            match &record {
-                Some((seq, canonical, hash)) => invocation.arg(seq).arg(canonical).arg(hash),
-                None => invocation.arg("").arg("").arg(""),
-            };
-            for a in args {
-                invocation.arg(a);
-            }
-            let value: redis::Value = invocation.invoke_async(&mut self.conn()).await.map_err(|e| {
-                *head = None;
-                unavailable(e)
-            })?;
-            if is_stale(&value) {
-                *head = None;
-                continue;
-            }
-            if let Some((seq, _, hash)) = record
-                && wrote(&value)
-            {
-                *head = Some(format!("{seq} {hash}"));
-            }
-            return answer(value).ok_or_else(|| StoreError::Unavailable("redis: an unexpected answer".into()));
-        }
-        Err(StoreError::Unavailable("redis: the audit chain kept moving; retry".into()))
+        let value = self.chain.write(script, entry, args).await?;
+        answer(value).ok_or_else(|| StoreError::Unavailable("redis: an unexpected answer".into()))
     }
 }
 
@@ -265,23 +234,6 @@ fn value_str(v: &redis::Value) -> Option<String> {
         redis::Value::Int(i) => Some(i.to_string()),
         _ => None,
     }
-}
-
-/// A script's verdict: its answer, or the first element of an array answer.
-fn verdict(v: &redis::Value) -> Option<String> {
-    match v {
-        redis::Value::Array(items) => items.first().and_then(value_str),
-        other => value_str(other),
-    }
-}
-
-fn is_stale(v: &redis::Value) -> bool {
-    verdict(v).as_deref() == Some("stale")
-}
-
-/// Whether the script appended its audit record (it did unless it changed nothing).
-fn wrote(v: &redis::Value) -> bool {
-    matches!(verdict(v).as_deref(), Some("ok" | "yes" | "created"))
 }
 
 #[async_trait]
@@ -395,7 +347,7 @@ impl Store for RedisStore {
     }
 
     async fn audit(&self, entry: crate::audit::Entry) -> Result<(), StoreError> {
-        self.with_audit(&scripts::AUDIT, Some(entry), &[], |_| Some(())).await
+        self.with_audit(&scripts::AUDIT, Some(entry), Vec::new(), |_| Some(())).await
     }
 
     async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {

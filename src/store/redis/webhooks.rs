@@ -245,14 +245,16 @@ pub async fn complete(store: &RedisStore, id: i64, outcome: AttemptOutcome) -> R
         bulk(&now),
         bulk(reason),
     ];
-    store.with_audit(&scripts::COMPLETE, entry, &args, |_| Some(())).await
+    store.with_audit(&scripts::COMPLETE, entry, args.to_vec(), |_| Some(())).await
 }
 
 pub async fn replay(store: &RedisStore, id: i64, by: &str) -> Result<bool, StoreError> {
     let Some(entry) = attempt_entry(store, id, "replayed", None, Some(by)).await? else { return Ok(false) };
     let now_ms = chrono::Utc::now().timestamp_millis();
     let args = [bulk(id.to_string()), bulk(now_ms.to_string()), bulk(super::now())];
-    store.with_audit(&scripts::REPLAY, Some(entry), &args, |v| Some(value_str(&v).as_deref() == Some("yes"))).await
+    store
+        .with_audit(&scripts::REPLAY, Some(entry), args.to_vec(), |v| Some(value_str(&v).as_deref() == Some("yes")))
+        .await
 }
 
 pub async fn dead_letters(
