@@ -77,10 +77,13 @@ stop_all
 prefix="bench-$run-1"
 echo "== Redis store ($redis_url), one instance, 64 connections"
 config "$work/redis1" "store: { backend: redis, redis: { url: '$redis_url', prefix: $prefix } }"
+used() { redis-cli -u "$redis_url" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
+before=$(used)
 serve 18080 "$work/redis1" "$work/data-redis1"
 load 18080 64 "r1-$run"
 echo "resident memory: $(ps -o rss= -p "${pids[0]}") KiB"
-echo "messages in Redis: $(redis-cli -u "$redis_url" hlen "{$prefix}:native" 2>/dev/null || echo '?')"
+stored=$(redis-cli -u "$redis_url" hlen "{$prefix}:native")
+echo "messages in Redis: $stored, Redis memory per message: $(( ($(used) - before) / stored )) bytes"
 stop_all
 forget "$prefix"
 
