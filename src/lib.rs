@@ -15,6 +15,7 @@ pub mod deliver;
 pub mod explain;
 pub mod fuzzing;
 pub mod ingest;
+pub mod load;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;

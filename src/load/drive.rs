@@ -1,0 +1,101 @@
+//! Drives an HTTP endpoint with generated messages: a fixed number of connections, each sending
+//! one request after another (closed loop), or a fixed total rate (open loop: each request has
+//! its scheduled time, and its latency counts from then, so a stalled server is not hidden by
+//! requests that were never sent).
+
+use std::time::{Duration, Instant};
+
+use super::messages::{Generator, Message, Mix};
+use super::report::{Recorder, Report};
+
+/// Distinct messages prepared per connection; each send gives one a new id.
+const POOL: usize = 64;
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The base URL; messages go to `{url}/v1/messages`.
+    pub url: String,
+    pub connections: usize,
+    /// Messages per second in total; `None`: as fast as the connections go.
+    pub rate: Option<f64>,
+    /// Sent before measuring, not counted.
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub mix: Mix,
+    /// Goes into every message id (keeps runs apart).
+    pub run: String,
+}
+
+/// Runs `plan` and reports it under `name`.
+pub async fn run(name: &str, plan: &Plan) -> Result<Report, String> {
+    let endpoint = format!("{}/v1/messages", plan.url.trim_end_matches('/'));
+    let start = Instant::now() + Duration::from_millis(50);
+    let measure_from = start + plan.warmup;
+    let end = measure_from + plan.duration;
+    let mut tasks = Vec::with_capacity(plan.connections);
+    for i in 0..plan.connections {
+        let client = reqwest::Client::builder()
+            .http1_only()
+            .pool_max_idle_per_host(1)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("the HTTP client: {e}"))?;
+        let mut generator = Generator::new(plan.mix.clone(), &format!("{}-{i}", plan.run), i as u64);
+        let pool: Vec<Message> = (0..POOL).map(|_| generator.next_message()).collect();
+        // Open loop: this connection's share of the rate, its sends spread over the interval.
+        let interval = plan.rate.map(|r| Duration::from_secs_f64(plan.connections as f64 / r.max(0.001)));
+        let offset = interval.map(|d| d.mul_f64(i as f64 / plan.connections as f64)).unwrap_or_default();
+        let endpoint = endpoint.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut recorder = Recorder::default();
+            let mut n: u64 = 0;
+            tokio::time::sleep_until((start + offset).into()).await;
+            loop {
+                let scheduled = match interval {
+                    Some(d) => {
+                        let at = start + offset + d.mul_f64(n as f64);
+                        tokio::time::sleep_until(at.into()).await;
+                        at
+                    }
+                    None => Instant::now(),
+                };
+                if scheduled >= end {
+                    break;
+                }
+                let message = &pool[(n as usize) % POOL];
+                n += 1;
+                let status = send(&client, &endpoint, message, n).await;
+                if scheduled >= measure_from {
+                    recorder.record(&status, scheduled.elapsed());
+                }
+            }
+            recorder
+        }));
+    }
+    let mut all = Recorder::default();
+    for t in tasks {
+        all.merge(&t.await.map_err(|e| format!("a connection's task failed: {e}"))?);
+    }
+    Ok(all.report(name, plan.duration, "202"))
+}
+
+async fn send(client: &reqwest::Client, endpoint: &str, message: &Message, n: u64) -> String {
+    let answer = client
+        .post(endpoint)
+        .header("content-type", "application/json")
+        .bearer_auth(&message.token)
+        .body(message.body_with_counter(n))
+        .send()
+        .await;
+    match answer {
+        Ok(response) => {
+            let status = response.status().as_u16().to_string();
+            // Read the answer whole, so the connection is reused.
+            let _ = response.bytes().await;
+            status
+        }
+        Err(e) if e.is_connect() => "connect".into(),
+        Err(e) if e.is_timeout() => "timeout".into(),
+        Err(_) => "error".into(),
+    }
+}
