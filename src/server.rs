@@ -98,18 +98,23 @@ pub struct Reloaded {
 }
 
 impl Gateway {
-    /// Builds the gateway on the configured store: the embedded one in the data directory, or
-    /// Redis.
+    /// Builds the gateway on the configured store (the embedded one in the data directory, or
+    /// Redis) and brings the configured subscriptions into it, before anything is accepted: a
+    /// subscription new in `subscriptions.yaml` starts at the head of its feed as it was when
+    /// the gateway started, so it sees every message this gateway accepts.
     pub async fn open(mut config: Config, overrides: Overrides) -> Result<Gateway, crate::store::StoreError> {
         overrides.apply(&mut config.settings);
-        match config.settings.store.backend {
-            Backend::Embedded => Gateway::embedded(config, overrides),
+        let gateway = match config.settings.store.backend {
+            Backend::Embedded => Gateway::embedded(config, overrides)?,
             Backend::Redis => {
                 let redis = &config.settings.store.redis;
                 let store = RedisStore::open(redis, config.settings.audit.hash).await?;
-                Ok(Gateway::new(config, store, Arc::new(Metrics::new()), overrides))
+                Gateway::new(config, store, Arc::new(Metrics::new()), overrides)
             }
-        }
+        };
+        let subscriptions = gateway.runtime().config.subscriptions.clone();
+        gateway.store.sync_config_subscriptions(subscriptions).await?;
+        Ok(gateway)
     }
 
     /// Builds the gateway on the embedded store in the configured data directory.
@@ -448,25 +453,12 @@ where
     web::resource(path).route(web::post().to(handler)).default_service(web::to(method_not_allowed))
 }
 
-/// Brings the configured subscriptions into the store, then starts the thread and webhook
-/// workers.
+/// Starts the thread and webhook workers (the configured subscriptions are in the store since
+/// `Gateway::open`).
 fn start_delivery(gateway: web::Data<Gateway>) {
-    actix_web::rt::spawn(async move {
-        loop {
-            let subscriptions = gateway.runtime().config.subscriptions.clone();
-            match gateway.store.sync_config_subscriptions(subscriptions).await {
-                Ok(()) => break,
-                Err(crate::store::StoreError::Closed) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot store the configured subscriptions yet; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-        threads::worker::spawn(gateway.clone());
-        crate::audit::checkpoint::spawn(gateway.clone());
-        deliver::worker::spawn(gateway);
-    });
+    threads::worker::spawn(gateway.clone());
+    crate::audit::checkpoint::spawn(gateway.clone());
+    deliver::worker::spawn(gateway);
 }
 
 /// Who reloads when another instance announced a reload.

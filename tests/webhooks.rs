@@ -74,6 +74,19 @@ async fn admin_get(server: &TestServer, path: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn configured_subscriptions_are_stored_before_the_gateway_accepts_anything() {
+    // A subscription new in subscriptions.yaml starts at the head of its feed: had it been
+    // stored after the first message was accepted, it would never see that message.
+    let receiver = Receiver::start(|_, _| Answer::Status(200));
+    let server = server_with(&[("inbox-hook", &receiver.url, "")], "");
+    let stored = server.gateway.store.subscriptions().await.unwrap();
+    assert_eq!(stored.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["inbox-hook"]);
+    assert_eq!(stored[0].cursor, 0, "from the head of an empty feed");
+    post(&server, bulletin(10), false).await;
+    assert!(eventually(10, || receiver.delivered().len() == 1).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn webhooks_are_signed_per_standard_webhooks_and_carry_the_cloudevent() {
     let receiver = Receiver::start(|_, _| Answer::Status(204));
     let server = server_with(&[("inbox-hook", &receiver.url, "")], "");

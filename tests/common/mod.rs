@@ -69,6 +69,7 @@ impl TestServer {
         data: tempfile::TempDir,
         clock: Option<xietong::clock::ManualClock>,
     ) -> TestServer {
+        log_when_asked();
         let mut config = config_dir.load();
         if let Some(prefix) = shared_store_prefix(&data) {
             config.settings.store.backend = xietong::config::settings::Backend::Redis;
@@ -129,6 +130,18 @@ impl Drop for TestServer {
         if let Some(prefix) = shared_store_prefix(&self.data) {
             forget_redis_prefix(&prefix);
         }
+    }
+}
+
+/// With `XIETONG_TEST_LOG` set to a filter (e.g. `xietong=debug`), in-process test servers log
+/// to stderr, which nextest shows for a failing test.
+fn log_when_asked() {
+    if let Ok(filter) = std::env::var("XIETONG_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
     }
 }
 
