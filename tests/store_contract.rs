@@ -255,28 +255,50 @@ async fn subscriptions_are_created_changed_and_synced(b: Backend) {
     assert!(!store.delete_subscription("api-1").await.unwrap());
 }
 
+/// The attempts to create for `owner`'s feed entries (position, thread, message id), as the
+/// webhook worker makes them from the feed.
+async fn new_attempts(store: &Arc<dyn Store>, owner: &str, entries: &[(i64, &str, &str)]) -> Vec<NewAttempt> {
+    let feed = store.feed(owner, 0, 100).await.unwrap().entries;
+    entries
+        .iter()
+        .map(|(seq, thread, id)| {
+            let e = feed.iter().find(|e| e.cursor == *seq).unwrap();
+            NewAttempt {
+                seq: *seq,
+                thread: thread.to_string(),
+                message_id: id.to_string(),
+                message_type: e.message_type.clone(),
+                event: e.event.clone(),
+            }
+        })
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// A webhook subscription of B with attempts for three messages: two of one case thread.
-async fn with_attempts(store: &Arc<dyn Store>) -> Vec<i64> {
-    let mut seqs = Vec::new();
+async fn with_attempts(store: &Arc<dyn Store>) {
+    let mut ids = Vec::new();
     for i in 1..=3 {
-        created(store.accept(message(A, &format!("W-{i}"), "h", &[(B, "primary")])).await.unwrap());
-        seqs.push(i);
+        ids.push(created(store.accept(message(A, &format!("W-{i}"), "h", &[(B, "primary")])).await.unwrap()).id);
     }
     let mut s = sub("hook", B, "api");
     s.cursor = 0;
     store.create_subscription(s).await.unwrap();
-    let threads = vec![(1, "case-x".to_string()), (2, "case-x".to_string()), (3, "case-y".to_string())];
-    store.enqueue("hook", threads.clone(), 3).await.unwrap();
-    store.enqueue("hook", threads, 3).await.unwrap();
+    let entries =
+        new_attempts(store, B, &[(1, "case-x", &ids[0]), (2, "case-x", &ids[1]), (3, "case-y", &ids[2])]).await;
+    store.enqueue("hook", entries.clone(), 3).await.unwrap();
+    store.enqueue("hook", entries, 3).await.unwrap();
     assert_eq!(store.subscriptions().await.unwrap()[0].cursor, 3);
-    seqs
 }
 
 async fn webhook_attempts_keep_thread_order_and_leases(b: Backend) {
     let store = b.store();
     with_attempts(&store).await;
-    let now = 1_000_000;
-    let mut leased = store.lease("hook", 10, now, 30_000).await.unwrap();
+    const LEASE: i64 = 30_000;
+    let mut leased = store.lease("hook", 10, now_ms(), LEASE).await.unwrap();
     leased.sort_by_key(|a| a.message_seq);
     assert_eq!(
         leased.iter().map(|a| a.message_seq).collect::<Vec<_>>(),
@@ -286,46 +308,58 @@ async fn webhook_attempts_keep_thread_order_and_leases(b: Backend) {
     let first = &leased[0];
     assert_eq!(first.event, format!(r#"{{"for":"{B}","id":"W-1"}}"#));
     assert!(first.webhook_id.starts_with("msg_"));
-    assert_eq!(first.attempts, 0);
-    assert!(store.lease("hook", 10, now + 1, 30_000).await.unwrap().is_empty(), "leased ones are not leased again");
+    assert_eq!((first.attempts, first.recipient.as_str(), first.message_type.as_str()), (0, B, "cn.xietong.bulletin"));
+    assert!(store.lease("hook", 10, now_ms(), LEASE).await.unwrap().is_empty(), "leased ones are not leased again");
 
-    store.complete(first.id, AttemptOutcome::Delivered { status: 204 }).await.unwrap();
-    let next = store.lease("hook", 10, now + 2, 30_000).await.unwrap();
+    store.complete(first, AttemptOutcome::Delivered { status: 204 }).await.unwrap();
+    store.complete(&leased[1], AttemptOutcome::Delivered { status: 204 }).await.unwrap();
+    let short = 300;
+    let next = store.lease("hook", 10, now_ms(), short).await.unwrap();
     assert_eq!(next.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [2], "the thread moves on once delivered");
 
-    // An instance that died holding a lease: the attempt is due again when the lease ends.
-    let again = store.lease("hook", 10, now + 31_000, 30_000).await.unwrap();
-    let mut seqs: Vec<i64> = again.iter().map(|a| a.message_seq).collect();
-    seqs.sort();
-    assert_eq!(seqs, [2, 3]);
-    assert!(store.lease("hook", 0, now + 99_000, 30_000).await.unwrap().is_empty());
-    assert!(store.lease("no-such-hook", 10, now, 30_000).await.unwrap().is_empty());
+    // An instance that died holding a lease: when the lease ends, another instance (with the
+    // same lease setting) takes the attempt over (on Redis, the janitor's XAUTOCLAIM of an entry
+    // idle longer than the lease, from the dead consumer).
+    let other = b.twin().await;
+    assert!(other.lease("hook", 10, now_ms(), short).await.unwrap().is_empty(), "not while the lease runs");
+    tokio::time::sleep(Duration::from_millis(short as u64 + 100)).await;
+    let again = other.lease("hook", 10, now_ms(), short).await.unwrap();
+    assert_eq!(again.iter().map(|a| (a.message_seq, a.attempts)).collect::<Vec<_>>(), [(2, 0)]);
+    other.complete(&again[0], AttemptOutcome::Delivered { status: 200 }).await.unwrap();
+    assert!(store.lease("hook", 0, now_ms(), LEASE).await.unwrap().is_empty());
+    assert!(store.lease("no-such-hook", 10, now_ms(), LEASE).await.unwrap().is_empty());
+    // The late outcome of the dead instance changes nothing.
+    store
+        .complete(&next[0], AttemptOutcome::Dead { status: Some(400), error: "late".into(), response: None })
+        .await
+        .unwrap();
+    assert!(store.dead_letters(None, 10).await.unwrap().is_empty());
 }
 
 async fn webhook_outcomes_dead_letters_replay_and_gone(b: Backend) {
     let store = b.store();
     with_attempts(&store).await;
-    let now = 1_000_000;
-    let leased = store.lease("hook", 10, now, 30_000).await.unwrap();
+    let leased = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
     let one = leased.iter().find(|a| a.message_seq == 1).unwrap().clone();
     let three = leased.iter().find(|a| a.message_seq == 3).unwrap().clone();
 
-    let retry = AttemptOutcome::Retry { at_ms: now + 5_000, status: Some(503), error: "busy".into() };
-    store.complete(one.id, retry).await.unwrap();
-    assert!(store.lease("hook", 10, now + 1_000, 30_000).await.unwrap().is_empty(), "not before its retry time");
-    let retried = store.lease("hook", 10, now + 5_000, 30_000).await.unwrap();
+    let retry = AttemptOutcome::Retry { at_ms: now_ms() + 400, status: Some(503), error: "busy".into() };
+    store.complete(&one, retry).await.unwrap();
+    assert!(store.lease("hook", 10, now_ms(), 30_000).await.unwrap().is_empty(), "not before its retry time");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let retried = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!((retried[0].id, retried[0].attempts), (one.id, 1));
 
     let dead = AttemptOutcome::Dead { status: Some(400), error: "refused".into(), response: Some("x".repeat(5000)) };
-    store.complete(one.id, dead).await.unwrap();
+    store.complete(&retried[0], dead).await.unwrap();
     let letters = store.dead_letters(None, 10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!((letters[0].id, letters[0].attempts, letters[0].last_status), (one.id, 2, Some(400)));
     assert_eq!(letters[0].last_response.as_ref().map(|r| r.len()), Some(2048), "the start of the answer is kept");
     assert!(store.dead_letters(Some("other".into()), 10).await.unwrap().is_empty());
     // A dead attempt no longer holds its thread back.
-    let next = store.lease("hook", 10, now + 6_000, 30_000).await.unwrap();
+    let next = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
     assert_eq!(next.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [2]);
 
     assert!(store.replay(one.id, "operator:ops").await.unwrap());
@@ -337,10 +371,10 @@ async fn webhook_outcomes_dead_letters_replay_and_gone(b: Backend) {
     assert_eq!(hooks.len(), 1);
     assert_eq!((hooks[0].state.as_str(), hooks[0].attempts), ("pending", 0));
 
-    store.complete(three.id, AttemptOutcome::Gone { status: 410 }).await.unwrap();
+    store.complete(&three, AttemptOutcome::Gone { status: 410 }).await.unwrap();
     let s = &store.subscriptions().await.unwrap()[0];
     assert!(s.disabled.as_deref().is_some_and(|d| d.contains("410")), "{s:?}");
-    assert!(store.lease("hook", 10, now + 99_000, 30_000).await.unwrap().is_empty());
+    assert!(store.lease("hook", 10, now_ms(), 30_000).await.unwrap().is_empty());
     let letters = store.dead_letters(Some("hook".into()), 10).await.unwrap();
     assert_eq!(letters.len(), 3, "the gone one and every pending one: {letters:?}");
 
@@ -357,16 +391,18 @@ async fn webhook_outcomes_dead_letters_replay_and_gone(b: Backend) {
 async fn purge_keeps_what_is_still_pending(b: Backend) {
     let store = b.store();
     let old = chrono::Utc::now().timestamp_millis() - 48 * 3_600_000;
+    let mut ids = Vec::new();
     for i in 1..=3 {
         let mut m = message(A, &format!("P-{i}"), "h", &[(B, "primary"), (C, "copy")]);
         m.received_ms = old;
-        created(store.accept(m).await.unwrap());
+        ids.push(created(store.accept(m).await.unwrap()).id);
     }
     created(store.accept(message(A, "P-4", "h", &[(B, "primary")])).await.unwrap());
     let mut s = sub("hook", C, "api");
     s.cursor = 0;
     store.create_subscription(s).await.unwrap();
-    store.enqueue("hook", vec![(2, "t".into())], 3).await.unwrap();
+    let entries = new_attempts(&store, C, &[(2, "t", &ids[1])]).await;
+    store.enqueue("hook", entries, 3).await.unwrap();
 
     let before = (chrono::Utc::now() - chrono::Duration::hours(24)).to_rfc3339();
     let gone = store.purge(before.clone()).await.unwrap();
@@ -378,7 +414,7 @@ async fn purge_keeps_what_is_still_pending(b: Backend) {
     let c_feed = store.feed(C, 0, 10).await.unwrap();
     assert!(c_feed.entries.iter().any(|e| e.cursor == 2), "a pending webhook attempt keeps its entry");
     assert!(!c_feed.entries.iter().any(|e| e.cursor == 1));
-    assert_eq!(store.lease("hook", 10, i64::MAX / 2, 1).await.unwrap().len(), 1, "and can still be sent");
+    assert_eq!(store.lease("hook", 10, now_ms(), 30_000).await.unwrap().len(), 1, "and can still be sent");
     assert_eq!(store.purge(before).await.unwrap(), 0, "purging again removes nothing more");
 }
 
@@ -564,4 +600,38 @@ async fn audit_records_refusals_entries_and_checkpoints(b: Backend) {
     assert_eq!(store.audit_checkpoints().await.unwrap(), std::slice::from_ref(&checkpoint));
     let report = xietong::audit::verify::verify(chain.into_iter().map(Ok), &[checkpoint], Some(&signer.verifier()));
     assert!(report.intact() && report.signatures_checked == 1, "{report:?}");
+}
+
+/// Redis only: a delivery queue whose stream or consumer group is lost (the key deleted, the
+/// group destroyed, Redis restarted without its data) is made again from the pending attempts
+/// at the next lease; an attempt another instance is still sending waits for its lease to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_a_lost_queue_stream_or_group_is_made_again() {
+    let b = redis().await;
+    let Backend::Redis(_, Prefix(prefix)) = &b else { unreachable!() };
+    let ready = format!("{{{prefix}:q:hook}}:ready");
+    let mut c = ::redis::Client::open("redis://127.0.0.1:6379").unwrap().get_connection().unwrap();
+    let store = b.store();
+    with_attempts(&store).await;
+    let sending = store.lease("hook", 1, now_ms(), 30_000).await.unwrap();
+    assert_eq!(sending.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [1]);
+
+    let () = ::redis::cmd("DEL").arg(&ready).query(&mut c).unwrap();
+    let next = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
+    assert_eq!(next.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [3], "not the one still being sent");
+    store.complete(&sending[0], AttemptOutcome::Delivered { status: 200 }).await.unwrap();
+    let then = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
+    assert_eq!(then.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [2], "its thread goes on");
+
+    let () = ::redis::cmd("XGROUP").arg("DESTROY").arg(&ready).arg("workers").query(&mut c).unwrap();
+    assert!(store.lease("hook", 10, now_ms(), 30_000).await.unwrap().is_empty(), "2 and 3 are being sent");
+    for a in next.iter().chain(&then) {
+        store.complete(a, AttemptOutcome::Delivered { status: 200 }).await.unwrap();
+    }
+    let id = created(store.accept(message(A, "W-4", "h", &[(B, "primary")])).await.unwrap()).id;
+    store.enqueue("hook", new_attempts(&store, B, &[(4, "case-z", &id)]).await, 4).await.unwrap();
+    let last = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
+    assert_eq!(last.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [4], "the group works again");
+    let groups: Vec<::redis::Value> = ::redis::cmd("XINFO").arg("GROUPS").arg(&ready).query(&mut c).unwrap();
+    assert_eq!(groups.len(), 1, "one group");
 }

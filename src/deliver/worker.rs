@@ -27,7 +27,7 @@ use super::subscription::{Stored, Webhook};
 use crate::config::settings::Delivery;
 use crate::route::Router;
 use crate::server::Gateway;
-use crate::store::{Attempt, AttemptOutcome, StoreError, SubscriptionRow};
+use crate::store::{Attempt, AttemptOutcome, NewAttempt, StoreError, SubscriptionRow};
 
 /// Feed entries read per step when creating attempts.
 const FAN_OUT_PAGE: usize = 500;
@@ -147,7 +147,7 @@ async fn round(
             actix_web::rt::spawn(async move {
                 let outcome = send(&endpoint, &attempt, &delivery).await;
                 gateway.metrics.count_webhook(outcome_name(&outcome));
-                if let Err(e) = gateway.store.complete(attempt.id, outcome).await {
+                if let Err(e) = gateway.store.complete(&attempt, outcome).await {
                     // The lease runs out and the attempt is due again: at least once.
                     tracing::warn!(error = %e, attempt = attempt.id, "could not record a webhook outcome");
                 }
@@ -169,14 +169,19 @@ async fn fan_out(gateway: &Gateway, sub: &SubscriptionRow, stored: &Stored, rout
         let matched = page
             .entries
             .into_iter()
-            .filter(|e| {
-                stored.filter.matches(
-                    &e.message_type,
-                    &serde_json::from_str::<Value>(&e.event).unwrap_or_default(),
-                    router,
-                )
+            .filter_map(|e| {
+                let event = serde_json::from_str::<Value>(&e.event).unwrap_or_default();
+                if !stored.filter.matches(&e.message_type, &event, router) {
+                    return None;
+                }
+                Some(NewAttempt {
+                    seq: e.cursor,
+                    thread: e.subject.unwrap_or_else(|| format!("message:{}", e.cursor)),
+                    message_id: event["id"].as_str().unwrap_or_default().to_string(),
+                    message_type: e.message_type,
+                    event: e.event,
+                })
             })
-            .map(|e| (e.cursor, e.subject.unwrap_or_else(|| format!("message:{}", e.cursor))))
             .collect();
         gateway.store.enqueue(&sub.id, matched, last).await?;
         cursor = last;

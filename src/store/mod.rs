@@ -123,13 +123,29 @@ pub struct SubscriptionRow {
     pub created_at: String,
 }
 
+/// A feed entry that a webhook subscription's filter matched: an attempt to create.
+#[derive(Clone, Debug)]
+pub struct NewAttempt {
+    /// The feed position.
+    pub seq: i64,
+    /// The case thread (messages of one thread reach the endpoint in order).
+    pub thread: String,
+    pub message_id: String,
+    pub message_type: String,
+    /// The subscriber's copy of the event.
+    pub event: String,
+}
+
 /// A webhook attempt leased for sending.
 #[derive(Clone, Debug)]
 pub struct Attempt {
     pub id: i64,
     pub subscription: String,
+    /// The subscription's owner: the recipient.
+    pub recipient: String,
     pub message_seq: i64,
     pub message_id: String,
+    pub message_type: String,
     pub webhook_id: String,
     /// Attempts made before this one.
     pub attempts: u32,
@@ -405,9 +421,9 @@ pub trait Store: Send + Sync + 'static {
     /// Moves a cursor subscription's acknowledged position forward (never back).
     async fn acknowledge(&self, id: &str, cursor: i64) -> Result<bool, StoreError>;
 
-    /// Creates the attempts of a webhook subscription for the feed `entries` (position, thread)
-    /// that its filter matched, and moves its cursor to `through`, atomically.
-    async fn enqueue(&self, subscription: &str, entries: Vec<(i64, String)>, through: i64) -> Result<(), StoreError>;
+    /// Creates the attempts of a webhook subscription for the feed `entries` that its filter
+    /// matched (an entry with an attempt already is skipped), then moves its cursor to `through`.
+    async fn enqueue(&self, subscription: &str, entries: Vec<NewAttempt>, through: i64) -> Result<(), StoreError>;
 
     /// Leases up to `max` due attempts of a subscription until `now_ms + lease_ms`: the oldest
     /// unfinished attempt of each case thread only, so a thread reaches the endpoint in order.
@@ -419,8 +435,8 @@ pub trait Store: Send + Sync + 'static {
         lease_ms: i64,
     ) -> Result<Vec<Attempt>, StoreError>;
 
-    /// Records how an attempt ended.
-    async fn complete(&self, attempt: i64, outcome: AttemptOutcome) -> Result<(), StoreError>;
+    /// Records how a leased attempt ended.
+    async fn complete(&self, attempt: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError>;
 
     async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 

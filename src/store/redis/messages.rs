@@ -92,12 +92,6 @@ pub async fn accept(store: &RedisStore, m: NewMessage) -> Result<Accepted, Store
     }
 }
 
-impl RedisStore {
-    async fn audit_entry(&self, entry: Entry) -> Result<(), StoreError> {
-        self.with_audit(&scripts::AUDIT, Some(entry), Vec::new(), |_| Some(())).await
-    }
-}
-
 pub fn refusal_entry(r: &Refusal) -> Entry {
     let mut entry = Entry::new("refused").code(r.code);
     entry.actor = r.sender.map(|s| s.to_string());
@@ -155,11 +149,12 @@ pub async fn purge(store: &RedisStore, before: &str) -> Result<usize, StoreError
     let Some(through) = last.first().and_then(|(seq, _)| seq.parse::<i64>().ok()) else { return Ok(0) };
     // The oldest pending attempt of each owner's subscriptions holds its feed.
     let mut held: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-    for sub in super::webhooks::subscriptions(store).await? {
+    let subscriptions = super::webhooks::subscriptions(store).await?;
+    for sub in &subscriptions {
         let oldest: Vec<(String, f64)> =
-            conn.zrange_withscores(k(&format!("sub:{}:pend", sub.id)), 0, 0).await.map_err(unavailable)?;
+            conn.zrange_withscores(store.queue(&sub.id).key("pend"), 0, 0).await.map_err(unavailable)?;
         if let Some((_, seq)) = oldest.first() {
-            let e = held.entry(sub.owner).or_insert(i64::MAX);
+            let e = held.entry(sub.owner.clone()).or_insert(i64::MAX);
             *e = (*e).min(*seq as i64);
         }
     }
@@ -176,18 +171,21 @@ pub async fn purge(store: &RedisStore, before: &str) -> Result<usize, StoreError
             .map_err(unavailable)?;
         gone += n;
     }
-    let finished: Vec<String> = conn.zrangebyscore(k("done"), "-inf", through).await.map_err(unavailable)?;
-    for id in finished {
-        let a: Fields = conn.hgetall(k(&format!("att:{id}"))).await.map_err(unavailable)?;
-        let mut p = redis::pipe();
-        p.del(k(&format!("att:{id}")))
-            .srem(k(&format!("matt:{}", number(&a, "seq"))), &id)
-            .zrem(k("done"), &id)
-            .zrem(k("dead"), &id);
-        if let Some(sub) = field(&a, "sub") {
-            p.hdel(k(&format!("sub:{sub}:att")), number(&a, "seq"));
+    // Finished attempts of purged entries, queue by queue.
+    for sub in &subscriptions {
+        let q = store.queue(&sub.id);
+        let finished: Vec<(String, f64)> =
+            conn.zrangebyscore_withscores(q.key("done"), "-inf", through).await.map_err(unavailable)?;
+        for chunk in finished.chunks(500) {
+            let mut p = redis::pipe();
+            for (id, seq) in chunk {
+                p.del(q.key(&format!("a:{id}")))
+                    .hdel(q.key("att"), *seq as i64)
+                    .zrem(q.key("done"), id)
+                    .zrem(q.key("dead"), id);
+            }
+            let () = p.query_async(&mut conn).await.map_err(unavailable)?;
         }
-        let () = p.query_async(&mut conn).await.map_err(unavailable)?;
     }
     // The log only from the thread worker's cursor on.
     let cursor: Option<i64> = conn.get(k("threads:cursor")).await.map_err(unavailable)?;
@@ -223,13 +221,19 @@ pub async fn trace(store: &RedisStore, id: &str) -> Result<Option<Trace>, StoreE
         .map(|r| TraceRecipient { id: r.id, role: r.role, rules: r.rules, webhooks: Vec::new() })
         .collect();
     recipients.sort_by(|a, b| a.id.cmp(&b.id));
-    let attempts: Vec<String> = conn.smembers(k(&format!("matt:{seq}"))).await.map_err(unavailable)?;
+    // The attempts of the recipients' webhook subscriptions.
     let mut found: Vec<(String, TraceAttempt)> = Vec::new();
-    for a in attempts {
-        let f: Fields = conn.hgetall(k(&format!("att:{a}"))).await.map_err(unavailable)?;
-        let Some(sub) = field(&f, "sub") else { continue };
-        let owner: Option<String> = conn.hget(k(&format!("sub:{sub}")), "owner").await.map_err(unavailable)?;
-        let Some(owner) = owner else { continue };
+    for sub in super::webhooks::subscriptions(store).await? {
+        if !recipients.iter().any(|r| r.id == sub.owner) {
+            continue;
+        }
+        let q = store.queue(&sub.id);
+        let Some(a): Option<String> = conn.hget(q.key("att"), seq).await.map_err(unavailable)? else { continue };
+        let f: Fields = conn.hgetall(q.key(&format!("a:{a}"))).await.map_err(unavailable)?;
+        if f.is_empty() {
+            continue;
+        }
+        let (owner, sub) = (sub.owner, sub.id);
         let state = field(&f, "state").unwrap_or_default();
         let pending = state == "pending";
         found.push((

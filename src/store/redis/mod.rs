@@ -5,14 +5,15 @@
 //! record are all there or none is. `accept` returns once Redis has run the script and, when
 //! `wait` is configured, once `WAITAOF` reports the write on disk (and on replicas).
 //!
-//! Layout (every key starts with the hash tag `{prefix}`, so all of one gateway's keys are in
-//! one Cluster slot and a script's keys are always together):
+//! Layout (the keys of messages, feeds, threads and the audit chain start with the hash tag
+//! `{prefix}`, so they are in one Cluster slot and a script's keys are always together):
 //! - `seq`: the last feed position; `log`: a stream of committed messages (id `seq-1`), which
 //!   instances block on to learn of each other's commits; `feed:RECIPIENT`: a stream per
 //!   recipient, its copies; `m:ID`: a message; `native`: sender and native id → message id.
-//! - `subs`, `sub:ID`: subscriptions; `att:N`: webhook attempts; per subscription `:due` (a
-//!   sorted set by due time: delayed retries and leases), `:pend` (pending by feed position) and
-//!   `:thr:THREAD` (pending per case thread, for order).
+//! - `subs`, `sub:ID`: subscriptions (owner, spec, cursor, disabled); `att:next`: the last
+//!   webhook attempt id. Each webhook subscription's attempts are in its own delivery queue, a
+//!   stream with a consumer group under a hash tag of its own (`queue`): the delivery load
+//!   spreads over a Cluster's shards.
 //! - `tm`, `th:ID`, `o:N`: threads, their messages and obligations (`o:due` by deadline).
 //! - `audit`: the chain, a stream; `audit:head`; `audit:cp`: signed checkpoints.
 
@@ -20,6 +21,7 @@ mod audit;
 mod chain;
 mod connection;
 mod messages;
+mod queue;
 mod scripts;
 mod threads;
 mod webhooks;
@@ -35,8 +37,8 @@ use tokio::sync::watch;
 pub use connection::Conn;
 
 use super::{
-    Accepted, Attempt, AttemptOutcome, DeadLetter, DueObligation, FeedPage, LogEntry, NewMessage, ObligationRow,
-    Refusal, StepOutcome, Store, StoreError, SubscriptionRow, ThreadQuery, ThreadRow, ThreadStep, Trace,
+    Accepted, Attempt, AttemptOutcome, DeadLetter, DueObligation, FeedPage, LogEntry, NewAttempt, NewMessage,
+    ObligationRow, Refusal, StepOutcome, Store, StoreError, SubscriptionRow, ThreadQuery, ThreadRow, ThreadStep, Trace,
 };
 use crate::audit::Algorithm;
 use crate::config::settings::RedisSettings;
@@ -94,6 +96,8 @@ pub struct RedisStore {
     reloads: watch::Sender<u64>,
     /// The reload generation this instance announced last (not to reload for its own).
     own_reload: tokio::sync::Mutex<i64>,
+    /// This instance's name in the delivery queues' consumer groups.
+    consumer: String,
 }
 
 impl RedisStore {
@@ -115,6 +119,7 @@ impl RedisStore {
             watcher: Mutex::new(None),
             reloads: watch::channel(0).0,
             own_reload: tokio::sync::Mutex::new(0),
+            consumer: consumer_name(),
         });
         if store.settings.wait.is_some() {
             store.check_waitaof().await?;
@@ -129,6 +134,11 @@ impl RedisStore {
 
     fn conn(&self) -> Conn {
         self.conn.clone()
+    }
+
+    /// A webhook subscription's delivery queue.
+    fn queue(&self, subscription: &str) -> queue::Queue {
+        queue::Queue::new(&self.settings.prefix, subscription)
     }
 
     async fn check_waitaof(&self) -> Result<(), StoreError> {
@@ -213,6 +223,11 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Appends one record to the audit chain.
+    async fn audit_entry(&self, entry: crate::audit::Entry) -> Result<(), StoreError> {
+        self.with_audit(&scripts::AUDIT, Some(entry), Vec::new(), |_| Some(())).await
+    }
+
     /// Runs `script` with the audit record of `entry` appended (when there is one) and `args`
     /// after the audit arguments, in a group commit with the instance's other writes.
     async fn with_audit<T>(
@@ -225,6 +240,13 @@ impl RedisStore {
         let value = self.chain.write(script, entry, args).await?;
         answer(value).ok_or_else(|| StoreError::Unavailable("redis: an unexpected answer".into()))
     }
+}
+
+/// A name for this instance in the consumer groups: its host, process and a random part (a
+/// restarted process is a new consumer; what the old one held is reclaimed after its lease).
+fn consumer_name() -> String {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "xietong".into());
+    format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>())
 }
 
 fn value_str(v: &redis::Value) -> Option<String> {
@@ -320,7 +342,7 @@ impl Store for RedisStore {
         Ok(n == 1)
     }
 
-    async fn enqueue(&self, subscription: &str, entries: Vec<(i64, String)>, through: i64) -> Result<(), StoreError> {
+    async fn enqueue(&self, subscription: &str, entries: Vec<NewAttempt>, through: i64) -> Result<(), StoreError> {
         webhooks::enqueue(self, subscription, entries, through).await
     }
 
@@ -334,7 +356,7 @@ impl Store for RedisStore {
         webhooks::lease(self, subscription, max, now_ms, lease_ms).await
     }
 
-    async fn complete(&self, attempt: i64, outcome: AttemptOutcome) -> Result<(), StoreError> {
+    async fn complete(&self, attempt: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
         webhooks::complete(self, attempt, outcome).await
     }
 
@@ -347,7 +369,7 @@ impl Store for RedisStore {
     }
 
     async fn audit(&self, entry: crate::audit::Entry) -> Result<(), StoreError> {
-        self.with_audit(&scripts::AUDIT, Some(entry), Vec::new(), |_| Some(())).await
+        self.audit_entry(entry).await
     }
 
     async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {

@@ -1,13 +1,19 @@
-//! Subscriptions and webhook attempts on Redis.
+//! Subscriptions and webhook attempts on Redis. A subscription's record (owner, spec, cursor,
+//! disabled) is with the gateway's other keys; its attempts are in its own delivery queue
+//! (`queue`), in a slot of its own.
+//!
+//! An outcome, a replay or a gone endpoint is first appended to the audit chain and then applied
+//! to the queue: after a crash between the two, the attempt is sent again and its outcome is
+//! recorded twice, never missing from the audit chain.
 
 use redis::AsyncCommands;
 
-use super::{Fields, RedisStore, field, number, scripts, unavailable, value_str};
+use super::{Fields, RedisStore, field, number, scripts, unavailable};
 use crate::audit::Entry;
-use crate::store::{Attempt, AttemptOutcome, DeadLetter, StoreError, SubscriptionRow};
+use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, StoreError, SubscriptionRow};
 
 /// The start of an endpoint's answer kept with a dead letter.
-const RESPONSE_KEPT: usize = 2048;
+pub const RESPONSE_KEPT: usize = 2048;
 
 fn bulk(s: impl AsRef<str>) -> Vec<u8> {
     s.as_ref().as_bytes().to_vec()
@@ -68,11 +74,16 @@ pub async fn create_subscription(store: &RedisStore, s: &SubscriptionRow) -> Res
         ],
     )
     .await?;
+    // A new subscription starts with an empty queue, whatever an earlier one of its id left.
+    if n == 1 {
+        store.queue(&s.id).wipe(store).await?;
+    }
     Ok(n == 1)
 }
 
 pub async fn delete_subscription(store: &RedisStore, id: &str) -> Result<bool, StoreError> {
     let n: i64 = run(store, &scripts::DELETE_SUBSCRIPTION, &[bulk(id)]).await?;
+    store.queue(id).wipe(store).await?;
     Ok(n == 1)
 }
 
@@ -141,16 +152,16 @@ pub async fn update_subscription(
 pub async fn enqueue(
     store: &RedisStore,
     subscription: &str,
-    entries: Vec<(i64, String)>,
+    entries: Vec<NewAttempt>,
     through: i64,
 ) -> Result<(), StoreError> {
-    let mut args =
-        vec![bulk(subscription), bulk(through.to_string()), bulk(super::now()), bulk(entries.len().to_string())];
-    for (seq, thread) in entries {
-        args.push(bulk(seq.to_string()));
-        args.push(bulk(thread));
-    }
-    let _: i64 = run(store, &scripts::ENQUEUE, &args).await?;
+    let owner: Option<String> =
+        store.conn().hget(store.keys.key(&format!("sub:{subscription}")), "owner").await.map_err(unavailable)?;
+    let Some(owner) = owner else { return Ok(()) };
+    store.queue(subscription).enqueue(store, &owner, &entries).await?;
+    // The cursor moves after the attempts exist: after a crash between the two, the entries
+    // are enqueued again and each still has one attempt.
+    let _: i64 = run(store, &scripts::ACKNOWLEDGE, &[bulk(subscription), bulk(through.to_string())]).await?;
     Ok(())
 }
 
@@ -164,97 +175,68 @@ pub async fn lease(
     if max == 0 {
         return Ok(Vec::new());
     }
-    let rows: Vec<Vec<String>> = run(
-        store,
-        &scripts::LEASE,
-        &[bulk(subscription), bulk(now_ms.to_string()), bulk((now_ms + lease_ms).to_string()), bulk(max.to_string())],
-    )
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|r| r.len() == 6)
-        .map(|r| Attempt {
-            id: r[0].parse().unwrap_or_default(),
-            subscription: subscription.to_string(),
-            message_seq: r[1].parse().unwrap_or_default(),
-            message_id: r[2].clone(),
-            webhook_id: r[3].clone(),
-            attempts: r[4].parse().unwrap_or_default(),
-            event: r[5].clone(),
-        })
-        .collect())
+    store.queue(subscription).lease(store, max, now_ms, lease_ms).await
 }
 
-/// The audit record of what happened to attempt `id`, or None when it is gone.
-async fn attempt_entry(
-    store: &RedisStore,
-    id: i64,
-    action: &str,
-    code: Option<String>,
-    by: Option<&str>,
-) -> Result<Option<Entry>, StoreError> {
-    let mut conn = store.conn();
-    let (sub, mid): (Option<String>, Option<String>) = redis::cmd("HMGET")
-        .arg(store.keys.key(&format!("att:{id}")))
-        .arg("sub")
-        .arg("mid")
-        .query_async(&mut conn)
-        .await
-        .map_err(unavailable)?;
-    let (Some(sub), Some(mid)) = (sub, mid) else { return Ok(None) };
-    let message_type: Option<String> =
-        conn.hget(store.keys.key(&format!("m:{mid}")), "type").await.map_err(unavailable)?;
-    let owner: Option<String> = conn.hget(store.keys.key(&format!("sub:{sub}")), "owner").await.map_err(unavailable)?;
-    let mut entry = Entry::new(action).actor(by.unwrap_or("gateway")).message(mid);
-    entry.message_type = message_type;
-    entry.recipient = owner;
-    entry.code = code;
-    entry.detail = Some(format!("subscription {sub}, attempt {id}"));
-    Ok(Some(entry))
+/// The audit record of what happened to an attempt.
+fn attempt_entry(id: i64, subscription: &str, message_id: &str, action: &str, by: Option<&str>) -> Entry {
+    let mut entry = Entry::new(action).actor(by.unwrap_or("gateway")).message(message_id);
+    entry.detail = Some(format!("subscription {subscription}, attempt {id}"));
+    entry
 }
 
-pub async fn complete(store: &RedisStore, id: i64, outcome: AttemptOutcome) -> Result<(), StoreError> {
-    let now = super::now();
-    let kept = |s: &Option<String>| s.as_ref().map(|s| s.chars().take(RESPONSE_KEPT).collect::<String>());
-    let status_of = |s: Option<u16>| s.map(|s| s.to_string()).unwrap_or_default();
-    // outcome, status, retry at, error, response, gone reason
-    let (kind, status, at, error, response, reason) = match &outcome {
-        AttemptOutcome::Delivered { status } => ("delivered", Some(*status), 0, String::new(), None, String::new()),
-        AttemptOutcome::Retry { at_ms, status, error } => {
-            ("retry", *status, *at_ms, error.clone(), None, String::new())
-        }
-        AttemptOutcome::Dead { status, error, response } => {
-            ("dead", *status, 0, error.clone(), kept(response), String::new())
-        }
-        AttemptOutcome::Gone { status } => {
-            ("gone", Some(*status), 0, String::new(), None, format!("the endpoint answered {status} Gone at {now}"))
-        }
-    };
+pub async fn complete(store: &RedisStore, a: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
     // The final outcome of each attempt is audited; retries are in the attempt's own record.
-    let entry = match kind {
-        "retry" => None,
-        action => attempt_entry(store, id, action, status.map(|s| s.to_string()), None).await?,
+    let (action, status) = match &outcome {
+        AttemptOutcome::Delivered { status } => (Some("delivered"), Some(*status)),
+        AttemptOutcome::Dead { status, .. } => (Some("dead"), *status),
+        AttemptOutcome::Gone { status } => (Some("gone"), Some(*status)),
+        AttemptOutcome::Retry { .. } => (None, None),
     };
-    let args = [
-        bulk(id.to_string()),
-        bulk(kind),
-        bulk(status_of(status)),
-        bulk(at.to_string()),
-        bulk(error),
-        bulk(response.unwrap_or_default()),
-        bulk(&now),
-        bulk(reason),
-    ];
-    store.with_audit(&scripts::COMPLETE, entry, args.to_vec(), |_| Some(())).await
+    if let Some(action) = action {
+        let mut entry = attempt_entry(a.id, &a.subscription, &a.message_id, action, None);
+        entry.message_type = Some(a.message_type.clone()).filter(|t| !t.is_empty());
+        entry.recipient = Some(a.recipient.clone()).filter(|r| !r.is_empty());
+        entry.code = status.map(|s| s.to_string());
+        store.audit_entry(entry).await?;
+    }
+    let reason = match &outcome {
+        AttemptOutcome::Gone { status } => format!("the endpoint answered {status} Gone at {}", super::now()),
+        _ => String::new(),
+    };
+    let pending = store.queue(&a.subscription).complete(store, a.id, &outcome, &reason).await?;
+    if pending && matches!(outcome, AttemptOutcome::Gone { .. }) {
+        let _: i64 = run(store, &scripts::DISABLE, &[bulk(&a.subscription), bulk(&reason)]).await?;
+    }
+    Ok(())
+}
+
+/// The subscription whose dead letters hold attempt `id`.
+async fn holder_of_dead(store: &RedisStore, id: i64) -> Result<Option<String>, StoreError> {
+    let subs = subscriptions(store).await?;
+    if subs.is_empty() {
+        return Ok(None);
+    }
+    let mut p = redis::pipe();
+    for s in &subs {
+        p.zscore(store.queue(&s.id).key("dead"), id);
+    }
+    let scores: Vec<Option<f64>> = p.query_async(&mut store.conn()).await.map_err(unavailable)?;
+    Ok(subs.into_iter().zip(scores).find(|(_, score)| score.is_some()).map(|(s, _)| s.id))
 }
 
 pub async fn replay(store: &RedisStore, id: i64, by: &str) -> Result<bool, StoreError> {
-    let Some(entry) = attempt_entry(store, id, "replayed", None, Some(by)).await? else { return Ok(false) };
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let args = [bulk(id.to_string()), bulk(now_ms.to_string()), bulk(super::now())];
-    store
-        .with_audit(&scripts::REPLAY, Some(entry), args.to_vec(), |v| Some(value_str(&v).as_deref() == Some("yes")))
-        .await
+    let Some(sub) = holder_of_dead(store, id).await? else { return Ok(false) };
+    let queue = store.queue(&sub);
+    let a: Fields = store.conn().hgetall(queue.key(&format!("a:{id}"))).await.map_err(unavailable)?;
+    if field(&a, "state").as_deref() != Some("dead") {
+        return Ok(false);
+    }
+    let mut entry = attempt_entry(id, &sub, &field(&a, "mid").unwrap_or_default(), "replayed", Some(by));
+    entry.message_type = field(&a, "type");
+    entry.recipient = field(&a, "owner");
+    store.audit_entry(entry).await?;
+    queue.replay(store, id).await
 }
 
 pub async fn dead_letters(
@@ -263,41 +245,43 @@ pub async fn dead_letters(
     limit: usize,
 ) -> Result<Vec<DeadLetter>, StoreError> {
     let mut conn = store.conn();
-    let mut out = Vec::new();
-    let mut offset = 0isize;
-    const PAGE: isize = 500;
-    while out.len() < limit {
-        let ids: Vec<String> =
-            conn.zrange(store.keys.key("dead"), offset, offset + PAGE - 1).await.map_err(unavailable)?;
-        if ids.is_empty() {
-            break;
-        }
-        offset += ids.len() as isize;
-        let mut p = redis::pipe();
-        for id in &ids {
-            p.hgetall(store.keys.key(&format!("att:{id}")));
-        }
-        let rows: Vec<Fields> = p.query_async(&mut conn).await.map_err(unavailable)?;
-        for (id, f) in ids.iter().zip(rows) {
-            let Some(sub) = field(&f, "sub") else { continue };
-            if subscription.is_some_and(|s| s != sub) || field(&f, "state").as_deref() != Some("dead") {
-                continue;
-            }
-            out.push(DeadLetter {
-                id: id.parse().unwrap_or_default(),
-                subscription: sub,
-                message_id: field(&f, "mid").unwrap_or_default(),
-                webhook_id: field(&f, "wid").unwrap_or_default(),
-                attempts: number(&f, "attempts") as u32,
-                last_status: field(&f, "last_status").and_then(|s| s.parse().ok()),
-                last_error: field(&f, "last_error"),
-                last_response: field(&f, "last_response"),
-                updated_at: field(&f, "updated_at").unwrap_or_default(),
-            });
-            if out.len() == limit {
-                break;
-            }
-        }
+    let subs: Vec<String> = subscriptions(store)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .filter(|id| subscription.is_none_or(|s| s == id))
+        .collect();
+    // The oldest `limit` of every queue, then the oldest `limit` of those.
+    let mut p = redis::pipe();
+    for s in &subs {
+        p.zrange(store.queue(s).key("dead"), 0, limit as isize - 1);
     }
-    Ok(out)
+    let ids: Vec<Vec<i64>> =
+        if subs.is_empty() { Vec::new() } else { p.query_async(&mut conn).await.map_err(unavailable)? };
+    let mut all: Vec<(i64, &String)> =
+        subs.iter().zip(ids).flat_map(|(s, ids)| ids.into_iter().map(move |id| (id, s))).collect();
+    all.sort();
+    all.truncate(limit);
+    let mut p = redis::pipe();
+    for (id, s) in &all {
+        p.hgetall(store.queue(s).key(&format!("a:{id}")));
+    }
+    let rows: Vec<Fields> =
+        if all.is_empty() { Vec::new() } else { p.query_async(&mut conn).await.map_err(unavailable)? };
+    Ok(all
+        .into_iter()
+        .zip(rows)
+        .filter(|(_, f)| field(f, "state").as_deref() == Some("dead"))
+        .map(|((id, sub), f)| DeadLetter {
+            id,
+            subscription: sub.clone(),
+            message_id: field(&f, "mid").unwrap_or_default(),
+            webhook_id: field(&f, "wid").unwrap_or_default(),
+            attempts: number(&f, "attempts") as u32,
+            last_status: field(&f, "last_status").and_then(|s| s.parse().ok()),
+            last_error: field(&f, "last_error"),
+            last_response: field(&f, "last_response"),
+            updated_at: field(&f, "updated_at").unwrap_or_default(),
+        })
+        .collect())
 }

@@ -27,8 +27,8 @@ use rusqlite::{Connection, Savepoint, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
-    Accepted, Attempt, AttemptOutcome, DeadLetter, DueObligation, FeedPage, LogEntry, NewMessage, ObligationRow,
-    Refusal, StepOutcome, Store, StoreError, SubscriptionRow, ThreadQuery, ThreadRow, ThreadStep, Trace,
+    Accepted, Attempt, AttemptOutcome, DeadLetter, DueObligation, FeedPage, LogEntry, NewAttempt, NewMessage,
+    ObligationRow, Refusal, StepOutcome, Store, StoreError, SubscriptionRow, ThreadQuery, ThreadRow, ThreadStep, Trace,
 };
 use crate::audit::Algorithm;
 use crate::telemetry::StoreMetrics;
@@ -259,7 +259,7 @@ impl Store for SqliteStore {
         self.write(false, move |tx| webhooks::acknowledge(tx, &id, cursor)).await
     }
 
-    async fn enqueue(&self, subscription: &str, entries: Vec<(i64, String)>, through: i64) -> Result<(), StoreError> {
+    async fn enqueue(&self, subscription: &str, entries: Vec<NewAttempt>, through: i64) -> Result<(), StoreError> {
         let subscription = subscription.to_string();
         self.write(false, move |tx| webhooks::enqueue(tx, &subscription, &entries, through, &now())).await
     }
@@ -275,8 +275,8 @@ impl Store for SqliteStore {
         self.write(false, move |tx| webhooks::lease(tx, &subscription, max, now_ms, lease_ms)).await
     }
 
-    async fn complete(&self, attempt: i64, outcome: AttemptOutcome) -> Result<(), StoreError> {
-        let alg = self.audit;
+    async fn complete(&self, attempt: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        let (alg, attempt) = (self.audit, attempt.id);
         self.write(false, move |tx| webhooks::complete(tx, alg, attempt, &outcome, &now())).await
     }
 

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
 use super::audit;
 use crate::audit::{Algorithm, Entry};
-use crate::store::{Attempt, AttemptOutcome, DeadLetter, SubscriptionRow};
+use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, SubscriptionRow};
 
 /// The start of an endpoint's answer kept with a dead letter.
 const RESPONSE_KEPT: usize = 2048;
@@ -103,7 +103,7 @@ pub fn acknowledge(tx: &Savepoint<'_>, id: &str, cursor: i64) -> rusqlite::Resul
 pub fn enqueue(
     tx: &Savepoint<'_>,
     subscription: &str,
-    entries: &[(i64, String)],
+    entries: &[NewAttempt],
     through: i64,
     now: &str,
 ) -> rusqlite::Result<()> {
@@ -112,8 +112,8 @@ pub fn enqueue(
          SELECT ?1, ?2, 'msg_' || m.id, ?3, 'pending', 0, ?4, ?4 FROM messages m WHERE m.seq = ?2
          ON CONFLICT (subscription, message_seq) DO NOTHING",
     )?;
-    for (seq, thread) in entries {
-        insert.execute(params![subscription, seq, thread, now])?;
+    for e in entries {
+        insert.execute(params![subscription, e.seq, e.thread, now])?;
     }
     tx.execute("UPDATE subscriptions SET cursor = max(cursor, ?2) WHERE id = ?1", params![subscription, through])?;
     Ok(())
@@ -128,7 +128,7 @@ pub fn lease(
 ) -> rusqlite::Result<Vec<Attempt>> {
     let attempts: Vec<Attempt> = tx
         .prepare_cached(
-            "SELECT a.id, a.message_seq, m.id, a.webhook_id, a.attempts, d.event
+            "SELECT a.id, a.message_seq, m.id, a.webhook_id, a.attempts, d.event, m.type, s.owner
              FROM webhook_attempts a
              JOIN subscriptions s ON s.id = a.subscription
              JOIN messages m ON m.seq = a.message_seq
@@ -148,6 +148,8 @@ pub fn lease(
                 webhook_id: r.get(3)?,
                 attempts: r.get(4)?,
                 event: r.get(5)?,
+                message_type: r.get(6)?,
+                recipient: r.get(7)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -171,6 +173,13 @@ pub fn complete(
         AttemptOutcome::Gone { status } => (Some("gone"), Some(*status)),
         AttemptOutcome::Retry { .. } => (None, None),
     };
+    // The late outcome of an attempt that is no longer pending (another sender took it over
+    // when its lease ended, and finished it) changes nothing.
+    let state: Option<String> =
+        tx.query_row("SELECT state FROM webhook_attempts WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    if state.as_deref() != Some("pending") {
+        return Ok(());
+    }
     // The final outcome of each attempt is audited; retries are in the attempt's own record.
     if let Some(action) = action {
         audit_attempt(tx, alg, id, action, status.map(|s| s.to_string()), None, now)?;
