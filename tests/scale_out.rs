@@ -421,25 +421,59 @@ async fn tls_to_redis_with_a_password_kept_in_a_file() {
     assert!(stderr.contains("redis") && stderr.contains("NOAUTH"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_redis_cluster_serves_as_well() {
-    let redis = RedisServer::start_with(false, &["--cluster-enabled", "yes"]);
-    let mut c = ::redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
-    let () = ::redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(0).arg(16383).query(&mut c).unwrap();
-    let ok = (0..100).any(|_| {
+/// A Redis Cluster of three primaries, each with a third of the slots.
+fn three_node_cluster() -> Vec<RedisServer> {
+    let nodes: Vec<RedisServer> =
+        (0..3).map(|_| RedisServer::start_with(false, &["--cluster-enabled", "yes"])).collect();
+    let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+    for (node, (from, to)) in nodes.iter().zip(ranges) {
+        let mut c = ::redis::Client::open(node.url()).unwrap().get_connection().unwrap();
+        let () = ::redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(from).arg(to).query(&mut c).unwrap();
+    }
+    let mut first = ::redis::Client::open(nodes[0].url()).unwrap().get_connection().unwrap();
+    for other in &nodes[1..] {
+        let () = ::redis::cmd("CLUSTER").arg("MEET").arg("127.0.0.1").arg(other.port).query(&mut first).unwrap();
+    }
+    let ok = (0..200).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
-        ::redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut c).unwrap().contains("cluster_state:ok")
+        nodes.iter().all(|n| {
+            let mut c = ::redis::Client::open(n.url()).unwrap().get_connection().unwrap();
+            ::redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut c).unwrap().contains("cluster_state:ok")
+        })
     });
-    assert!(ok, "the one-node cluster came up");
-    let receiver = Receiver::start(|_, _| Answer::Status(200));
-    let config = ConfigDir::new(&on_redis(&redis.url(), "cluster", "    cluster: true\n"));
-    config.write(
-        "subscriptions.yaml",
-        &format!(
-            "subscriptions:\n  - id: inbox-hook\n    owner: ip_office:330000\n    webhook:\n      url: {}\n      secrets: [{SECRET}]\n",
+    assert!(ok, "the three-node cluster came up");
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_cluster_of_three_shards_serves_and_the_delivery_queues_spread_over_them() {
+    let nodes = three_node_cluster();
+    let mut c = ::redis::Client::open(nodes[0].url()).unwrap().get_connection().unwrap();
+    let shard_of = |c: &mut ::redis::Connection, key: &str| -> usize {
+        let slot: u16 = ::redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(c).unwrap();
+        usize::from(slot) * 3 / 16384
+    };
+    // Three webhook subscriptions whose queues fall on the three shards.
+    let mut ids: [Option<String>; 3] = Default::default();
+    for i in 0.. {
+        let id = format!("hook-{i}");
+        let shard = shard_of(&mut c, &format!("{{cluster:q:{id}}}:ready"));
+        ids[shard].get_or_insert(id);
+        if ids.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let ids: Vec<String> = ids.into_iter().map(Option::unwrap).collect();
+    let receivers: Vec<Receiver> = ids.iter().map(|_| Receiver::start(|_, _| Answer::Status(200))).collect();
+    let config = ConfigDir::new(&on_redis(&nodes[1].url(), "cluster", "    cluster: true\n"));
+    let mut yaml = String::from("subscriptions:\n");
+    for (id, receiver) in ids.iter().zip(&receivers) {
+        yaml.push_str(&format!(
+            "  - id: {id}\n    owner: ip_office:330000\n    webhook:\n      url: {}\n      secrets: [{SECRET}]\n",
             receiver.url
-        ),
-    );
+        ));
+    }
+    config.write("subscriptions.yaml", &yaml);
     let server = TestServer::with_config(config);
     let mut posted = HashSet::new();
     for n in 0..10 {
@@ -448,7 +482,18 @@ async fn a_redis_cluster_serves_as_well() {
         posted.insert(body["id"].as_str().unwrap().to_string());
     }
     assert_eq!(feed(&server.url, "0").await.into_iter().collect::<HashSet<_>>(), posted);
-    assert!(eventually(20, || delivered_ids(&receiver) == posted).await, "delivered through the cluster");
+    for (id, receiver) in ids.iter().zip(&receivers) {
+        assert!(eventually(20, || delivered_ids(receiver) == posted).await, "every message through {id}");
+    }
+    // Each shard holds the queue it was picked for; the messages are on the main tag's shard.
+    for (shard, node) in nodes.iter().enumerate() {
+        let mut n = ::redis::Client::open(node.url()).unwrap().get_connection().unwrap();
+        let keys: Vec<String> = ::redis::cmd("KEYS").arg("*").query(&mut n).unwrap();
+        let queue = format!("{{cluster:q:{}}}:", ids[shard]);
+        assert!(keys.iter().any(|k| k.starts_with(&queue)), "shard {shard} holds {queue}: {keys:?}");
+        let main = keys.iter().any(|k| k.starts_with("{cluster}:"));
+        assert_eq!(main, shard == shard_of(&mut c, "{cluster}:seq"), "shard {shard}: {keys:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

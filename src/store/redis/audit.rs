@@ -1,6 +1,8 @@
 //! The audit chain on Redis: a stream (`audit`, ids `seq-1`), its head (`audit:head`, `"seq
 //! hash"`) and the signed checkpoints (`audit:cp`). Records are appended by the scripts of what
-//! they record (see `scripts`), so a record exists exactly when its change does.
+//! they record (see `scripts`), so a record exists exactly when its change does; webhook
+//! outcomes and replays, whose changes are in another slot, are appended just before
+//! (`webhooks`).
 
 use redis::AsyncCommands;
 
