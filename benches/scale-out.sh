@@ -61,8 +61,10 @@ load() { # PORT CONNECTIONS TAG
     -- tests/fixtures/shared/examples/ipo-clue-transfer.json demo-ip_office-330100 "$3")
 }
 
-forget() { # PREFIX
-  redis-cli -u "$redis_url" --scan --pattern "{$1}:*" | xargs -r -n 500 redis-cli -u "$redis_url" del >/dev/null
+forget() { # PREFIX: the gateway's keys and its delivery queues'
+  for pattern in "{$1}:*" "{$1:q:*}:*"; do
+    redis-cli -u "$redis_url" --scan --pattern "$pattern" | xargs -r -n 500 redis-cli -u "$redis_url" del >/dev/null
+  done
 }
 
 run=$(date +%s)

@@ -165,9 +165,11 @@ async fn main() {
     if let Some(url) = redis
         && let Ok(mut c) = ::redis::Client::open(url.as_str()).and_then(|c| c.get_connection())
     {
-        let keys: Vec<String> = ::redis::cmd("KEYS").arg(format!("{{{prefix}}}:*")).query(&mut c).unwrap_or_default();
-        for chunk in keys.chunks(1000) {
-            let _: Result<(), _> = ::redis::cmd("DEL").arg(chunk).query(&mut c);
+        for pattern in xietong::store::redis::key_patterns(&prefix) {
+            let keys: Vec<String> = ::redis::cmd("KEYS").arg(pattern).query(&mut c).unwrap_or_default();
+            for chunk in keys.chunks(1000) {
+                let _: Result<(), _> = ::redis::cmd("DEL").arg(chunk).query(&mut c);
+            }
         }
     }
 }

@@ -3,6 +3,8 @@
 //! its own per test, removed afterwards). Both implement one trait; this suite is what makes
 //! them interchangeable.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,13 +28,7 @@ struct Prefix(String);
 
 impl Drop for Prefix {
     fn drop(&mut self) {
-        let Ok(mut c) = ::redis::Client::open("redis://127.0.0.1:6379").and_then(|c| c.get_connection()) else {
-            return;
-        };
-        let keys: Vec<String> = ::redis::cmd("KEYS").arg(format!("{{{}}}:*", self.0)).query(&mut c).unwrap_or_default();
-        if !keys.is_empty() {
-            let _: Result<(), _> = ::redis::cmd("DEL").arg(keys).query(&mut c);
-        }
+        common::forget_redis_prefix(&self.0);
     }
 }
 

@@ -154,12 +154,15 @@ pub fn shared_store_prefix(data: &tempfile::TempDir) -> Option<String> {
     wanted.then(|| format!("test-{name}"))
 }
 
-/// Deletes every key of a Redis prefix.
+/// Deletes every key of a Redis prefix: the gateway's (`{prefix}:…`) and its delivery
+/// queues' (`{prefix:q:SUBSCRIPTION}:…`).
 pub fn forget_redis_prefix(prefix: &str) {
     let Ok(mut c) = ::redis::Client::open("redis://127.0.0.1:6379").and_then(|c| c.get_connection()) else { return };
-    let keys: Vec<String> = ::redis::cmd("KEYS").arg(format!("{{{prefix}}}:*")).query(&mut c).unwrap_or_default();
-    if !keys.is_empty() {
-        let _: Result<(), _> = ::redis::cmd("DEL").arg(keys).query(&mut c);
+    for pattern in xietong::store::redis::key_patterns(prefix) {
+        let keys: Vec<String> = ::redis::cmd("KEYS").arg(pattern).query(&mut c).unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = ::redis::cmd("DEL").arg(keys).query(&mut c);
+        }
     }
 }
 

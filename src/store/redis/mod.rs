@@ -242,6 +242,12 @@ impl RedisStore {
     }
 }
 
+/// Glob patterns that match every key of a gateway with this prefix (`SCAN MATCH`, `KEYS`): its
+/// own and its delivery queues'.
+pub fn key_patterns(prefix: &str) -> [String; 2] {
+    [format!("{{{prefix}}}:*"), format!("{{{prefix}:q:*}}:*")]
+}
+
 /// A name for this instance in the consumer groups: its host, process and a random part (a
 /// restarted process is a new consumer; what the old one held is reclaimed after its lease).
 fn consumer_name() -> String {
