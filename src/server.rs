@@ -6,8 +6,10 @@
 //! SIGHUP) swaps in a complete, checked snapshot, so no request sees half-old, half-new
 //! configuration, and an invalid configuration is refused while the old one keeps serving.
 //!
-//! On SIGTERM or SIGINT the server stops accepting connections, lets requests in flight finish
-//! (up to `shutdown_timeout_secs`), then commits what the store has queued and exits.
+//! On SIGTERM or SIGINT the server stops accepting connections, ends its event streams and
+//! long-polls (their clients resume from their cursor, on another instance or after the
+//! restart), lets requests in flight finish (up to `shutdown_timeout_secs`), then commits what
+//! the store has queued and exits.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -53,6 +55,8 @@ pub struct Gateway {
     in_flight: PerAddress,
     /// Open connections per client address (`limits.max_connections_per_client`).
     connections: PerAddress,
+    /// True once the server is stopping: event streams and long-polls end.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Settings given on the command line (`serve --listen --data-dir`): they win over the files,
@@ -141,7 +145,18 @@ impl Gateway {
             tls: std::sync::OnceLock::new(),
             in_flight: PerAddress::default(),
             connections: PerAddress::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Tells event streams and long-polls to end: the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Turns true when the server begins to stop.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// The same gateway reading `clock` (tests move a manual clock instead of waiting).
@@ -419,7 +434,8 @@ pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result
     .client_request_timeout(settings.limits.request_timeout)
     .keep_alive(settings.limits.idle_timeout)
     .max_connections(settings.limits.max_connections)
-    .shutdown_timeout(settings.shutdown_timeout_secs);
+    .shutdown_timeout(settings.shutdown_timeout_secs)
+    .disable_signals();
     if let Some(workers) = settings.workers {
         server = server.workers(workers);
     }
@@ -439,6 +455,7 @@ pub fn start(gateway: Gateway, listener: Option<TcpListener>) -> std::io::Result
     let addr = server.addrs().first().copied().unwrap_or(settings.listen);
     let server = server.run();
     reload_on_sighup(gateway.clone());
+    stop_on_signals(gateway.clone(), server.handle());
     reload_with_peers(gateway.clone());
     start_delivery(gateway.clone());
     Ok(Running { addr, handle: server.handle(), server, gateway })
@@ -480,6 +497,31 @@ fn reload_with_peers(gateway: web::Data<Gateway>) {
                 Err(ReloadError::Store(e)) => tracing::warn!(error = %e, "reload failed: the store is unavailable"),
             }
         }
+    });
+}
+
+/// On SIGTERM or SIGINT: streams and long-polls end, then the server stops gracefully.
+fn stop_on_signals(gateway: web::Data<Gateway>, handle: ServerHandle) {
+    actix_web::rt::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+                tracing::warn!("cannot listen for SIGTERM and SIGINT");
+                return;
+            };
+            let which = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::info!(signal = which, "stopping gracefully");
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        gateway.begin_shutdown();
+        handle.stop(true).await;
     });
 }
 

@@ -70,3 +70,35 @@ fn the_harness_reports_the_gateway_and_the_ceiling_as_text_and_json() {
     }
     assert_eq!(report["plan"]["sizes"], serde_json::json!([1024, 16384]));
 }
+
+#[test]
+fn the_harness_follows_deliveries_to_a_webhook_receiver_and_an_sse_reader() {
+    let server = TestServer::with_settings(&format!("{UNLIMITED}delivery:\n  allow_internal: [127.0.0.0/8]\n"));
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("report.json");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_xietong-load"))
+        .args(["--url", &server.url, "--rate", "100", "--connections", "4", "--duration", "1s", "--warmup", "200ms"])
+        .args(["--procuratorate", "0.5", "--webhook-copies", "2"])
+        .args(["--webhook", "procuratorate:330100=demo-procuratorate-330100"])
+        .args(["--webhook", "ip_office:330100=demo-ip_office-330100"])
+        .args(["--sse", "procuratorate:330100=demo-procuratorate-330100", "--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let deliveries = report["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.iter().map(|d| d["name"].as_str().unwrap()).collect::<Vec<_>>(), ["webhooks", "sse"]);
+    let (hooks, sse) = (&deliveries[0], &deliveries[1]);
+    // Each message to either feed reaches two subscriptions; the SSE reader sees one feed.
+    assert!(hooks["expected"].as_u64().unwrap() > 20, "{hooks}");
+    assert_eq!(hooks["arrived"], hooks["expected"], "{hooks}");
+    assert_eq!((hooks["missing"].as_u64(), hooks["bad_signatures"].as_u64()), (Some(0), Some(0)), "{hooks}");
+    assert!(sse["expected"].as_u64().unwrap() > 5 && sse["missing"] == 0, "{sse}");
+    assert!(sse["expected"].as_u64() < hooks["expected"].as_u64(), "{sse}");
+    assert!(hooks["latency_ms"]["p50"].as_f64().unwrap() > 0.0, "{hooks}");
+    // The subscriptions made for the run are gone.
+    let left = server.gateway.store.subscriptions();
+    let left = actix_web::rt::System::new().block_on(left).unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}

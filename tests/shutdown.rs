@@ -46,3 +46,42 @@ fn sigterm_finishes_the_request_in_flight() {
     let n: i64 = conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 1);
 }
+
+#[test]
+fn sigterm_ends_event_streams_and_long_polls_instead_of_waiting_for_them() {
+    // A long shutdown timeout: were the stream and the long-poll waited for, the process would
+    // take a minute to stop.
+    let config = ConfigDir::new("shutdown_timeout_secs: 60\n");
+    let data = tempfile::tempdir().unwrap();
+    let mut server = BinaryServer::spawn(config.path(), data.path());
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let token = demo_token("procuratorate:330100");
+    let open = |path: &str| {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(50))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        s
+    };
+    let mut stream = open("/v1/feeds/procuratorate:330100/stream");
+    let mut poll = open("/v1/feeds/procuratorate:330100/events?wait=45");
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200", "the stream is open");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let asked = std::time::Instant::now();
+    server.signal("TERM");
+    let mut rest = String::new();
+    stream.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("text/event-stream"), "{rest}");
+    let mut answer = String::new();
+    poll.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("\"events\":[]"), "{answer}");
+    assert_eq!(server.wait(), Some(0), "a graceful stop exits 0");
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "stopped after {:?}, not after the 60 s timeout",
+        asked.elapsed()
+    );
+}

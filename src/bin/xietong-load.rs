@@ -1,7 +1,11 @@
 //! `xietong-load`: drives a running gateway with realistic native messages and reports
-//! throughput and latency, next to the ceiling measured the same way in the same run.
+//! throughput and latency, next to the ceiling measured the same way in the same run; with
+//! `--webhook` and `--sse`, also what reaches the recipients and how long after its POST.
 //!
 //!     xietong-load --url http://127.0.0.1:8080 --ceiling --connections 64 --sizes 1k
+//!     xietong-load --url http://127.0.0.1:8080 --rate 500 \
+//!         --webhook procuratorate:330100=demo-procuratorate-330100 \
+//!         --sse ip_office:330100=demo-ip_office-330100
 //!     xietong-load ceiling --listen 127.0.0.1:9090
 //!
 //! docs/performance.md has the commands behind every figure.
@@ -9,13 +13,18 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use xietong::load::delivery::{self, DeliveryReport, Reader};
 use xietong::load::drive::{self, Plan};
 use xietong::load::messages::Mix;
+use xietong::load::receiver::Receiver;
 use xietong::load::report::Report;
+use xietong::load::sse;
 
 #[derive(Parser)]
 #[command(
@@ -25,9 +34,10 @@ use xietong::load::report::Report;
 struct Cli {
     #[command(subcommand)]
     command: Option<Sub>,
-    /// The gateway's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// The gateway's base URL; several (comma-separated) for instances of one gateway, the
+    /// connections spread over them.
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    url: Vec<String>,
     /// Also measure the ceiling (a minimal actix-web handler in a child process) first, and
     /// report every figure as a share of it.
     #[arg(long)]
@@ -57,6 +67,24 @@ struct Cli {
     /// Share of messages with an attachment marked 秘密, which the gateway removes.
     #[arg(long, default_value_t = 0.1)]
     stripped: f64,
+    /// Subscribe OWNER's feed (with its TOKEN) to a webhook receiver run here, for the run, and
+    /// report what reaches it: OWNER=TOKEN, repeatable. The gateway must allow webhooks to
+    /// 127.0.0.1 (`delivery.allow_internal: [127.0.0.0/8]`).
+    #[arg(long, value_parser = delivery::reader)]
+    webhook: Vec<Reader>,
+    /// Requests in flight to the receiver per subscription.
+    #[arg(long, default_value_t = 64)]
+    webhook_concurrency: u32,
+    /// Subscriptions per `--webhook` feed: each message to the feed is delivered this many
+    /// times (to weigh delivery against ingest).
+    #[arg(long, default_value_t = 1)]
+    webhook_copies: usize,
+    /// Follow OWNER's feed over Server-Sent Events during the run: OWNER=TOKEN, repeatable.
+    #[arg(long, value_parser = delivery::reader)]
+    sse: Vec<Reader>,
+    /// The longest wait, after the load, for deliveries still on their way.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    drain: Duration,
     /// Also write the reports as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -148,6 +176,108 @@ fn start_ceiling() -> Result<(Child, String), String> {
 }
 
 async fn measure(cli: &Cli) -> ExitCode {
+    match run(cli).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("xietong-load: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The delivery side of a run: the receiver, the subscriptions made for it, the SSE readers.
+struct Watch {
+    receiver: Option<Receiver>,
+    /// Subscription id, its owner, and its name at the receiver.
+    subscriptions: Vec<(String, Reader, String)>,
+    /// The receiver's names of the subscriptions, and the feeds they read.
+    hooks: Vec<(String, String)>,
+    readers: Vec<(String, tokio::task::JoinHandle<sse::Seen>)>,
+    seen: Arc<AtomicUsize>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Watch {
+    async fn start(cli: &Cli, url: &str, run: &str) -> Result<Watch, String> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut watch = Watch {
+            receiver: None,
+            subscriptions: Vec::new(),
+            hooks: Vec::new(),
+            readers: Vec::new(),
+            seen: Arc::default(),
+            stop,
+        };
+        if !cli.webhook.is_empty() {
+            let secret = xietong::deliver::signature::new_secret();
+            let receiver = Receiver::start("127.0.0.1:0", &secret, cores())?;
+            watch.receiver = Some(receiver);
+            let copies = (0..cli.webhook_copies.max(1)).flat_map(|_| &cli.webhook);
+            for (i, reader) in copies.enumerate() {
+                let (id, name) = (format!("load-{run}-{i}"), i.to_string());
+                let hook = format!("{}/{name}", watch.receiver.as_ref().map_or("", |r| r.url.as_str()));
+                match delivery::subscribe(url, reader, &id, &hook, &secret, cli.webhook_concurrency).await {
+                    Ok(id) => {
+                        watch.hooks.push((name.clone(), reader.owner.clone()));
+                        watch.subscriptions.push((id, reader.clone(), name));
+                    }
+                    Err(e) => {
+                        watch.end(url).await;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        for (i, reader) in cli.sse.iter().enumerate() {
+            let after = delivery::head(url, reader, &format!("load-{run}-head-{i}")).await?;
+            let (url, r, stopped, seen) = (url.to_string(), reader.clone(), stopped.clone(), watch.seen.clone());
+            let task = tokio::spawn(async move { sse::read(&url, &r.owner, &r.token, after, stopped, seen).await });
+            watch.readers.push((reader.owner.clone(), task));
+        }
+        Ok(watch)
+    }
+
+    fn arrived(&self) -> usize {
+        self.receiver.as_ref().map_or(0, Receiver::count) + self.seen.load(Ordering::Relaxed)
+    }
+
+    /// Waits until nothing more has arrived for a second, or `drain` has passed.
+    async fn drain(&self, drain: Duration) {
+        let until = Instant::now() + drain;
+        let (mut last, mut quiet_since) = (self.arrived(), Instant::now());
+        while Instant::now() < until && quiet_since.elapsed() < Duration::from_secs(1) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.arrived();
+            if now != last {
+                (last, quiet_since) = (now, Instant::now());
+            }
+        }
+    }
+
+    /// Deletes the subscriptions and stops the readers; what arrived at the receiver and the
+    /// readers.
+    async fn end(&mut self, url: &str) -> (Option<xietong::load::receiver::Arrivals>, Vec<(String, sse::Seen)>) {
+        for (id, reader, _) in self.subscriptions.drain(..) {
+            if let Err(e) = delivery::unsubscribe(url, &reader, &id).await {
+                eprintln!("xietong-load: {e}");
+            }
+        }
+        let _ = self.stop.send(true);
+        let mut seen = Vec::new();
+        for (owner, task) in self.readers.drain(..) {
+            seen.push((owner, task.await.unwrap_or_default()));
+        }
+        let arrivals = match self.receiver.take() {
+            Some(r) => Some(r.stop().await),
+            None => None,
+        };
+        (arrivals, seen)
+    }
+}
+
+/// Runs the phases; false when some answers were not 202 or some deliveries did not arrive.
+async fn run(cli: &Cli) -> Result<bool, String> {
     let mix = Mix {
         sizes: cli.sizes.clone(),
         procuratorate: cli.procuratorate,
@@ -155,18 +285,21 @@ async fn measure(cli: &Cli) -> ExitCode {
         stripped: cli.stripped,
     };
     let run = format!("{:x}", chrono::Utc::now().timestamp_millis());
+    let watching = !cli.webhook.is_empty() || !cli.sse.is_empty();
     let plan = Plan {
-        url: cli.url.clone(),
+        urls: cli.url.clone(),
         connections: cli.connections.max(1),
         rate: cli.rate,
         warmup: cli.warmup,
         duration: cli.duration,
         mix,
-        run,
+        run: run.clone(),
+        receipts: watching,
     };
     println!(
-        "{} connections, {}, {:?} measured after {:?} of warm-up; sizes {:?} B; procuratorate {}, cross-region {}, stripped {}",
+        "{} connections to {}, {}, {:?} measured after {:?} of warm-up; sizes {:?} B; procuratorate {}, cross-region {}, stripped {}",
         plan.connections,
+        plan.urls.join(" "),
         plan.rate.map_or("closed loop".to_string(), |r| format!("{r} messages/s")),
         plan.duration,
         plan.warmup,
@@ -178,58 +311,74 @@ async fn measure(cli: &Cli) -> ExitCode {
     let mut reports: Vec<Report> = Vec::new();
     let mut ceiling = None;
     if cli.ceiling {
-        let (mut child, url) = match start_ceiling() {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("xietong-load: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        let result = drive::run("ceiling", &Plan { url, ..plan.clone() }).await;
+        let (mut child, url) = start_ceiling()?;
+        let result = drive::run("ceiling", &Plan { urls: vec![url], receipts: false, ..plan.clone() }).await;
         let _ = child.kill();
         let _ = child.wait();
-        match result {
-            Ok(r) => {
-                println!("{r}");
-                ceiling = Some(r.per_second);
-                reports.push(r);
-            }
-            Err(e) => {
-                eprintln!("xietong-load: the ceiling: {e}");
-                return ExitCode::from(1);
-            }
-        }
+        let r = result.map_err(|e| format!("the ceiling: {e}"))?.report;
+        println!("{r}");
+        ceiling = Some(r.per_second);
+        reports.push(r);
     }
-    let mut gateway = match drive::run("gateway", &plan).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("xietong-load: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let url = plan.urls[0].trim_end_matches('/').to_string();
+    let mut watch = Watch::start(cli, &url, &run).await?;
+    let measured = drive::run("gateway", &plan).await;
+    if watching {
+        watch.drain(cli.drain).await;
+    }
+    let hooks = watch.hooks.clone();
+    let (arrivals, seen) = watch.end(&url).await;
+    let measured = measured?;
+    let mut gateway = measured.report;
     gateway.ratio_to_ceiling = ceiling.filter(|c| *c > 0.0).map(|c| gateway.per_second / c);
     println!("{gateway}");
     let refused = gateway.requests - gateway.done;
     reports.push(gateway);
+
+    let mut deliveries: Vec<DeliveryReport> = Vec::new();
+    if let Some(a) = arrivals {
+        let mut r = delivery::report("webhooks", &measured.sent, &hooks, &a.delivered, measured.measured);
+        r.bad_signatures = Some(a.bad_signatures);
+        deliveries.push(r);
+    }
+    for (owner, s) in seen {
+        if let Some(why) = &s.broke {
+            eprintln!("xietong-load: the SSE stream of {owner} broke: {why}");
+        }
+        let tagged: Vec<(String, String, Instant)> =
+            s.events.into_iter().map(|(id, at)| (owner.clone(), id, at)).collect();
+        let readers = [(owner.clone(), owner)];
+        deliveries.push(delivery::report("sse", &measured.sent, &readers, &tagged, measured.measured));
+    }
+    for d in &deliveries {
+        println!("{d}");
+    }
+
     if let Some(path) = &cli.json {
         let doc = json!({
             "machine": { "cores": cores() },
             "plan": {
-                "url": plan.url, "connections": plan.connections, "rate": plan.rate,
+                "urls": plan.urls, "connections": plan.connections, "rate": plan.rate,
                 "seconds": plan.duration.as_secs_f64(), "warmup_seconds": plan.warmup.as_secs_f64(),
                 "sizes": plan.mix.sizes, "procuratorate": plan.mix.procuratorate,
                 "cross_region": plan.mix.cross_region, "stripped": plan.mix.stripped,
+                "webhooks": cli.webhook.iter().map(|r| &r.owner).collect::<Vec<_>>(),
+                "sse": cli.sse.iter().map(|r| &r.owner).collect::<Vec<_>>(),
             },
             "reports": reports,
+            "deliveries": deliveries,
         });
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        if let Err(e) = std::fs::write(path, text + "\n") {
-            eprintln!("xietong-load: {}: {e}", path.display());
-            return ExitCode::from(1);
-        }
+        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    let mut ok = true;
     if refused > 0 {
         eprintln!("xietong-load: {refused} answers were not 202 (see the statuses above)");
+        ok = false;
     }
-    ExitCode::SUCCESS
+    for d in deliveries.iter().filter(|d| d.missing > 0 || d.bad_signatures.unwrap_or(0) > 0) {
+        eprintln!("xietong-load: {}: {} deliveries missing, {:?} bad signatures", d.name, d.missing, d.bad_signatures);
+        ok = false;
+    }
+    Ok(ok)
 }

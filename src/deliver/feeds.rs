@@ -106,17 +106,23 @@ pub async fn page_or_wait(
     let unavailable = |e: crate::store::StoreError| Problem::new(Code::StoreUnavailable, e.to_string());
     let deadline = tokio::time::Instant::now() + wait;
     let mut commits = gw.store.commits();
+    let mut stopping = gw.stopping();
     loop {
         // Mark the commits seen before reading, so none in between is missed.
         commits.borrow_and_update();
         let page = gw.store.feed(feed, after, limit).await.map_err(unavailable)?;
         check_retention(after, &page)?;
-        if !page.entries.is_empty() || tokio::time::Instant::now() >= deadline {
+        if !page.entries.is_empty() || tokio::time::Instant::now() >= deadline || *stopping.borrow() {
             return Ok(page);
         }
-        match tokio::time::timeout_at(deadline, commits.changed()).await {
-            Ok(Ok(())) => {}
-            _ => return Ok(page),
+        tokio::select! {
+            changed = tokio::time::timeout_at(deadline, commits.changed()) => {
+                if !matches!(changed, Ok(Ok(()))) {
+                    return Ok(page);
+                }
+            }
+            // The server is stopping: answer with what there is (nothing), the client asks again.
+            _ = stopping.wait_for(|s| *s) => return Ok(page),
         }
     }
 }
@@ -173,6 +179,7 @@ struct Stream {
     after: i64,
     queued: VecDeque<Bytes>,
     commits: tokio::sync::watch::Receiver<u64>,
+    stopping: tokio::sync::watch::Receiver<bool>,
     heartbeat: Duration,
     ended: bool,
 }
@@ -196,8 +203,16 @@ pub async fn stream(gw: web::Data<Gateway>, req: HttpRequest, path: web::Path<St
     let mut queued = VecDeque::new();
     // Tell clients to reconnect after 2 s if the connection drops.
     queued.push_back(Bytes::from_static(b"retry: 2000\n\n"));
-    let state =
-        Stream { commits: gw.store.commits(), gw, feed: feed.to_string(), after, queued, heartbeat, ended: false };
+    let state = Stream {
+        commits: gw.store.commits(),
+        stopping: gw.stopping(),
+        gw,
+        feed: feed.to_string(),
+        after,
+        queued,
+        heartbeat,
+        ended: false,
+    };
     let body = futures_util::stream::unfold(state, |mut s| async move {
         loop {
             if s.ended {
@@ -215,10 +230,15 @@ pub async fn stream(gw: web::Data<Gateway>, req: HttpRequest, path: web::Path<St
                     }
                     s.after = page.entries.last().map_or(s.after, |e| e.cursor);
                 }
-                Ok(_) => match tokio::time::timeout(s.heartbeat, s.commits.changed()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => s.ended = true,
-                    Err(_) => s.queued.push_back(Bytes::from_static(b": heartbeat\n\n")),
+                // Nothing new: wait for a commit, a heartbeat, or the server to stop (the client
+                // resumes from its last id).
+                Ok(_) => tokio::select! {
+                    changed = tokio::time::timeout(s.heartbeat, s.commits.changed()) => match changed {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => s.ended = true,
+                        Err(_) => s.queued.push_back(Bytes::from_static(b": heartbeat\n\n")),
+                    },
+                    _ = s.stopping.wait_for(|stop| *stop) => s.ended = true,
                 },
                 // The store is away: end the stream; the client resumes from its last id.
                 Err(_) => s.ended = true,

@@ -13,8 +13,9 @@ const POOL: usize = 64;
 
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// The base URL; messages go to `{url}/v1/messages`.
-    pub url: String,
+    /// The base URLs (several instances of one gateway); messages go to `{url}/v1/messages`,
+    /// the connections spread over them in turn.
+    pub urls: Vec<String>,
     pub connections: usize,
     /// Messages per second in total; `None`: as fast as the connections go.
     pub rate: Option<f64>,
@@ -24,16 +25,51 @@ pub struct Plan {
     pub mix: Mix,
     /// Goes into every message id (keeps runs apart).
     pub run: String,
+    /// Keep the receipts of the measured messages (for the delivery side).
+    pub receipts: bool,
+}
+
+/// A measured message the gateway accepted: when it was sent (its scheduled time in an open
+/// loop) and to whom the gateway said it goes.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub id: String,
+    pub at: Instant,
+    pub recipients: Vec<String>,
+}
+
+/// What a run measured.
+pub struct Run {
+    pub report: Report,
+    /// With `Plan::receipts`: every measured message accepted.
+    pub sent: Vec<Sent>,
+    /// When the measured part began and ended.
+    pub measured: (Instant, Instant),
+}
+
+#[derive(serde::Deserialize)]
+struct Receipt {
+    id: String,
+    #[serde(default)]
+    recipients: Vec<Addressee>,
+}
+
+#[derive(serde::Deserialize)]
+struct Addressee {
+    id: String,
 }
 
 /// Runs `plan` and reports it under `name`.
-pub async fn run(name: &str, plan: &Plan) -> Result<Report, String> {
-    let endpoint = format!("{}/v1/messages", plan.url.trim_end_matches('/'));
+pub async fn run(name: &str, plan: &Plan) -> Result<Run, String> {
+    if plan.urls.is_empty() {
+        return Err("no URL to send to".into());
+    }
     let start = Instant::now() + Duration::from_millis(50);
     let measure_from = start + plan.warmup;
     let end = measure_from + plan.duration;
     let mut tasks = Vec::with_capacity(plan.connections);
     for i in 0..plan.connections {
+        let endpoint = format!("{}/v1/messages", plan.urls[i % plan.urls.len()].trim_end_matches('/'));
         let client = reqwest::Client::builder()
             .http1_only()
             .pool_max_idle_per_host(1)
@@ -45,9 +81,10 @@ pub async fn run(name: &str, plan: &Plan) -> Result<Report, String> {
         // Open loop: this connection's share of the rate, its sends spread over the interval.
         let interval = plan.rate.map(|r| Duration::from_secs_f64(plan.connections as f64 / r.max(0.001)));
         let offset = interval.map(|d| d.mul_f64(i as f64 / plan.connections as f64)).unwrap_or_default();
-        let endpoint = endpoint.clone();
+        let keep = plan.receipts;
         tasks.push(tokio::spawn(async move {
             let mut recorder = Recorder::default();
+            let mut sent = Vec::new();
             let mut n: u64 = 0;
             tokio::time::sleep_until((start + offset).into()).await;
             loop {
@@ -64,22 +101,37 @@ pub async fn run(name: &str, plan: &Plan) -> Result<Report, String> {
                 }
                 let message = &pool[(n as usize) % POOL];
                 n += 1;
-                let status = send(&client, &endpoint, message, n).await;
+                let (status, receipt) = send(&client, &endpoint, message, n, keep).await;
                 if scheduled >= measure_from {
                     recorder.record(&status, scheduled.elapsed());
+                    if let Some(r) = receipt {
+                        let recipients = r.recipients.into_iter().map(|a| a.id).collect();
+                        sent.push(Sent { id: r.id, at: scheduled, recipients });
+                    }
                 }
             }
-            recorder
+            (recorder, sent)
         }));
     }
     let mut all = Recorder::default();
+    let mut sent = Vec::new();
     for t in tasks {
-        all.merge(&t.await.map_err(|e| format!("a connection's task failed: {e}"))?);
+        let (recorder, mut more) = t.await.map_err(|e| format!("a connection's task failed: {e}"))?;
+        all.merge(&recorder);
+        sent.append(&mut more);
     }
-    Ok(all.report(name, plan.duration, "202"))
+    Ok(Run { report: all.report(name, plan.duration, "202"), sent, measured: (measure_from, end) })
 }
 
-async fn send(client: &reqwest::Client, endpoint: &str, message: &Message, n: u64) -> String {
+/// Sends one message: the answer's status (or the error's kind), and with `keep` the receipt of
+/// a 202.
+async fn send(
+    client: &reqwest::Client,
+    endpoint: &str,
+    message: &Message,
+    n: u64,
+    keep: bool,
+) -> (String, Option<Receipt>) {
     let answer = client
         .post(endpoint)
         .header("content-type", "application/json")
@@ -89,13 +141,14 @@ async fn send(client: &reqwest::Client, endpoint: &str, message: &Message, n: u6
         .await;
     match answer {
         Ok(response) => {
-            let status = response.status().as_u16().to_string();
+            let status = response.status().as_u16();
             // Read the answer whole, so the connection is reused.
-            let _ = response.bytes().await;
-            status
+            let body = response.bytes().await.unwrap_or_default();
+            let receipt = (keep && status == 202).then(|| serde_json::from_slice(&body).ok()).flatten();
+            (status.to_string(), receipt)
         }
-        Err(e) if e.is_connect() => "connect".into(),
-        Err(e) if e.is_timeout() => "timeout".into(),
-        Err(_) => "error".into(),
+        Err(e) if e.is_connect() => ("connect".into(), None),
+        Err(e) if e.is_timeout() => ("timeout".into(), None),
+        Err(_) => ("error".into(), None),
     }
 }

@@ -112,7 +112,9 @@ impl TestServer {
 
     /// Stops the server gracefully and waits until its store is closed. Idempotent.
     pub fn stop(&mut self) {
-        // The stop command is sent when `stop` is called; the thread ends once the store closed.
+        // As on SIGTERM: streams end, then the server stops. The stop command is sent when `stop`
+        // is called; the thread ends once the store closed.
+        self.gateway.begin_shutdown();
         drop(self.handle.stop(true));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
