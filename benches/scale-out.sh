@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Ingest on the embedded store, on Redis with one instance, and on Redis with two instances, in
-# one run, so the figures can be compared as ratios (docs/performance.md).
+# Ingest and webhook delivery on the embedded store, on Redis with one instance, and on Redis
+# with two instances, in one run, so the figures can be compared as ratios
+# (docs/performance.md, "Scale-out").
 #
 #   cargo build --release --locked
-#   benches/scale-out.sh [REDIS_URL] [SECONDS]
+#   benches/scale-out.sh [REDIS_URL] [SECONDS] [RATE]
 #
-# REDIS_URL defaults to redis://127.0.0.1:6379; every run uses its own key prefix and removes its
-# keys afterwards. Each case is wrk with 64 connections posting the 1.3 KiB clue transfer with a
-# fresh id per request (benches/wrk/ingest.lua); with two instances, two wrk processes of 32
-# connections each run side by side, one per instance, and their figures add up.
+# REDIS_URL defaults to redis://127.0.0.1:6379; every Redis case uses its own key prefix and
+# removes its keys afterwards. For each case, xietong-load (the repository's harness) runs:
+#   ingest:   64 connections posting 1 KiB messages as fast as they are answered;
+#   delivery: RATE messages/s (default 1000) while four agencies' feeds are subscribed four
+#             times each to a webhook receiver in the harness: about three deliveries per message.
+# With two instances the harness spreads its connections over both, and the webhook workers of
+# both deliver from the shared queues.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 redis_url=${1:-redis://127.0.0.1:6379}
 seconds=${2:-10}
+rate=${3:-1000}
 bin="$root/target/release/xietong"
-[ -x "$bin" ] || { echo "build first: cargo build --release --locked" >&2; exit 2; }
-command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 2; }
+load="$root/target/release/xietong-load"
+[ -x "$bin" ] && [ -x "$load" ] || { echo "build first: cargo build --release --locked" >&2; exit 2; }
 
 work=$(mktemp -d)
 pids=()
@@ -27,13 +32,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# config DIR STORE_YAML: the shipped configuration with the rate limit out of the way.
+# config DIR STORE_YAML: the shipped configuration, the rate limit out of the way, webhooks to
+# the harness on 127.0.0.1 allowed.
 config() {
   mkdir -p "$1"
   cp -r "$root/config/." "$1/"
   cat >"$1/xietong.yaml" <<EOF
 rate_limit: { per_second: 1000000, burst: 1000000 }
 log: { level: warn }
+delivery: { allow_internal: [127.0.0.0/8] }
 $2
 EOF
 }
@@ -56,9 +63,21 @@ stop_all() {
   pids=()
 }
 
-load() { # PORT CONNECTIONS TAG
-  (cd "$root" && wrk -t2 -c"$2" -d"${seconds}s" -s benches/wrk/ingest.lua "http://127.0.0.1:$1" \
-    -- tests/fixtures/shared/examples/ipo-clue-transfer.json demo-ip_office-330100 "$3")
+rss() { # the gateways' resident memory, KiB
+  for pid in "${pids[@]}"; do ps -o rss= -p "$pid"; done | paste -sd' '
+}
+
+measure() { # URLS TAG
+  echo "-- ingest"
+  "$load" --url "$1" --connections 64 --duration "${seconds}s" --sizes 1k --json "$work/$2-ingest.json"
+  echo "-- delivery"
+  "$load" --url "$1" --connections 32 --rate "$rate" --duration "${seconds}s" --sizes 1k \
+    --webhook procuratorate:330100=demo-procuratorate-330100 \
+    --webhook procuratorate:440300=demo-procuratorate-440300 \
+    --webhook ip_office:330100=demo-ip_office-330100 \
+    --webhook ip_office:440300=demo-ip_office-440300 \
+    --webhook-copies 4 --json "$work/$2-delivery.json"
+  echo "resident memory (KiB): $(rss)"
 }
 
 forget() { # PREFIX: the gateway's keys and its delivery queues'
@@ -69,38 +88,45 @@ forget() { # PREFIX: the gateway's keys and its delivery queues'
 
 run=$(date +%s)
 
-echo "== embedded store, one instance, 64 connections"
+echo "== embedded store, one instance"
 config "$work/embedded" ""
 serve 18080 "$work/embedded" "$work/data-embedded"
-load 18080 64 "emb-$run"
-echo "resident memory: $(ps -o rss= -p "${pids[0]}") KiB"
+measure http://127.0.0.1:18080 embedded
 stop_all
 
 prefix="bench-$run-1"
-echo "== Redis store ($redis_url), one instance, 64 connections"
+echo "== Redis store ($redis_url), one instance"
 config "$work/redis1" "store: { backend: redis, redis: { url: '$redis_url', prefix: $prefix } }"
-used() { redis-cli -u "$redis_url" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
-before=$(used)
 serve 18080 "$work/redis1" "$work/data-redis1"
-load 18080 64 "r1-$run"
-echo "resident memory: $(ps -o rss= -p "${pids[0]}") KiB"
-stored=$(redis-cli -u "$redis_url" hlen "{$prefix}:native")
-echo "messages in Redis: $stored, Redis memory per message: $(( ($(used) - before) / stored )) bytes"
+measure http://127.0.0.1:18080 redis1
 stop_all
 forget "$prefix"
 
 prefix="bench-$run-2"
-echo "== Redis store ($redis_url), two instances, 2 x 32 connections"
+echo "== Redis store ($redis_url), two instances"
 config "$work/redis2" "store: { backend: redis, redis: { url: '$redis_url', prefix: $prefix } }"
 serve 18081 "$work/redis2" "$work/data-redis2a"
 serve 18082 "$work/redis2" "$work/data-redis2b"
-load 18081 32 "r2a-$run" >"$work/a.txt" &
-a=$!
-load 18082 32 "r2b-$run" >"$work/b.txt" &
-b=$!
-wait "$a" "$b"
-echo "-- instance 1"; cat "$work/a.txt"
-echo "-- instance 2"; cat "$work/b.txt"
-echo "messages in Redis: $(redis-cli -u "$redis_url" hlen "{$prefix}:native" 2>/dev/null || echo '?')"
+measure http://127.0.0.1:18081,http://127.0.0.1:18082 redis2
 stop_all
 forget "$prefix"
+
+echo "== summary: messages/s and deliveries/s, with the ratio to the embedded store"
+python3 - "$work" <<'EOF'
+import json, sys
+work = sys.argv[1]
+def read(tag, phase):
+    return json.load(open(f"{work}/{tag}-{phase}.json"))
+base = {}
+for tag in ["embedded", "redis1", "redis2"]:
+    ingest = read(tag, "ingest")["reports"][-1]
+    hooks = read(tag, "delivery")["deliveries"][0]
+    row = {"ingest": ingest["per_second"], "under_load": hooks["per_second_under_load"],
+           "end_to_end": hooks["per_second_end_to_end"]}
+    base = base or row
+    ratio = lambda k: f"{row[k]:8.0f} ({row[k] / base[k]:.2f}x)" if base[k] else f"{row[k]:8.0f}"
+    print(f"{tag:9} ingest {ratio('ingest')}  p99 {ingest['latency_ms']['p99']:6.1f} ms | "
+          f"deliveries/s {ratio('under_load')} under load, {ratio('end_to_end')} end to end, "
+          f"POST->webhook p50 {hooks['latency_ms']['p50']:.1f} ms p99 {hooks['latency_ms']['p99']:.1f} ms, "
+          f"{hooks['missing']} missing")
+EOF
