@@ -36,7 +36,7 @@ fn message(
         body_sha256: String::new(),
         stripped: Vec::new(),
         event: r#"{"data":{"content":"x"}}"#.into(),
-        deliveries: vec![NewDelivery { recipient: to.into(), role: "primary", rules: Vec::new(), event: "{}".into() }],
+        deliveries: vec![NewDelivery { recipient: to.into(), role: "primary", rules: Vec::new(), event: None }],
         received_ms: 0,
         in_reply_to: reply_to,
     }

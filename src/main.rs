@@ -12,6 +12,12 @@ use xietong::explain;
 use xietong::model::AgencyId;
 use xietong::pipeline::BodyKind;
 
+/// mimalloc instead of the system allocator: the pipeline allocates and frees many small
+/// values per message (docs/performance.md, "What was changed"). The load harness uses it too,
+/// so the ceiling it measures runs on the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "xietong", version, about = "协同 — the data-exchange gateway between IP offices and procuratorates")]
 struct Cli {

@@ -226,16 +226,18 @@ pub struct Delivery {
     pub event: Value,
 }
 
-impl From<&Delivery> for crate::store::NewDelivery {
-    /// The outbox row of a copy.
-    fn from(d: &Delivery) -> Self {
-        crate::store::NewDelivery {
+/// The outbox rows of the copies of `event`: a copy that is the event as it is refers to it
+/// instead of repeating it.
+pub fn outbox(deliveries: &[Delivery], event: &Value) -> Vec<crate::store::NewDelivery> {
+    deliveries
+        .iter()
+        .map(|d| crate::store::NewDelivery {
             recipient: d.routed.id.to_string(),
             role: d.routed.role.as_str(),
             rules: d.routed.rules.clone(),
-            event: d.event.to_string(),
-        }
-    }
+            event: (d.event != *event).then(|| d.event.to_string()),
+        })
+        .collect()
 }
 
 /// A recipient that rules named but that may not receive the message.

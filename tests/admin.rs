@@ -100,13 +100,21 @@ async fn the_202_lists_recipients_and_the_outbox_holds_each_copy() {
     assert_eq!((status, &again), (200, &receipt));
 
     let conn = rusqlite::Connection::open(server.db_path()).unwrap();
-    let mut stmt = conn.prepare("SELECT recipient, event FROM deliveries ORDER BY recipient").unwrap();
-    let rows: Vec<(String, Value)> = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, serde_json::from_str(&r.get::<_, String>(1)?).unwrap())))
+    let mut stmt = conn
+        .prepare("SELECT d.recipient, d.event IS NULL, coalesce(d.event, m.event) FROM deliveries d JOIN messages m ON m.seq = d.message_seq ORDER BY d.recipient")
+        .unwrap();
+    let rows: Vec<(String, bool, Value)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, serde_json::from_str(&r.get::<_, String>(2)?).unwrap())))
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(rows.len(), 3, "one copy per recipient, committed once");
+    // The national IP office may see all of it: its copy is the message's event, kept once.
+    assert_eq!(
+        rows.iter().map(|(r, same, _)| (r.as_str(), *same)).collect::<Vec<_>>(),
+        [("hub:chengdu_chongqing", false), ("hub:pearl_river_delta", false), ("ip_office:000000", true)]
+    );
+    let rows: Vec<(String, Value)> = rows.into_iter().map(|(r, _, e)| (r, e)).collect();
     for (recipient, event) in &rows {
         assert_eq!(event["id"], receipt["id"], "every copy carries the message's id");
         let content = event["data"].get("content");

@@ -107,6 +107,7 @@ contract!(
     threads_open_answer_escalate_and_fall_due,
     concurrent_accepts_keep_one_unbroken_audit_chain,
     audit_records_refusals_entries_and_checkpoints,
+    a_copy_that_is_the_event_as_it_is_reads_as_the_event,
 );
 
 const A: &str = "ip_office:330100";
@@ -130,7 +131,7 @@ fn message(sender: &str, native_id: &str, content: &str, to: &[(&str, &'static s
                 recipient: r.to_string(),
                 role,
                 rules: vec!["rule-1".into()],
-                event: format!(r#"{{"for":"{r}","id":"{native_id}"}}"#),
+                event: Some(format!(r#"{{"for":"{r}","id":"{native_id}"}}"#)),
             })
             .collect(),
         received_ms: chrono::Utc::now().timestamp_millis(),
@@ -535,6 +536,23 @@ async fn threads_open_answer_escalate_and_fall_due(b: Backend) {
     created(store.accept(message(B, "ALONE", "h", &[(A, "primary")])).await.unwrap());
     let out = store.apply_thread_steps(steps(&store, |_| StepRole::Other).await).await.unwrap();
     assert_eq!(out[0].thread, None);
+}
+
+async fn a_copy_that_is_the_event_as_it_is_reads_as_the_event(b: Backend) {
+    let store = b.store();
+    let mut m = message(A, "SAME-1", "h", &[(B, "primary"), (C, "copy")]);
+    m.deliveries[0].event = None;
+    let id = created(store.accept(m.clone()).await.unwrap()).id;
+    let b_feed = store.feed(B, 0, 10).await.unwrap().entries;
+    assert_eq!(b_feed[0].event, m.event, "kept once, read as the message's event");
+    let c_feed = store.feed(C, 0, 10).await.unwrap().entries;
+    assert_eq!(c_feed[0].event, format!(r#"{{"for":"{C}","id":"SAME-1"}}"#), "a copy of its own");
+    let mut s = sub("hook", B, "api");
+    s.cursor = 0;
+    store.create_subscription(s).await.unwrap();
+    store.enqueue("hook", new_attempts(&store, B, &[(1, "t", &id)]).await, 1).await.unwrap();
+    let leased = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
+    assert_eq!(leased[0].event, m.event, "and sent as it");
 }
 
 async fn concurrent_accepts_keep_one_unbroken_audit_chain(b: Backend) {

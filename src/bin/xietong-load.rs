@@ -26,6 +26,12 @@ use xietong::load::receiver::Receiver;
 use xietong::load::report::Report;
 use xietong::load::sse;
 
+/// mimalloc instead of the system allocator: the pipeline allocates and frees many small
+/// values per message (docs/performance.md, "What was changed"). The load harness uses it too,
+/// so the ceiling it measures runs on the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "xietong-load",

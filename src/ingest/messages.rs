@@ -9,7 +9,7 @@ use tracing_actix_web::RequestId;
 use super::{auth, body, response};
 use crate::model::{Code, Problem};
 use crate::server::Gateway;
-use crate::store::{Accepted, NewDelivery, NewMessage, Refusal, StoreError};
+use crate::store::{Accepted, NewMessage, Refusal, StoreError};
 use crate::{explain, pipeline};
 
 pub async fn post(
@@ -84,7 +84,7 @@ async fn handle(gw: &Gateway, req: &HttpRequest, payload: web::Payload) -> HttpR
             return response::problem(&p);
         }
     };
-    let deliveries = addressed.deliveries.iter().map(NewDelivery::from).collect();
+    let deliveries = pipeline::outbox(&addressed.deliveries, &normalized.event);
 
     let message = NewMessage {
         id: normalized.id.clone(),

@@ -44,8 +44,10 @@ pub struct NewDelivery {
     pub role: &'static str,
     /// The rules that chose the recipient.
     pub rules: Vec<String>,
-    /// The event as the recipient receives it, serialised.
-    pub event: String,
+    /// The event as the recipient receives it, serialised; `None` when it is the message's
+    /// event as it is (nothing above the recipient's clearance, not anonymised): the store then
+    /// keeps the event once.
+    pub event: Option<String>,
 }
 
 /// A recipient as the sender is told about it.

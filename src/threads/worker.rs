@@ -14,7 +14,7 @@ use crate::model::{AgencyId, types};
 use crate::pipeline::{self, Delivery, Normalized};
 use crate::route::{Recipient, Role, Routed};
 use crate::server::{Gateway, Runtime};
-use crate::store::{DueObligation, LogEntry, NewDelivery, NewMessage, StoreError, ThreadStep};
+use crate::store::{DueObligation, LogEntry, NewMessage, StoreError, ThreadStep};
 use crate::threads::Policy;
 
 /// Starts the worker on the current runtime. It runs every `delivery.tick`, not at every
@@ -91,7 +91,7 @@ async fn commit(gw: &Gateway, n: &Normalized, sender: &str, deliveries: &[Delive
         body_sha256: n.content_sha256.clone(),
         stripped: Vec::new(),
         event: n.event.to_string(),
-        deliveries: deliveries.iter().map(NewDelivery::from).collect(),
+        deliveries: crate::pipeline::outbox(deliveries, &n.event),
         received_ms: gw.clock.now_ms(),
         in_reply_to: n.in_reply_to.clone(),
     };

@@ -66,7 +66,8 @@ pub async fn accept(store: &RedisStore, m: NewMessage) -> Result<Accepted, Store
     .collect();
     for d in &m.deliveries {
         args.push(d.recipient.as_bytes().to_vec());
-        args.push(d.event.as_bytes().to_vec());
+        // Empty: the message's event as it is (the script puts it in).
+        args.push(d.event.as_deref().unwrap_or_default().as_bytes().to_vec());
     }
     let answer = store
         .with_audit(&scripts::ACCEPT, Some(entry("accepted", &m, &m.id)), args, |v| match v {

@@ -35,7 +35,7 @@ fn script(body: &str) -> Script {
 /// Commits a message, its outbox (one feed entry per recipient) and its audit record, unless its
 /// sender sent the native id before. ARGV[6..]: id, sender, native id, type, subject, content
 /// hash, received at, received ms, stripped, event, in reply to, recipients (JSON), n, then n
-/// pairs of recipient and its copy of the event.
+/// pairs of recipient and its copy of the event (empty: the event as it is).
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
@@ -59,8 +59,9 @@ local sid = seq .. '-1'
 redis.call('XADD', B .. 'log', sid, 'id', id)
 local n = tonumber(ARGV[18])
 for i = 0, n - 1 do
-  local r = ARGV[19 + 2 * i]
-  redis.call('XADD', B .. 'feed:' .. r, sid, 'type', ARGV[9], 'subject', ARGV[10], 'event', ARGV[20 + 2 * i])
+  local r, copy = ARGV[19 + 2 * i], ARGV[20 + 2 * i]
+  if copy == '' then copy = ARGV[15] end
+  redis.call('XADD', B .. 'feed:' .. r, sid, 'type', ARGV[9], 'subject', ARGV[10], 'event', copy)
   redis.call('SADD', B .. 'recipients', r)
 end
 audit_write()

@@ -9,7 +9,7 @@ const PURGED_THROUGH: &str = "purged_through";
 pub fn page(c: &Connection, recipient: &str, after: i64, limit: usize) -> rusqlite::Result<FeedPage> {
     let entries = c
         .prepare_cached(
-            "SELECT d.message_seq, m.type, m.subject, d.event FROM deliveries d JOIN messages m ON m.seq = d.message_seq
+            "SELECT d.message_seq, m.type, m.subject, coalesce(d.event, m.event) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
              WHERE d.recipient = ?1 AND d.message_seq > ?2 ORDER BY d.message_seq LIMIT ?3",
         )?
         .query_map(params![recipient, after, limit as i64], |r| {

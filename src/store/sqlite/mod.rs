@@ -1,5 +1,6 @@
-//! The embedded store: SQLite (bundled) in WAL mode with `synchronous = FULL`, so a commit is
-//! on disk when it returns.
+//! The embedded store: SQLite (bundled) in WAL mode. A commit that carries a promise (an
+//! accepted message, a subscription, an operator's action) is on disk when it returns
+//! (`synchronous = FULL`).
 //!
 //! One writer thread owns the write connection and commits in *groups*: it takes the first
 //! queued job, drains whatever else is queued (up to `batch_max`), and runs them all in one
@@ -8,7 +9,15 @@
 //! runs in its own savepoint, so one failing job does not undo the others, and a job's answer is
 //! sent only once the transaction is committed.
 //!
-//! Reads use a small pool of read-only connections: WAL lets them run beside the writer.
+//! The bookkeeping of webhook delivery (creating attempts, leasing them, recording outcomes)
+//! promises nothing a sync would keep: a group of only such jobs is committed without a sync of
+//! its own (`synchronous = NORMAL`) and reaches the disk with the next synced commit or WAL
+//! checkpoint. A crash of the process loses none of it; a crash of the machine may undo the
+//! last of it, which is then done again (an attempt is sent again, at least once, and its
+//! outcome recorded then). The WAL stays a consistent prefix either way.
+//!
+//! WAL checkpoints run on a thread of their own, beside the writer. Reads use a small pool of
+//! read-only connections: WAL lets them run beside the writer.
 
 pub mod audit;
 mod feeds;
@@ -44,20 +53,30 @@ pub struct Options {
     pub audit: Algorithm,
 }
 
+/// What a write promises once it is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Commit {
+    /// New messages: synced, and feeds and workers are told.
+    Messages,
+    /// Synced.
+    Synced,
+    /// Delivery bookkeeping: not synced on its own (see the module's documentation).
+    Unsynced,
+}
+
 /// A write: SQL run inside the group's transaction, answered once the group is committed.
 trait Job: Send {
     fn run(&mut self, tx: &Savepoint<'_>) -> rusqlite::Result<()>;
     /// Ok once committed; the error otherwise.
     fn finish(self: Box<Self>, outcome: Result<(), StoreError>);
-    /// Whether it wrote messages (feeds and workers are then told).
-    fn adds_messages(&self) -> bool;
+    fn commit(&self) -> Commit;
 }
 
 struct WriteJob<T, F> {
     sql: Option<F>,
     value: Option<T>,
     reply: oneshot::Sender<Result<T, StoreError>>,
-    adds_messages: bool,
+    commit: Commit,
 }
 
 impl<T, F> Job for WriteJob<T, F>
@@ -82,8 +101,8 @@ where
         let _ = self.reply.send(answer);
     }
 
-    fn adds_messages(&self) -> bool {
-        self.adds_messages
+    fn commit(&self) -> Commit {
+        self.commit
     }
 }
 
@@ -118,6 +137,8 @@ pub struct SqliteStore {
     path: PathBuf,
     queue: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The checkpointer thread, and what stops it (dropped).
+    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Arc<Readers>,
     commits: watch::Receiver<u64>,
     audit: Algorithm,
@@ -136,6 +157,13 @@ impl SqliteStore {
         migrate(&mut conn).map_err(|e| unavailable("cannot prepare the store in", &e))?;
         let (tx, rx) = mpsc::channel(options.batch_max.saturating_mul(4).max(16));
         let (notify, commits) = watch::channel(0u64);
+        let checkpoints =
+            open_connection(&path, options.busy_timeout).map_err(|e| unavailable("cannot open the store in", &e))?;
+        let (stop, stopped) = std::sync::mpsc::channel();
+        let checkpointer = std::thread::Builder::new()
+            .name("xietong-checkpoint".into())
+            .spawn(move || run_checkpointer(checkpoints, stopped))
+            .map_err(|e| unavailable("cannot start the checkpointer for", &e))?;
         let writer = std::thread::Builder::new()
             .name("xietong-store".into())
             .spawn(move || run_writer(conn, rx, options.batch_max, metrics, notify))
@@ -143,7 +171,15 @@ impl SqliteStore {
         let readers =
             Arc::new(Readers { path: path.clone(), busy_timeout: options.busy_timeout, idle: Mutex::new(Vec::new()) });
         let audit = options.audit;
-        Ok(SqliteStore { path, queue: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)), readers, commits, audit })
+        Ok(SqliteStore {
+            path,
+            queue: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            checkpointer: Mutex::new(Some((stop, checkpointer))),
+            readers,
+            commits,
+            audit,
+        })
     }
 
     /// The database file.
@@ -152,14 +188,14 @@ impl SqliteStore {
     }
 
     /// Queues a write and waits until it is committed.
-    async fn write<T, F>(&self, adds_messages: bool, sql: F) -> Result<T, StoreError>
+    async fn write<T, F>(&self, commit: Commit, sql: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Savepoint<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         let queue = self.queue.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(WriteJob { sql: Some(sql), value: None, reply, adds_messages });
+        let job: Box<dyn Job> = Box::new(WriteJob { sql: Some(sql), value: None, reply, commit });
         queue.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -194,16 +230,16 @@ fn now() -> String {
 impl Store for SqliteStore {
     async fn accept(&self, message: NewMessage) -> Result<Accepted, StoreError> {
         let alg = self.audit;
-        self.write(true, move |tx| messages::accept(tx, alg, &message, &now())).await
+        self.write(Commit::Messages, move |tx| messages::accept(tx, alg, &message, &now())).await
     }
 
     async fn record_refusal(&self, refusal: Refusal) -> Result<(), StoreError> {
         let alg = self.audit;
-        self.write(false, move |tx| messages::refuse(tx, alg, &refusal, &now())).await
+        self.write(Commit::Synced, move |tx| messages::refuse(tx, alg, &refusal, &now())).await
     }
 
     async fn ready(&self) -> Result<(), StoreError> {
-        self.write(false, |_| Ok(())).await
+        self.write(Commit::Synced, |_| Ok(())).await
     }
 
     fn commits(&self) -> watch::Receiver<u64> {
@@ -220,7 +256,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge(&self, before: String) -> Result<usize, StoreError> {
-        self.write(false, move |tx| feeds::purge(tx, &before)).await
+        self.write(Commit::Synced, move |tx| feeds::purge(tx, &before)).await
     }
 
     async fn subscriptions(&self) -> Result<Vec<SubscriptionRow>, StoreError> {
@@ -229,19 +265,19 @@ impl Store for SqliteStore {
 
     async fn create_subscription(&self, row: SubscriptionRow) -> Result<(), StoreError> {
         let id = row.id.clone();
-        match self.write(false, move |tx| webhooks::create_subscription(tx, &row)).await? {
+        match self.write(Commit::Synced, move |tx| webhooks::create_subscription(tx, &row)).await? {
             true => Ok(()),
             false => Err(StoreError::Conflict(format!("a subscription `{id}` exists"))),
         }
     }
 
     async fn sync_config_subscriptions(&self, rows: Vec<SubscriptionRow>) -> Result<(), StoreError> {
-        self.write(false, move |tx| webhooks::sync_config(tx, &rows)).await
+        self.write(Commit::Synced, move |tx| webhooks::sync_config(tx, &rows)).await
     }
 
     async fn delete_subscription(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.write(false, move |tx| webhooks::delete_subscription(tx, &id)).await
+        self.write(Commit::Synced, move |tx| webhooks::delete_subscription(tx, &id)).await
     }
 
     async fn update_subscription(
@@ -251,17 +287,17 @@ impl Store for SqliteStore {
         disabled: Option<Option<String>>,
     ) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.write(false, move |tx| webhooks::update_subscription(tx, &id, spec.as_deref(), disabled)).await
+        self.write(Commit::Synced, move |tx| webhooks::update_subscription(tx, &id, spec.as_deref(), disabled)).await
     }
 
     async fn acknowledge(&self, id: &str, cursor: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.write(false, move |tx| webhooks::acknowledge(tx, &id, cursor)).await
+        self.write(Commit::Synced, move |tx| webhooks::acknowledge(tx, &id, cursor)).await
     }
 
     async fn enqueue(&self, subscription: &str, entries: Vec<NewAttempt>, through: i64) -> Result<(), StoreError> {
         let subscription = subscription.to_string();
-        self.write(false, move |tx| webhooks::enqueue(tx, &subscription, &entries, through, &now())).await
+        self.write(Commit::Unsynced, move |tx| webhooks::enqueue(tx, &subscription, &entries, through, &now())).await
     }
 
     async fn lease(
@@ -272,12 +308,12 @@ impl Store for SqliteStore {
         lease_ms: i64,
     ) -> Result<Vec<Attempt>, StoreError> {
         let subscription = subscription.to_string();
-        self.write(false, move |tx| webhooks::lease(tx, &subscription, max, now_ms, lease_ms)).await
+        self.write(Commit::Unsynced, move |tx| webhooks::lease(tx, &subscription, max, now_ms, lease_ms)).await
     }
 
     async fn complete(&self, attempt: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
         let (alg, attempt) = (self.audit, attempt.id);
-        self.write(false, move |tx| webhooks::complete(tx, alg, attempt, &outcome, &now())).await
+        self.write(Commit::Unsynced, move |tx| webhooks::complete(tx, alg, attempt, &outcome, &now())).await
     }
 
     async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
@@ -287,12 +323,12 @@ impl Store for SqliteStore {
     async fn replay(&self, attempt: i64, by: &str) -> Result<bool, StoreError> {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let (alg, by) = (self.audit, by.to_string());
-        self.write(false, move |tx| webhooks::replay(tx, alg, attempt, &by, now_ms, &now())).await
+        self.write(Commit::Synced, move |tx| webhooks::replay(tx, alg, attempt, &by, now_ms, &now())).await
     }
 
     async fn audit(&self, entry: crate::audit::Entry) -> Result<(), StoreError> {
         let alg = self.audit;
-        self.write(false, move |tx| audit::append(tx, alg, entry, &now())).await
+        self.write(Commit::Synced, move |tx| audit::append(tx, alg, entry, &now())).await
     }
 
     async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
@@ -304,7 +340,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_audit_checkpoint(&self, checkpoint: crate::audit::checkpoint::Checkpoint) -> Result<(), StoreError> {
-        self.write(false, move |tx| audit::add_checkpoint(tx, &checkpoint)).await
+        self.write(Commit::Synced, move |tx| audit::add_checkpoint(tx, &checkpoint)).await
     }
 
     async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError> {
@@ -317,7 +353,7 @@ impl Store for SqliteStore {
     }
 
     async fn apply_thread_steps(&self, steps: Vec<ThreadStep>) -> Result<Vec<StepOutcome>, StoreError> {
-        self.write(false, move |tx| threads::apply_all(tx, &steps)).await
+        self.write(Commit::Synced, move |tx| threads::apply_all(tx, &steps)).await
     }
 
     async fn sender_of(&self, link: &str, reader: &str) -> Result<Option<String>, StoreError> {
@@ -339,7 +375,7 @@ impl Store for SqliteStore {
     }
 
     async fn mark_overdue(&self, obligation: i64) -> Result<bool, StoreError> {
-        self.write(false, move |tx| threads::mark_overdue(tx, obligation)).await
+        self.write(Commit::Synced, move |tx| threads::mark_overdue(tx, obligation)).await
     }
 
     async fn threads(&self, query: ThreadQuery) -> Result<Vec<ThreadRow>, StoreError> {
@@ -356,9 +392,17 @@ impl Store for SqliteStore {
             q.take();
         }
         let writer = self.writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(w) = writer {
-            let _ = tokio::task::spawn_blocking(move || w.join()).await;
-        }
+        let checkpointer = self.checkpointer.lock().ok().and_then(|mut c| c.take());
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(w) = writer {
+                let _ = w.join();
+            }
+            if let Some((stop, thread)) = checkpointer {
+                drop(stop);
+                let _ = thread.join();
+            }
+        })
+        .await;
     }
 }
 
@@ -368,7 +412,30 @@ fn open_connection(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Conn
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Each job's savepoint journals the pages it changes; in memory, not in a temporary file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // 16 MiB of pages kept (the default is 2 MiB): the indexes' upper levels stay in memory.
+    conn.pragma_update(None, "cache_size", -16 * 1024)?;
+    // Every statement the store runs stays prepared (rusqlite keeps 16 by default).
+    conn.set_prepared_statement_cache_capacity(64);
+    // The checkpointer thread checkpoints, not the writer.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
+}
+
+/// How often the checkpointer copies the WAL into the database (a passive checkpoint: it never
+/// waits for the writer or readers).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints the WAL on a connection of its own until `stop` is dropped.
+fn run_checkpointer(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; trying again");
+        }
+    }
+    // A last one, so a stopped gateway leaves a small WAL.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -390,6 +457,7 @@ fn run_writer(
     notify: watch::Sender<u64>,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(batch_max);
+    let mut synchronous_full = true;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < batch_max {
@@ -399,12 +467,24 @@ fn run_writer(
             }
         }
         let started = Instant::now();
-        let outcome = commit(&mut conn, &mut batch);
+        // A group is synced when one of its jobs needs it (then all share the sync).
+        let synced = batch.iter().any(|job| job.commit() != Commit::Unsynced);
+        if synced != synchronous_full
+            && conn.pragma_update(None, "synchronous", if synced { "FULL" } else { "NORMAL" }).is_ok()
+        {
+            synchronous_full = synced;
+        }
+        // Committed unsynced only when it may be; a group left synced promises more, never less.
+        let outcome = if synced && !synchronous_full {
+            Err(rusqlite::Error::InvalidQuery)
+        } else {
+            commit(&mut conn, &mut batch)
+        };
         metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
         metrics.batch_size.observe(batch.len() as f64);
         match outcome {
             Ok(results) => {
-                let adds = batch.iter().zip(&results).any(|(job, r)| r.is_ok() && job.adds_messages());
+                let adds = batch.iter().zip(&results).any(|(job, r)| r.is_ok() && job.commit() == Commit::Messages);
                 for (job, result) in batch.drain(..).zip(results) {
                     job.finish(result);
                 }

@@ -134,4 +134,32 @@ CREATE TABLE audit_checkpoints (
     signature TEXT NOT NULL               -- Ed25519, hex
 );
 "#,
+    // A copy that is the message's event as it is is not written twice (docs/performance.md).
+    r#"
+CREATE TABLE deliveries_next (
+    message_seq INTEGER NOT NULL REFERENCES messages (seq),
+    recipient   TEXT NOT NULL,            -- agency id, hub:REGION or feed name
+    role        TEXT NOT NULL,            -- primary | copy
+    rules       TEXT NOT NULL,            -- JSON array of the rules that chose it
+    event       TEXT,                     -- the recipient's copy of the event; NULL: the message's event as it is
+    state       TEXT NOT NULL DEFAULT 'pending',
+    PRIMARY KEY (message_seq, recipient)
+);
+INSERT INTO deliveries_next (message_seq, recipient, role, rules, event, state)
+    SELECT d.message_seq, d.recipient, d.role, d.rules, CASE WHEN d.event = m.event THEN NULL ELSE d.event END, d.state
+    FROM deliveries d JOIN messages m ON m.seq = d.message_seq;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_next RENAME TO deliveries;
+CREATE INDEX deliveries_by_recipient ON deliveries (recipient, message_seq);
+"#,
+    // A lease reads the due heads of the case threads from an index of them only, however long
+    // the queue (docs/performance.md).
+    r#"
+ALTER TABLE webhook_attempts ADD COLUMN head INTEGER NOT NULL DEFAULT 0; -- 1: its thread's oldest pending attempt
+UPDATE webhook_attempts SET head = 1 WHERE state = 'pending' AND NOT EXISTS (
+    SELECT 1 FROM webhook_attempts b WHERE b.subscription = webhook_attempts.subscription AND b.thread = webhook_attempts.thread
+      AND b.state = 'pending' AND b.message_seq < webhook_attempts.message_seq);
+DROP INDEX attempts_due;
+CREATE INDEX attempts_heads ON webhook_attempts (subscription, next_at) WHERE state = 'pending' AND head = 1;
+"#,
 ];

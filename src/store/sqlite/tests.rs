@@ -25,13 +25,13 @@ fn message(native_id: &str, content: &str) -> NewMessage {
                 recipient: "procuratorate:330100".into(),
                 role: "copy",
                 rules: vec!["r".into()],
-                event: "{}".into(),
+                event: Some("{}".into()),
             },
             NewDelivery {
                 recipient: "public_security:330100".into(),
                 role: "primary",
                 rules: vec!["r".into()],
-                event: "{}".into(),
+                event: Some("{}".into()),
             },
         ],
         received_ms: 0,
@@ -147,4 +147,53 @@ async fn audits_refusals_without_content() {
         )
         .unwrap();
     assert_eq!(row, ("refused".into(), "ip_office:330000".into(), "state_secret".into(), "/mj".into()));
+}
+
+#[tokio::test]
+async fn the_migrations_keep_each_copy_once_and_mark_the_heads_of_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    // A store of the version before: every copy written out, one of them the event as it is.
+    {
+        let conn = open_connection(&path, Duration::from_millis(200)).unwrap();
+        // The outbox migration is the sixth.
+        let before: i64 = 5;
+        for sql in &schema::MIGRATIONS[..before as usize] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before).unwrap();
+        conn.execute(
+            "INSERT INTO messages (seq, id, sender, native_id, type, content_sha256, received_at, stripped, event)
+             VALUES (1, 'm1', 'ip_office:330100', 'N1', 'cn.xietong.bulletin', 'h', 't', '[]', '{\"same\":1}')",
+            [],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO deliveries (message_seq, recipient, role, rules, event) VALUES
+                (1, 'procuratorate:330100', 'primary', '[]', '{\"same\":1}'),
+                (1, 'public', 'copy', '[]', '{\"masked\":1}');
+             INSERT INTO messages (seq, id, sender, native_id, type, content_sha256, received_at, stripped, event)
+                VALUES (2, 'm2', 'ip_office:330100', 'N2', 'cn.xietong.bulletin', 'h', 't', '[]', '{}');
+             INSERT INTO deliveries (message_seq, recipient, role, rules, event)
+                VALUES (2, 'procuratorate:330100', 'primary', '[]', '{}');
+             INSERT INTO subscriptions (id, owner, spec, cursor, source, created_at)
+                VALUES ('hook', 'procuratorate:330100', '{}', 2, 'api', 't');
+             INSERT INTO webhook_attempts (subscription, message_seq, webhook_id, thread, state, next_at, created_at, updated_at)
+                VALUES ('hook', 1, 'msg_m1', 'case', 'pending', 0, 't', 't'), ('hook', 2, 'msg_m2', 'case', 'pending', 0, 't', 't');",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store).unwrap();
+    assert_eq!(
+        count(&path, "SELECT count(*) FROM deliveries WHERE event IS NULL AND message_seq = 1"),
+        1,
+        "the same one refers to it"
+    );
+    assert_eq!(store.feed("procuratorate:330100", 0, 10).await.unwrap().entries[0].event, r#"{"same":1}"#);
+    assert_eq!(store.feed("public", 0, 10).await.unwrap().entries[0].event, r#"{"masked":1}"#);
+    assert_eq!(count(&path, "PRAGMA user_version"), schema::MIGRATIONS.len() as i64);
+    // The pending attempts of one thread: the older is its head, the one a lease takes.
+    let leased = store.lease("hook", 10, 1, 1000).await.unwrap();
+    assert_eq!(leased.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [1]);
+    assert_eq!(leased[0].event, r#"{"same":1}"#);
 }

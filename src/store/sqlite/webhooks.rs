@@ -107,9 +107,12 @@ pub fn enqueue(
     through: i64,
     now: &str,
 ) -> rusqlite::Result<()> {
+    // A new attempt is its thread's head unless an earlier one of the thread is pending.
     let mut insert = tx.prepare_cached(
-        "INSERT INTO webhook_attempts (subscription, message_seq, webhook_id, thread, state, next_at, created_at, updated_at)
-         SELECT ?1, ?2, 'msg_' || m.id, ?3, 'pending', 0, ?4, ?4 FROM messages m WHERE m.seq = ?2
+        "INSERT INTO webhook_attempts (subscription, message_seq, webhook_id, thread, state, next_at, created_at, updated_at, head)
+         SELECT ?1, ?2, 'msg_' || m.id, ?3, 'pending', 0, ?4, ?4,
+                NOT EXISTS (SELECT 1 FROM webhook_attempts b WHERE b.subscription = ?1 AND b.thread = ?3 AND b.state = 'pending')
+         FROM messages m WHERE m.seq = ?2
          ON CONFLICT (subscription, message_seq) DO NOTHING",
     )?;
     for e in entries {
@@ -128,16 +131,13 @@ pub fn lease(
 ) -> rusqlite::Result<Vec<Attempt>> {
     let attempts: Vec<Attempt> = tx
         .prepare_cached(
-            "SELECT a.id, a.message_seq, m.id, a.webhook_id, a.attempts, d.event, m.type, s.owner
+            "SELECT a.id, a.message_seq, m.id, a.webhook_id, a.attempts, coalesce(d.event, m.event), m.type, s.owner
              FROM webhook_attempts a
              JOIN subscriptions s ON s.id = a.subscription
              JOIN messages m ON m.seq = a.message_seq
              JOIN deliveries d ON d.message_seq = a.message_seq AND d.recipient = s.owner
-             WHERE a.subscription = ?1 AND a.state = 'pending' AND a.next_at <= ?2 AND s.disabled IS NULL
-               AND NOT EXISTS (SELECT 1 FROM webhook_attempts b
-                               WHERE b.subscription = a.subscription AND b.thread = a.thread
-                                 AND b.state = 'pending' AND b.message_seq < a.message_seq)
-             ORDER BY a.message_seq LIMIT ?3",
+             WHERE a.subscription = ?1 AND a.state = 'pending' AND a.head = 1 AND a.next_at <= ?2 AND s.disabled IS NULL
+             ORDER BY a.next_at LIMIT ?3",
         )?
         .query_map(params![subscription, now_ms, max as i64], |r| {
             Ok(Attempt {
@@ -220,6 +220,8 @@ pub fn complete(
             )?
         }
     };
+    // Finished (or retried: it stays the head): the thread's next attempt may go.
+    heads(tx, id)?;
     Ok(())
 }
 
@@ -253,8 +255,34 @@ pub fn replay(tx: &Savepoint<'_>, alg: Algorithm, id: i64, by: &str, now_ms: i64
     )?;
     if n == 1 {
         audit_attempt(tx, alg, id, "replayed", None, Some(by), now)?;
+        heads(tx, id)?;
     }
     Ok(n == 1)
+}
+
+/// Marks the head of the case thread of attempt `id`: its oldest pending attempt, the only one
+/// a lease may take.
+fn heads(tx: &Savepoint<'_>, id: i64) -> rusqlite::Result<()> {
+    let Some((subscription, thread)): Option<(String, String)> = tx
+        .prepare_cached("SELECT subscription, thread FROM webhook_attempts WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+    else {
+        return Ok(());
+    };
+    let next: Option<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM webhook_attempts WHERE subscription = ?1 AND thread = ?2 AND state = 'pending'
+             ORDER BY message_seq LIMIT 1",
+        )?
+        .query_row(params![subscription, thread], |r| r.get(0))
+        .optional()?;
+    tx.prepare_cached(
+        "UPDATE webhook_attempts SET head = (id IS ?3)
+         WHERE subscription = ?1 AND thread = ?2 AND (head = 1 OR id IS ?3) AND head != (id IS ?3)",
+    )?
+    .execute(params![subscription, thread, next])?;
+    Ok(())
 }
 
 /// The audit record of what happened to webhook attempt `id`: the message, its type, the
