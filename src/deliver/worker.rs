@@ -36,8 +36,6 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// What the worker keeps per webhook endpoint.
 struct Endpoint {
-    /// The stored spec it was built from: rebuilt when that changes.
-    spec: String,
     url: reqwest::Url,
     client: reqwest::Client,
     keys: Vec<Vec<u8>>,
@@ -46,7 +44,7 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    fn build(spec: &str, webhook: &Webhook, delivery: &Delivery) -> Result<Endpoint, String> {
+    fn build(webhook: &Webhook, delivery: &Delivery) -> Result<Endpoint, String> {
         let url = reqwest::Url::parse(&webhook.url).map_err(|e| format!("url: {e}"))?;
         let guard = Guard::new(&delivery.allow_internal)?;
         guard.check_url(&url)?;
@@ -72,7 +70,6 @@ impl Endpoint {
         let rate =
             NonZeroU32::new(webhook.rate_per_second.unwrap_or(delivery.rate_per_second)).unwrap_or(NonZeroU32::MIN);
         Ok(Endpoint {
-            spec: spec.to_string(),
             url,
             client: client.build().map_err(|e| format!("http client: {e}"))?,
             keys,
@@ -84,19 +81,73 @@ impl Endpoint {
 
 /// Starts the worker and the retention janitor on the current runtime.
 pub fn spawn(gateway: web::Data<Gateway>) {
-    let wake = Arc::new(Notify::new());
-    actix_web::rt::spawn(run(gateway.clone(), wake));
+    actix_web::rt::spawn(supervise(gateway.clone()));
     actix_web::rt::spawn(purge(gateway));
 }
 
-async fn run(gateway: web::Data<Gateway>, wake: Arc<Notify>) {
-    let mut endpoints: HashMap<String, Arc<Endpoint>> = HashMap::new();
-    let mut commits = gateway.store.commits();
+/// A subscription's delivery task, and the spec it was started with.
+struct Running {
+    spec: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // What it sent is recorded by the send's own task; what it leased and did not send is
+        // due again when the lease ends.
+        self.task.abort();
+    }
+}
+
+/// Keeps one delivery task per enabled webhook subscription, so subscriptions make progress
+/// side by side (and their writes share the store's group commits): a task starts for a new
+/// subscription, restarts when its spec changes, and stops when it is disabled or deleted.
+async fn supervise(gateway: web::Data<Gateway>) {
+    let mut running: HashMap<String, Running> = HashMap::new();
     loop {
-        if let Err(e) = round(&gateway, &mut endpoints, &wake).await {
-            match e {
-                StoreError::Closed => return,
-                e => tracing::warn!(error = %e, "webhook worker: the store is unavailable; retrying"),
+        match gateway.store.subscriptions().await {
+            Ok(subscriptions) => {
+                let wanted: Vec<&SubscriptionRow> = subscriptions
+                    .iter()
+                    .filter(|s| s.disabled.is_none() && Stored::parse(&s.spec).webhook.is_some())
+                    .collect();
+                running.retain(|id, r| wanted.iter().any(|s| &s.id == id && s.spec == r.spec));
+                for sub in wanted {
+                    if !running.contains_key(&sub.id) {
+                        let task = actix_web::rt::spawn(deliver(gateway.clone(), sub.clone()));
+                        running.insert(sub.id.clone(), Running { spec: sub.spec.clone(), task });
+                    }
+                }
+            }
+            Err(StoreError::Closed) => return,
+            Err(e) => tracing::warn!(error = %e, "webhook worker: the store is unavailable; retrying"),
+        }
+        tokio::time::sleep(gateway.runtime().config.settings.delivery.tick).await;
+    }
+}
+
+/// Delivers one subscription: creates its attempts from its feed, leases what is due and sends
+/// it, whenever messages are committed, a send finishes, or a tick passes (retries fall due).
+async fn deliver(gateway: web::Data<Gateway>, sub: SubscriptionRow) {
+    let stored = Stored::parse(&sub.spec);
+    let Some(webhook) = &stored.webhook else { return };
+    let endpoint = match Endpoint::build(webhook, &gateway.runtime().config.settings.delivery) {
+        Ok(e) => Arc::new(e),
+        Err(e) => {
+            tracing::error!(subscription = %sub.id, error = %e, "cannot reach this endpoint; its messages wait");
+            return;
+        }
+    };
+    let wake = Arc::new(Notify::new());
+    let mut commits = gateway.store.commits();
+    let mut cursor = sub.cursor;
+    loop {
+        commits.borrow_and_update();
+        match round(&gateway, &sub, &stored, &endpoint, &wake, &mut cursor).await {
+            Ok(()) => {}
+            Err(StoreError::Closed) => return,
+            Err(e) => {
+                tracing::warn!(subscription = %sub.id, error = %e, "webhook worker: the store is unavailable; retrying")
             }
         }
         let tick = gateway.runtime().config.settings.delivery.tick;
@@ -108,63 +159,52 @@ async fn run(gateway: web::Data<Gateway>, wake: Arc<Notify>) {
     }
 }
 
-/// One pass: create attempts from the feeds, lease what is due, send.
+/// One pass for a subscription: create attempts from its feed, lease what is due, send.
 async fn round(
     gateway: &web::Data<Gateway>,
-    endpoints: &mut HashMap<String, Arc<Endpoint>>,
+    sub: &SubscriptionRow,
+    stored: &Stored,
+    endpoint: &Arc<Endpoint>,
     wake: &Arc<Notify>,
+    cursor: &mut i64,
 ) -> Result<(), StoreError> {
     let rt = gateway.runtime();
     let delivery = &rt.config.settings.delivery;
-    let subscriptions = gateway.store.subscriptions().await?;
-    endpoints.retain(|id, _| subscriptions.iter().any(|s| &s.id == id));
-    for sub in subscriptions.iter().filter(|s| s.disabled.is_none()) {
-        let stored = Stored::parse(&sub.spec);
-        let Some(webhook) = &stored.webhook else { continue };
-        fan_out(gateway, sub, &stored, &rt.config.router).await?;
-        if endpoints.get(&sub.id).is_none_or(|e| e.spec != sub.spec) {
-            match Endpoint::build(&sub.spec, webhook, delivery) {
-                Ok(e) => {
-                    endpoints.insert(sub.id.clone(), Arc::new(e));
-                }
-                Err(e) => {
-                    tracing::error!(subscription = %sub.id, error = %e, "cannot reach this endpoint; its messages wait");
-                    continue;
-                }
+    *cursor = fan_out(gateway, sub, *cursor, stored, &rt.config.router).await?;
+    let free = endpoint.permits.available_permits();
+    if free == 0 {
+        return Ok(());
+    }
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let lease_ms = delivery.lease.as_millis() as i64;
+    for attempt in gateway.store.lease(&sub.id, free, now_ms, lease_ms).await? {
+        let Ok(permit) = endpoint.permits.clone().try_acquire_owned() else { break };
+        let (gateway, endpoint, wake, delivery) = (gateway.clone(), endpoint.clone(), wake.clone(), delivery.clone());
+        actix_web::rt::spawn(async move {
+            let outcome = send(&endpoint, &attempt, &delivery).await;
+            gateway.metrics.count_webhook(outcome_name(&outcome));
+            if let Err(e) = gateway.store.complete(&attempt, outcome).await {
+                // The lease runs out and the attempt is due again: at least once.
+                tracing::warn!(error = %e, attempt = attempt.id, "could not record a webhook outcome");
             }
-        }
-        let Some(endpoint) = endpoints.get(&sub.id).cloned() else { continue };
-        let free = endpoint.permits.available_permits();
-        if free == 0 {
-            continue;
-        }
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let lease_ms = delivery.lease.as_millis() as i64;
-        for attempt in gateway.store.lease(&sub.id, free, now_ms, lease_ms).await? {
-            let Ok(permit) = endpoint.permits.clone().try_acquire_owned() else { break };
-            let (gateway, endpoint, wake, delivery) =
-                (gateway.clone(), endpoint.clone(), wake.clone(), delivery.clone());
-            actix_web::rt::spawn(async move {
-                let outcome = send(&endpoint, &attempt, &delivery).await;
-                gateway.metrics.count_webhook(outcome_name(&outcome));
-                if let Err(e) = gateway.store.complete(&attempt, outcome).await {
-                    // The lease runs out and the attempt is due again: at least once.
-                    tracing::warn!(error = %e, attempt = attempt.id, "could not record a webhook outcome");
-                }
-                drop(permit);
-                wake.notify_one();
-            });
-        }
+            drop(permit);
+            wake.notify_one();
+        });
     }
     Ok(())
 }
 
-/// Creates the attempts for the feed entries the subscription has not seen yet.
-async fn fan_out(gateway: &Gateway, sub: &SubscriptionRow, stored: &Stored, router: &Router) -> Result<(), StoreError> {
-    let mut cursor = sub.cursor;
+/// Creates the attempts for the feed entries after `cursor`; the new cursor.
+async fn fan_out(
+    gateway: &Gateway,
+    sub: &SubscriptionRow,
+    mut cursor: i64,
+    stored: &Stored,
+    router: &Router,
+) -> Result<i64, StoreError> {
     loop {
         let page = gateway.store.feed(&sub.owner, cursor, FAN_OUT_PAGE).await?;
-        let Some(last) = page.entries.last().map(|e| e.cursor) else { return Ok(()) };
+        let Some(last) = page.entries.last().map(|e| e.cursor) else { return Ok(cursor) };
         let full = page.entries.len() == FAN_OUT_PAGE;
         let matched = page
             .entries
@@ -186,7 +226,7 @@ async fn fan_out(gateway: &Gateway, sub: &SubscriptionRow, stored: &Stored, rout
         gateway.store.enqueue(&sub.id, matched, last).await?;
         cursor = last;
         if !full {
-            return Ok(());
+            return Ok(cursor);
         }
     }
 }

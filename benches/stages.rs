@@ -1,0 +1,112 @@
+//! Each stage of the ingest pipeline on its own, at 1, 16 and 64 KiB (the load harness's clue
+//! transfers), so a regression points at its stage: parse, classify (the message's level, its
+//! field markings and the free-text scan for state-secret markings), normalise (the mapping),
+//! validate (the JSON Schema), content hash, route, per-recipient views, the outbox's
+//! serialisation, and the durable commit of one message (SQLite, synced).
+//!
+//!     cargo bench --bench stages
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::Value;
+use xietong::config::Config;
+use xietong::load::messages::{Generator, Mix};
+use xietong::model::AgencyId;
+use xietong::model::shape::Shape;
+use xietong::pipeline::{self, BodyKind};
+use xietong::secrecy::scan;
+use xietong::store::sqlite::{Options, SqliteStore};
+use xietong::store::{NewMessage, Store};
+use xietong::telemetry::Metrics;
+
+const SIZES: [usize; 3] = [1024, 16 * 1024, 64 * 1024];
+
+/// A clue transfer of about `size` bytes, and its sender.
+fn message(size: usize) -> (Vec<u8>, AgencyId) {
+    let mix = Mix { sizes: vec![size], procuratorate: 0.0, cross_region: 0.0, stripped: 0.0 };
+    let m = Generator::new(mix, "bench", 7).next_message();
+    (m.body, m.sender.parse().expect("an agency id"))
+}
+
+fn stages(c: &mut Criterion) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = Config::load(&root.join("config")).expect("config checks");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let options = Options { batch_max: 256, busy_timeout: Duration::from_secs(5), audit: Default::default() };
+    let store = Arc::new(SqliteStore::open(dir.path(), options, Metrics::new().store).expect("the store opens"));
+
+    let mut group = c.benchmark_group("stages");
+    for size in SIZES {
+        let (body, sender) = message(size);
+        let format = config.mapping_for(&sender, BodyKind::Native).expect("a format").clone();
+        let doc = pipeline::parse(&body, &Shape::default()).expect("parses");
+        let normalized = pipeline::normalize(&config.schemas, &format, &sender, &body).expect("accepted");
+        let addressed = pipeline::address(&config.router, &normalized, &sender, None).expect("routed");
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        let id = |stage: &str| BenchmarkId::new(stage, format!("{} KiB", size / 1024));
+
+        group.bench_function(id("parse"), |b| b.iter(|| pipeline::parse(&body, &Shape::default()).unwrap()));
+        group.bench_function(id("classify"), |b| {
+            b.iter(|| {
+                let level = format.classification(&doc).unwrap();
+                let found = format.markings(&doc).unwrap();
+                let skip = |p: &jsonptr::PointerBuf| found.metadata.iter().any(|m| p.starts_with(m));
+                (level, scan::scan(&doc, &skip).is_none())
+            })
+        });
+        group.bench_function(id("normalise"), |b| b.iter(|| format.map(&doc).unwrap()));
+        let data = normalized.event.get("data").unwrap_or(&Value::Null);
+        group.bench_function(id("validate"), |b| {
+            b.iter(|| config.schemas.validate(normalized.message_type, data).unwrap())
+        });
+        group.bench_function(id("content hash"), |b| b.iter(|| pipeline::content_hash(&normalized.event)));
+        group
+            .bench_function(id("route"), |b| b.iter(|| config.router.route(&normalized.event, &sender, None).unwrap()));
+        group.bench_function(id("views"), |b| {
+            b.iter(|| pipeline::copies(&config.router, &normalized.event, &addressed.routing.recipients))
+        });
+        group.bench_function(id("outbox"), |b| {
+            b.iter(|| (normalized.event.to_string(), pipeline::outbox(&addressed.deliveries, &normalized.event)))
+        });
+        group.bench_function(id("whole pipeline"), |b| {
+            b.iter(|| {
+                let n = pipeline::normalize(&config.schemas, &format, &sender, &body).unwrap();
+                pipeline::address(&config.router, &n, &sender, None).unwrap()
+            })
+        });
+        let deliveries = pipeline::outbox(&addressed.deliveries, &normalized.event);
+        let event = normalized.event.to_string();
+        let mut n = 0u64;
+        group.bench_function(id("commit"), |b| {
+            b.iter(|| {
+                n += 1;
+                let m = NewMessage {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    sender: sender.to_string(),
+                    native_id: format!("STAGES-{size}-{n}"),
+                    message_type: normalized.message_type.name,
+                    subject: normalized.subject.clone(),
+                    content_sha256: normalized.content_sha256.clone(),
+                    body_sha256: normalized.content_sha256.clone(),
+                    stripped: Vec::new(),
+                    event: event.clone(),
+                    deliveries: deliveries.clone(),
+                    received_ms: 0,
+                    in_reply_to: None,
+                };
+                runtime.block_on(store.accept(m)).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = stages
+}
+criterion_main!(benches);
