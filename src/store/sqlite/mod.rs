@@ -16,8 +16,9 @@
 //! last of it, which is then done again (an attempt is sent again, at least once, and its
 //! outcome recorded then). The WAL stays a consistent prefix either way.
 //!
-//! WAL checkpoints run on a thread of their own, beside the writer. Reads use a small pool of
-//! read-only connections: WAL lets them run beside the writer.
+//! A checkpointer thread copies the WAL into the database beside the writer; the writer only
+//! finishes the job when the WAL is long, so the WAL stays bounded under endless writes. Reads
+//! use a small pool of read-only connections: WAL lets them run beside the writer.
 
 pub mod audit;
 mod feeds;
@@ -418,8 +419,9 @@ fn open_connection(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Conn
     conn.pragma_update(None, "cache_size", -16 * 1024)?;
     // Every statement the store runs stays prepared (rusqlite keeps 16 by default).
     conn.set_prepared_statement_cache_capacity(64);
-    // The checkpointer thread checkpoints, not the writer.
-    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // The checkpointer thread copies the WAL as it grows; the writer finishes the job now and
+    // then (see `WRITER_CHECKPOINT_FRAMES`).
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_FRAMES)?;
     Ok(conn)
 }
 
@@ -427,7 +429,13 @@ fn open_connection(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Conn
 /// waits for the writer or readers).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// Checkpoints the WAL on a connection of its own until `stop` is dropped.
+/// WAL frames (4 KiB each) after which the writer checkpoints too, right after a commit. What
+/// the checkpointer already copied is not copied again, so this is cheap; and being the writer,
+/// it can finish, so the next commit writes the WAL from its beginning: while writes never
+/// pause, the WAL would otherwise grow without end.
+const WRITER_CHECKPOINT_FRAMES: i64 = 4096;
+
+/// Copies the WAL into the database on a connection of its own until `stop` is dropped.
 fn run_checkpointer(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {

@@ -197,3 +197,29 @@ async fn the_migrations_keep_each_copy_once_and_mark_the_heads_of_threads() {
     assert_eq!(leased.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [1]);
     assert_eq!(leased[0].event, r#"{"same":1}"#);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_while_writes_never_pause() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), options(), Metrics::new().store).unwrap());
+    // 64 writers committing 80 MiB of events without a pause between commits.
+    let writers: Vec<_> = (0..64)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..80 {
+                    let mut m = message(&format!("WAL-{w}-{i}"), "h");
+                    m.event = "x".repeat(16 * 1024);
+                    store.accept(m).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut largest = 0;
+    for w in writers {
+        w.await.unwrap();
+        largest = largest.max(std::fs::metadata(dir.path().join(format!("{DB_FILE}-wal"))).map_or(0, |m| m.len()));
+    }
+    assert!(largest < 48 * 1024 * 1024, "the WAL grew to {largest} bytes");
+    assert_eq!(count(&dir.path().join(DB_FILE), "SELECT count(*) FROM messages"), 64 * 80);
+}
