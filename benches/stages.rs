@@ -2,7 +2,8 @@
 //! transfers), so a regression points at its stage: parse, classify (the message's level, its
 //! field markings and the free-text scan for state-secret markings), normalise (the mapping),
 //! validate (the JSON Schema), content hash, route, per-recipient views, the outbox's
-//! serialisation, and the durable commit of one message (SQLite, synced).
+//! serialisation, and the durable commit of one message (SQLite, synced). Then addressing and
+//! committing one message as its recipients grow from 2 to 32.
 //!
 //!     cargo bench --bench stages
 
@@ -10,6 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+#[path = "../tests/common/config.rs"]
+mod common;
 use serde_json::Value;
 use xietong::config::Config;
 use xietong::load::messages::{Generator, Mix};
@@ -20,6 +24,10 @@ use xietong::secrecy::scan;
 use xietong::store::sqlite::{Options, SqliteStore};
 use xietong::store::{NewMessage, Store};
 use xietong::telemetry::Metrics;
+
+/// The gateway's allocator (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SIZES: [usize; 3] = [1024, 16 * 1024, 64 * 1024];
 
@@ -104,9 +112,67 @@ fn stages(c: &mut Criterion) {
     group.finish();
 }
 
+/// Addressing, the outbox and the commit of one 1 KiB clue transfer as its recipients grow: the
+/// shipped rules give it two; synthetic rules copy it to further provinces' procuratorates.
+fn recipients(c: &mut Criterion) {
+    const PROVINCES: [&str; 30] = [
+        "110000", "120000", "130000", "140000", "150000", "210000", "220000", "230000", "310000", "320000", "340000",
+        "350000", "360000", "370000", "410000", "420000", "430000", "440000", "450000", "460000", "500000", "510000",
+        "520000", "530000", "540000", "610000", "620000", "630000", "640000", "650000",
+    ];
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let options = Options { batch_max: 256, busy_timeout: Duration::from_secs(5), audit: Default::default() };
+    let store = SqliteStore::open(dir.path(), options, Metrics::new().store).expect("the store opens");
+    let (body, sender) = message(1024);
+    let mut group = c.benchmark_group("recipients");
+    for extra in [0, 6, 30] {
+        let config_dir = common::ConfigDir::new("");
+        let mut rules = std::fs::read_to_string(config_dir.path().join("rules.yaml")).expect("rules.yaml");
+        for province in &PROVINCES[..extra] {
+            rules.push_str(&format!(
+                "\n  - name: copy-{province}\n    types: [cn.xietong.clue.transfer]\n    copy: [ {{ agency: procuratorate:{province} }} ]\n"
+            ));
+        }
+        config_dir.write("rules.yaml", &rules);
+        let config = Config::load(config_dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let format = config.mapping_for(&sender, BodyKind::Native).expect("a format").clone();
+        let normalized = pipeline::normalize(&config.schemas, &format, &sender, &body).expect("accepted");
+        let addressed = pipeline::address(&config.router, &normalized, &sender, None).expect("routed");
+        let n = addressed.deliveries.len();
+        assert_eq!(n, 2 + extra, "{:?}", addressed.routing.recipients);
+        group.bench_function(BenchmarkId::new("address", n), |b| {
+            b.iter(|| pipeline::address(&config.router, &normalized, &sender, None).unwrap())
+        });
+        let event = normalized.event.to_string();
+        let mut i = 0u64;
+        group.bench_function(BenchmarkId::new("outbox and commit", n), |b| {
+            b.iter(|| {
+                i += 1;
+                let m = NewMessage {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    sender: sender.to_string(),
+                    native_id: format!("RECIPIENTS-{n}-{i}"),
+                    message_type: normalized.message_type.name,
+                    subject: normalized.subject.clone(),
+                    content_sha256: normalized.content_sha256.clone(),
+                    body_sha256: normalized.content_sha256.clone(),
+                    stripped: Vec::new(),
+                    event: event.clone(),
+                    deliveries: pipeline::outbox(&addressed.deliveries, &normalized.event),
+                    received_ms: 0,
+                    in_reply_to: None,
+                };
+                runtime.block_on(store.accept(m)).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = stages
+    targets = stages, recipients
 }
 criterion_main!(benches);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-/// Latencies (microseconds, up to 60 s at three significant digits) and answers of one phase.
+/// Latencies (microseconds, up to an hour at three significant digits) and answers of one phase.
 pub struct Recorder {
     latency: Histogram<u64>,
     statuses: BTreeMap<String, u64>,
@@ -16,7 +16,7 @@ pub struct Recorder {
 impl Default for Recorder {
     fn default() -> Recorder {
         Recorder {
-            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
             statuses: BTreeMap::new(),
         }
     }
@@ -25,7 +25,7 @@ impl Default for Recorder {
 impl Recorder {
     /// One answer: its status (or the error's kind, e.g. `connect`) and how long it took.
     pub fn record(&mut self, status: &str, took: Duration) {
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).clamp(1, 60_000_000);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).clamp(1, 3_600_000_000);
         let _ = self.latency.record(micros);
         *self.statuses.entry(status.to_string()).or_default() += 1;
     }
