@@ -94,6 +94,10 @@ pub struct DeliveryReport {
     pub per_second_end_to_end: f64,
     /// From the end of the load until the last expected delivery arrived.
     pub drain_seconds: f64,
+    /// Deliveries per second after the load ended, while the backlog drained (none when
+    /// nothing was left): delivery alone, without ingest beside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_second_draining: Option<f64>,
     /// From a message's POST (its scheduled time) to its arrival.
     pub latency_ms: Latency,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,10 +109,11 @@ impl std::fmt::Display for DeliveryReport {
         let l = &self.latency_ms;
         write!(
             f,
-            "{:<10} {:>9.0}/s under load, {:.0}/s end to end  POST→arrival p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms  [{} of {} arrived, {} missing, {} twice, drained {:.2} s after the load",
+            "{:<10} {:>9.0}/s under load, {:.0}/s end to end{}  POST→arrival p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms  [{} of {} arrived, {} missing, {} twice, drained {:.2} s after the load",
             self.name,
             self.per_second_under_load,
             self.per_second_end_to_end,
+            self.per_second_draining.map(|d| format!(", {d:.0}/s draining")).unwrap_or_default(),
             l.p50,
             l.p90,
             l.p99,
@@ -157,6 +162,8 @@ pub fn report(
     }
     let (from, to) = measured;
     let under_load = arrivals.iter().filter(|(_, _, at)| *at >= from && *at < to).count();
+    let after = arrivals.iter().filter(|(_, _, at)| *at >= to).count();
+    let drained = last.map_or(Duration::ZERO, |l| l.saturating_duration_since(to));
     let arrived = seen.len() as u64;
     let first_sent = sent.iter().map(|s| s.at).min().unwrap_or(from);
     let span = last.map_or(Duration::ZERO, |l| l.saturating_duration_since(first_sent));
@@ -171,7 +178,8 @@ pub fn report(
         per_second_under_load: under_load as f64
             / to.saturating_duration_since(from).as_secs_f64().max(f64::MIN_POSITIVE),
         per_second_end_to_end: if arrived == 0 { 0.0 } else { r.per_second },
-        drain_seconds: last.map_or(0.0, |l| l.saturating_duration_since(to).as_secs_f64()),
+        drain_seconds: drained.as_secs_f64(),
+        per_second_draining: (drained >= Duration::from_millis(500)).then(|| after as f64 / drained.as_secs_f64()),
         latency_ms: r.latency_ms,
         bad_signatures: None,
     }
@@ -202,6 +210,6 @@ mod tests {
         assert!((r.latency_ms.p50 - 4.0).abs() < 0.1 && (r.latency_ms.max - 6.0).abs() < 0.1, "{:?}", r.latency_ms);
         assert!((r.per_second_under_load - 40.0).abs() < 0.1, "all four arrived within the 100 ms");
         assert!((r.per_second_end_to_end - 2.0 / 0.006).abs() < 1.0, "{}", r.per_second_end_to_end);
-        assert_eq!(r.drain_seconds, 0.0);
+        assert_eq!((r.drain_seconds, r.per_second_draining), (0.0, None));
     }
 }

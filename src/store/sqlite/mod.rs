@@ -16,9 +16,11 @@
 //! last of it, which is then done again (an attempt is sent again, at least once, and its
 //! outcome recorded then). The WAL stays a consistent prefix either way.
 //!
-//! A checkpointer thread copies the WAL into the database beside the writer; the writer only
-//! finishes the job when the WAL is long, so the WAL stays bounded under endless writes. Reads
-//! use a small pool of read-only connections: WAL lets them run beside the writer.
+//! The writer checkpoints the WAL itself when it passes 1,000 pages (SQLite's default), so the
+//! WAL stays bounded under endless writes. (A checkpointer thread beside the writer gave 10-15%
+//! more throughput but a longer tail: its database syncs slowed the commits that met them;
+//! docs/performance.md.) Reads use a small pool of read-only connections: WAL lets them run
+//! beside the writer.
 
 pub mod audit;
 mod feeds;
@@ -138,8 +140,6 @@ pub struct SqliteStore {
     path: PathBuf,
     queue: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    /// The checkpointer thread, and what stops it (dropped).
-    checkpointer: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Arc<Readers>,
     commits: watch::Receiver<u64>,
     audit: Algorithm,
@@ -158,13 +158,6 @@ impl SqliteStore {
         migrate(&mut conn).map_err(|e| unavailable("cannot prepare the store in", &e))?;
         let (tx, rx) = mpsc::channel(options.batch_max.saturating_mul(4).max(16));
         let (notify, commits) = watch::channel(0u64);
-        let checkpoints =
-            open_connection(&path, options.busy_timeout).map_err(|e| unavailable("cannot open the store in", &e))?;
-        let (stop, stopped) = std::sync::mpsc::channel();
-        let checkpointer = std::thread::Builder::new()
-            .name("xietong-checkpoint".into())
-            .spawn(move || run_checkpointer(checkpoints, stopped))
-            .map_err(|e| unavailable("cannot start the checkpointer for", &e))?;
         let writer = std::thread::Builder::new()
             .name("xietong-store".into())
             .spawn(move || run_writer(conn, rx, options.batch_max, metrics, notify))
@@ -172,15 +165,7 @@ impl SqliteStore {
         let readers =
             Arc::new(Readers { path: path.clone(), busy_timeout: options.busy_timeout, idle: Mutex::new(Vec::new()) });
         let audit = options.audit;
-        Ok(SqliteStore {
-            path,
-            queue: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
-            checkpointer: Mutex::new(Some((stop, checkpointer))),
-            readers,
-            commits,
-            audit,
-        })
+        Ok(SqliteStore { path, queue: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)), readers, commits, audit })
     }
 
     /// The database file.
@@ -393,17 +378,9 @@ impl Store for SqliteStore {
             q.take();
         }
         let writer = self.writer.lock().ok().and_then(|mut w| w.take());
-        let checkpointer = self.checkpointer.lock().ok().and_then(|mut c| c.take());
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Some(w) = writer {
-                let _ = w.join();
-            }
-            if let Some((stop, thread)) = checkpointer {
-                drop(stop);
-                let _ = thread.join();
-            }
-        })
-        .await;
+        if let Some(w) = writer {
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
+        }
     }
 }
 
@@ -419,31 +396,7 @@ fn open_connection(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Conn
     conn.pragma_update(None, "cache_size", -16 * 1024)?;
     // Every statement the store runs stays prepared (rusqlite keeps 16 by default).
     conn.set_prepared_statement_cache_capacity(64);
-    // The checkpointer thread copies the WAL as it grows; the writer finishes the job now and
-    // then (see `WRITER_CHECKPOINT_FRAMES`).
-    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_FRAMES)?;
     Ok(conn)
-}
-
-/// How often the checkpointer copies the WAL into the database (a passive checkpoint: it never
-/// waits for the writer or readers).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// WAL frames (4 KiB each) after which the writer checkpoints too, right after a commit. What
-/// the checkpointer already copied is not copied again, so this is cheap; and being the writer,
-/// it can finish, so the next commit writes the WAL from its beginning: while writes never
-/// pause, the WAL would otherwise grow without end.
-const WRITER_CHECKPOINT_FRAMES: i64 = 4096;
-
-/// Copies the WAL into the database on a connection of its own until `stop` is dropped.
-fn run_checkpointer(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
-    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed; trying again");
-        }
-    }
-    // A last one, so a stopped gateway leaves a small WAL.
-    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
