@@ -298,8 +298,18 @@ impl Store for SqliteStore {
     }
 
     async fn complete(&self, attempt: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
-        let (alg, attempt) = (self.audit, attempt.id);
-        self.write(Commit::Unsynced, move |tx| webhooks::complete(tx, alg, attempt, &outcome, &now())).await
+        // What the outcome and its audit record need, without the event.
+        let attempt = Attempt {
+            subscription: attempt.subscription.clone(),
+            recipient: attempt.recipient.clone(),
+            message_id: attempt.message_id.clone(),
+            message_type: attempt.message_type.clone(),
+            webhook_id: attempt.webhook_id.clone(),
+            event: String::new(),
+            ..*attempt
+        };
+        let alg = self.audit;
+        self.write(Commit::Unsynced, move |tx| webhooks::complete(tx, alg, &attempt, &outcome, &now())).await
     }
 
     async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {

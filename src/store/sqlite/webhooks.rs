@@ -110,13 +110,12 @@ pub fn enqueue(
     // A new attempt is its thread's head unless an earlier one of the thread is pending.
     let mut insert = tx.prepare_cached(
         "INSERT INTO webhook_attempts (subscription, message_seq, webhook_id, thread, state, next_at, created_at, updated_at, head)
-         SELECT ?1, ?2, 'msg_' || m.id, ?3, 'pending', 0, ?4, ?4,
-                NOT EXISTS (SELECT 1 FROM webhook_attempts b WHERE b.subscription = ?1 AND b.thread = ?3 AND b.state = 'pending')
-         FROM messages m WHERE m.seq = ?2
+         VALUES (?1, ?2, 'msg_' || ?5, ?3, 'pending', 0, ?4, ?4,
+                 NOT EXISTS (SELECT 1 FROM webhook_attempts b WHERE b.subscription = ?1 AND b.thread = ?3 AND b.state = 'pending'))
          ON CONFLICT (subscription, message_seq) DO NOTHING",
     )?;
     for e in entries {
-        insert.execute(params![subscription, e.seq, e.thread, now])?;
+        insert.execute(params![subscription, e.seq, e.thread, now, e.message_id])?;
     }
     tx.execute("UPDATE subscriptions SET cursor = max(cursor, ?2) WHERE id = ?1", params![subscription, through])?;
     Ok(())
@@ -163,10 +162,11 @@ pub fn lease(
 pub fn complete(
     tx: &Savepoint<'_>,
     alg: Algorithm,
-    id: i64,
+    attempt: &Attempt,
     outcome: &AttemptOutcome,
     now: &str,
 ) -> rusqlite::Result<()> {
+    let id = attempt.id;
     let (action, status) = match outcome {
         AttemptOutcome::Delivered { status } => (Some("delivered"), Some(*status)),
         AttemptOutcome::Dead { status, .. } => (Some("dead"), *status),
@@ -175,14 +175,21 @@ pub fn complete(
     };
     // The late outcome of an attempt that is no longer pending (another sender took it over
     // when its lease ended, and finished it) changes nothing.
-    let state: Option<String> =
-        tx.query_row("SELECT state FROM webhook_attempts WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-    if state.as_deref() != Some("pending") {
+    let found: Option<(String, String)> = tx
+        .prepare_cached("SELECT state, thread FROM webhook_attempts WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some(("pending", thread)) = found.as_ref().map(|(state, thread)| (state.as_str(), thread)) else {
         return Ok(());
-    }
+    };
     // The final outcome of each attempt is audited; retries are in the attempt's own record.
     if let Some(action) = action {
-        audit_attempt(tx, alg, id, action, status.map(|s| s.to_string()), None, now)?;
+        let mut entry = Entry::new(action).actor("gateway").message(attempt.message_id.as_str());
+        entry.message_type = Some(attempt.message_type.clone());
+        entry.recipient = Some(attempt.recipient.clone());
+        entry.code = status.map(|s| s.to_string());
+        entry.detail = Some(format!("subscription {}, attempt {id}", attempt.subscription));
+        audit::append(tx, alg, entry, now)?;
     }
     let kept = |s: &Option<String>| s.as_ref().map(|s| s.chars().take(RESPONSE_KEPT).collect::<String>());
     match outcome {
@@ -220,8 +227,21 @@ pub fn complete(
             )?
         }
     };
-    // Finished (or retried: it stays the head): the thread's next attempt may go.
-    heads(tx, id)?;
+    // Finished: the thread's next attempt may go (a retried one stays its thread's head).
+    if !matches!(outcome, AttemptOutcome::Retry { .. }) {
+        promote_next(tx, &attempt.subscription, thread)?;
+    }
+    Ok(())
+}
+
+/// Makes the oldest pending attempt of a case thread its head, once the head before it is done.
+fn promote_next(tx: &Savepoint<'_>, subscription: &str, thread: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE webhook_attempts SET head = 1
+         WHERE id = (SELECT id FROM webhook_attempts WHERE subscription = ?1 AND thread = ?2 AND state = 'pending'
+                     ORDER BY message_seq LIMIT 1) AND head = 0",
+    )?
+    .execute(params![subscription, thread])?;
     Ok(())
 }
 
@@ -260,8 +280,8 @@ pub fn replay(tx: &Savepoint<'_>, alg: Algorithm, id: i64, by: &str, now_ms: i64
     Ok(n == 1)
 }
 
-/// Marks the head of the case thread of attempt `id`: its oldest pending attempt, the only one
-/// a lease may take.
+/// Marks the head of the case thread of attempt `id` anew: its oldest pending attempt, the only
+/// one a lease may take (a replayed attempt may be older than the thread's head).
 fn heads(tx: &Savepoint<'_>, id: i64) -> rusqlite::Result<()> {
     let Some((subscription, thread)): Option<(String, String)> = tx
         .prepare_cached("SELECT subscription, thread FROM webhook_attempts WHERE id = ?1")?
