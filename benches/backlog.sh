@@ -13,21 +13,9 @@
 # the gateway's resident memory at each step and the size of the store.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib.sh"
 messages=${1:-1000000}
 rate=${2:-4000}
-bin="$root/target/release/xietong"
-load="$root/target/release/xietong-load"
-[ -x "$bin" ] && [ -x "$load" ] || { echo "build first: cargo build --release --locked" >&2; exit 2; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 # An endpoint that takes connections and never answers.
 python3 - "$work/stall.port" <<'EOF' &
@@ -45,13 +33,7 @@ pids+=($!)
 for _ in $(seq 50); do [ -s "$work/stall.port" ] && break; sleep 0.1; done
 stall="http://127.0.0.1:$(cat "$work/stall.port")/hook"
 
-mkdir -p "$work/config"
-cp -r "$root/config/." "$work/config/"
-cat >"$work/config/xietong.yaml" <<EOF
-rate_limit: { per_second: 1000000, burst: 1000000 }
-log: { level: warn }
-delivery: { allow_internal: [127.0.0.0/8], request_timeout: 10s, lease: 40s }
-EOF
+delivery="{ allow_internal: [127.0.0.0/8], request_timeout: 10s, lease: 40s }" config "$work/config"
 {
   echo "subscriptions:"
   for owner in public_security:330100 public_security:320500 public_security:440300 \
@@ -63,29 +45,26 @@ EOF
   done
 } >"$work/config/subscriptions.yaml"
 
-"$bin" serve --config "$work/config" --listen 127.0.0.1:18090 --data-dir "$work/data" 2>>"$work/serve.log" &
-gateway=$!
-pids+=($gateway)
-for _ in $(seq 100); do curl -sf http://127.0.0.1:18090/readyz >/dev/null && break; sleep 0.1; done
+serve 18090 "$work/config" "$work/data"
+gateway=$served
 
-rss() { echo "$(( $(ps -o rss= -p "$gateway") / 1024 )) MiB"; }
 pending() {
   python3 -c "import sqlite3,sys; c=sqlite3.connect('file:$work/data/xietong.sqlite3?mode=ro', uri=True); print(c.execute(\"select count(*) from webhook_attempts where state='pending'\").fetchone()[0])"
 }
 
-echo "== resident memory at rest, empty store: $(rss)"
+echo "== resident memory at rest, empty store: $(rss "$gateway") MiB"
 echo "== ingest, empty store (64 connections, 10 s)"
 "$load" --url http://127.0.0.1:18090 --connections 64 --duration 10s
-echo "resident memory after it: $(rss)"
+echo "resident memory after it: $(rss "$gateway") MiB"
 
 seconds=$(( messages / rate ))
 echo "== posting $messages messages at $rate/s ($seconds s)"
 "$load" --url http://127.0.0.1:18090 --connections 64 --rate "$rate" --duration "${seconds}s" --warmup 0s
-echo "resident memory right after: $(rss)"
+echo "resident memory right after: $(rss "$gateway") MiB"
 for _ in $(seq 60); do sleep 5; n=$(pending); [ "$n" = "${last:-}" ] && break; last=$n; done
 echo "== queued: $(pending) webhook attempts pending; store: $(du -sh "$work/data" | cut -f1)"
 sleep 10
-echo "resident memory at rest with the backlog: $(rss)"
+echo "resident memory at rest with the backlog: $(rss "$gateway") MiB"
 echo "== ingest with the backlog in place (64 connections, 10 s)"
 "$load" --url http://127.0.0.1:18090 --connections 64 --duration 10s
-echo "resident memory after it: $(rss)"
+echo "resident memory after it: $(rss "$gateway") MiB"

@@ -15,56 +15,13 @@
 # both deliver from the shared queues.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib.sh"
 redis_url=${1:-redis://127.0.0.1:6379}
 seconds=${2:-10}
 rate=${3:-1000}
-bin="$root/target/release/xietong"
-load="$root/target/release/xietong-load"
-[ -x "$bin" ] && [ -x "$load" ] || { echo "build first: cargo build --release --locked" >&2; exit 2; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# config DIR STORE_YAML: the shipped configuration, the rate limit out of the way, webhooks to
-# the harness on 127.0.0.1 allowed.
-config() {
-  mkdir -p "$1"
-  cp -r "$root/config/." "$1/"
-  cat >"$1/xietong.yaml" <<EOF
-rate_limit: { per_second: 1000000, burst: 1000000 }
-log: { level: warn }
-delivery: { allow_internal: [127.0.0.0/8] }
-$2
-EOF
-}
-
-serve() { # PORT CONFIG DATA
-  "$bin" serve --config "$2" --listen "127.0.0.1:$1" --data-dir "$3" 2>>"$work/serve.log" &
-  pids+=($!)
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return 0
-    sleep 0.1
-  done
-  echo "the gateway on port $1 did not become ready:" >&2
-  cat "$work/serve.log" >&2
-  exit 1
-}
-
-stop_all() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pids=()
-}
-
-rss() { # the gateways' resident memory, KiB
-  for pid in "${pids[@]}"; do ps -o rss= -p "$pid"; done | paste -sd' '
+rss_all() { # the gateways' resident memory, MiB
+  for pid in "${pids[@]}"; do rss "$pid"; done | paste -sd' '
 }
 
 measure() { # URLS TAG
@@ -77,7 +34,7 @@ measure() { # URLS TAG
     --webhook ip_office:330100=demo-ip_office-330100 \
     --webhook ip_office:440300=demo-ip_office-440300 \
     --webhook-copies 4 --json "$work/$2-delivery.json"
-  echo "resident memory (KiB): $(rss)"
+  echo "resident memory (MiB): $(rss_all)"
 }
 
 forget() { # PREFIX: the gateway's keys and its delivery queues'
@@ -89,7 +46,7 @@ forget() { # PREFIX: the gateway's keys and its delivery queues'
 run=$(date +%s)
 
 echo "== embedded store, one instance"
-config "$work/embedded" ""
+config "$work/embedded"
 serve 18080 "$work/embedded" "$work/data-embedded"
 measure http://127.0.0.1:18080 embedded
 stop_all

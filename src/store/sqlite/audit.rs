@@ -3,6 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
+use super::ExecuteCached;
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::verify::Stored;
 use crate::audit::{Algorithm, Entry, GENESIS, Record, link};
@@ -42,7 +43,7 @@ pub fn checkpoints(c: &Connection) -> rusqlite::Result<Vec<Checkpoint>> {
 }
 
 pub fn add_checkpoint(tx: &Savepoint<'_>, c: &Checkpoint) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "INSERT OR IGNORE INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![c.seq, c.hash, c.at, c.key_id, c.signature],
     )?;

@@ -2,6 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
+use super::ExecuteCached;
 use crate::store::{FeedEntry, FeedPage};
 
 const PURGED_THROUGH: &str = "purged_through";
@@ -38,13 +39,13 @@ pub fn purge(tx: &Savepoint<'_>, before: &str) -> rusqlite::Result<usize> {
     if through == 0 {
         return Ok(0);
     }
-    let gone = tx.execute(
+    let gone = tx.execute_cached(
         "DELETE FROM deliveries WHERE message_seq <= ?1
          AND NOT EXISTS (SELECT 1 FROM webhook_attempts a WHERE a.message_seq = deliveries.message_seq AND a.state = 'pending')",
         [through],
     )?;
-    tx.execute("DELETE FROM webhook_attempts WHERE message_seq <= ?1 AND state != 'pending'", [through])?;
-    tx.execute(
+    tx.execute_cached("DELETE FROM webhook_attempts WHERE message_seq <= ?1 AND state != 'pending'", [through])?;
+    tx.execute_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
         params![PURGED_THROUGH, through],
     )?;

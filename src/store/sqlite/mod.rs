@@ -45,6 +45,18 @@ use super::{
 use crate::audit::Algorithm;
 use crate::telemetry::StoreMetrics;
 
+/// `execute` with the statement kept prepared: rusqlite's `execute` prepares it anew each time,
+/// which the writer's profile showed.
+trait ExecuteCached {
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl ExecuteCached for Connection {
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
+
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "xietong.sqlite3";
 

@@ -2,6 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
+use super::ExecuteCached;
 use crate::store::{
     DueObligation, Escalation, LogEntry, ObligationRow, StepOutcome, StepRole, ThreadMessageRow, ThreadQuery,
     ThreadRow, ThreadStep,
@@ -70,7 +71,7 @@ pub fn referenced(c: &Connection, link: &str, seq: i64, reader: &str) -> rusqlit
 pub fn apply_all(tx: &Savepoint<'_>, steps: &[ThreadStep]) -> rusqlite::Result<Vec<StepOutcome>> {
     let outcomes = steps.iter().map(|step| apply(tx, step)).collect::<rusqlite::Result<_>>()?;
     if let Some(last) = steps.iter().map(|s| s.seq).max() {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
             params![CURSOR, last],
         )?;
@@ -81,11 +82,11 @@ pub fn apply_all(tx: &Savepoint<'_>, steps: &[ThreadStep]) -> rusqlite::Result<V
 /// A message that neither asks, answers, reports progress nor refers to anything stands alone:
 /// it opens no thread. When a later message refers to it, it becomes the root of one.
 fn root_at(tx: &Savepoint<'_>, message_id: &str) -> rusqlite::Result<String> {
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO threads (id, case_number, opened_ms) SELECT id, subject, coalesce(received_ms, 0) FROM messages WHERE id = ?1",
         [message_id],
     )?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO thread_messages (thread_id, message_id, seq, kind, type, sender, at_ms)
          SELECT id, id, seq, CASE sender WHEN 'gateway' THEN 'notice' ELSE 'message' END, type, sender, coalesce(received_ms, 0)
          FROM messages WHERE id = ?1",
@@ -123,7 +124,7 @@ fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome>
         Some(t) => t,
         None if matches!(step.role, StepRole::Other) => return Ok(StepOutcome::default()),
         None => {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO threads (id, case_number, opened_ms) VALUES (?1, ?2, ?3)",
                 params![step.message_id, step.subject, step.at_ms],
             )?;
@@ -173,7 +174,7 @@ fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome>
             match owed {
                 Some((id, request_id, request_type, deadline_ms)) => {
                     let result = if *cannot_determine { "cannot_determine" } else { "answered" };
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE obligations SET state = 'answered', answered_by = ?2, answered_ms = ?3, late = ?4, outcome = ?5 WHERE id = ?1",
                         params![id, step.message_id, step.at_ms, step.at_ms > deadline_ms, result],
                     )?;
@@ -199,7 +200,7 @@ fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome>
         StepRole::Other if step.sender == "gateway" => "notice",
         StepRole::Other => "message",
     };
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO thread_messages (thread_id, message_id, seq, kind, type, sender, at_ms, flag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![thread, step.message_id, step.seq, kind, step.message_type, step.sender, step.at_ms, outcome.flag],
     )?;
@@ -240,7 +241,7 @@ pub fn unescalated(c: &Connection, types: &[String]) -> rusqlite::Result<Vec<(i6
 }
 
 pub fn mark_overdue(tx: &Savepoint<'_>, id: i64) -> rusqlite::Result<bool> {
-    Ok(tx.execute("UPDATE obligations SET state = 'overdue' WHERE id = ?1 AND state = 'open'", [id])? == 1)
+    Ok(tx.execute_cached("UPDATE obligations SET state = 'overdue' WHERE id = ?1 AND state = 'open'", [id])? == 1)
 }
 
 fn obligation(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObligationRow> {

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
-use super::audit;
+use super::{ExecuteCached, audit};
 use crate::audit::{Algorithm, Entry};
 use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, SubscriptionRow};
 
@@ -35,7 +35,7 @@ fn head(tx: &Savepoint<'_>) -> rusqlite::Result<i64> {
 /// its feed unless the row names a cursor.
 pub fn create_subscription(tx: &Savepoint<'_>, s: &SubscriptionRow) -> rusqlite::Result<bool> {
     let cursor = if s.cursor < 0 { head(tx)? } else { s.cursor };
-    let n = tx.execute(
+    let n = tx.execute_cached(
         "INSERT INTO subscriptions (id, owner, spec, cursor, disabled, source, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (id) DO NOTHING",
         params![s.id, s.owner, s.spec, cursor, s.disabled, s.source, s.created_at],
@@ -61,7 +61,7 @@ pub fn sync_config(tx: &Savepoint<'_>, rows: &[SubscriptionRow]) -> rusqlite::Re
                 create_subscription(tx, r)?;
             }
             Some(_) => {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE subscriptions SET spec = ?2, source = 'config' WHERE id = ?1",
                     params![r.id, r.spec],
                 )?;
@@ -75,8 +75,8 @@ pub fn sync_config(tx: &Savepoint<'_>, rows: &[SubscriptionRow]) -> rusqlite::Re
 }
 
 pub fn delete_subscription(tx: &Savepoint<'_>, id: &str) -> rusqlite::Result<bool> {
-    tx.execute("DELETE FROM webhook_attempts WHERE subscription = ?1 AND state = 'pending'", [id])?;
-    Ok(tx.execute("DELETE FROM subscriptions WHERE id = ?1", [id])? == 1)
+    tx.execute_cached("DELETE FROM webhook_attempts WHERE subscription = ?1 AND state = 'pending'", [id])?;
+    Ok(tx.execute_cached("DELETE FROM subscriptions WHERE id = ?1", [id])? == 1)
 }
 
 pub fn update_subscription(
@@ -87,16 +87,17 @@ pub fn update_subscription(
 ) -> rusqlite::Result<bool> {
     let mut n = 0;
     if let Some(spec) = spec {
-        n += tx.execute("UPDATE subscriptions SET spec = ?2 WHERE id = ?1", params![id, spec])?;
+        n += tx.execute_cached("UPDATE subscriptions SET spec = ?2 WHERE id = ?1", params![id, spec])?;
     }
     if let Some(disabled) = disabled {
-        n += tx.execute("UPDATE subscriptions SET disabled = ?2 WHERE id = ?1", params![id, disabled])?;
+        n += tx.execute_cached("UPDATE subscriptions SET disabled = ?2 WHERE id = ?1", params![id, disabled])?;
     }
     Ok(n > 0)
 }
 
 pub fn acknowledge(tx: &Savepoint<'_>, id: &str, cursor: i64) -> rusqlite::Result<bool> {
-    let n = tx.execute("UPDATE subscriptions SET cursor = max(cursor, ?2) WHERE id = ?1", params![id, cursor])?;
+    let n =
+        tx.execute_cached("UPDATE subscriptions SET cursor = max(cursor, ?2) WHERE id = ?1", params![id, cursor])?;
     Ok(n == 1)
 }
 
@@ -117,7 +118,10 @@ pub fn enqueue(
     for e in entries {
         insert.execute(params![subscription, e.seq, e.thread, now, e.message_id])?;
     }
-    tx.execute("UPDATE subscriptions SET cursor = max(cursor, ?2) WHERE id = ?1", params![subscription, through])?;
+    tx.execute_cached(
+        "UPDATE subscriptions SET cursor = max(cursor, ?2) WHERE id = ?1",
+        params![subscription, through],
+    )?;
     Ok(())
 }
 
@@ -193,17 +197,17 @@ pub fn complete(
     }
     let kept = |s: &Option<String>| s.as_ref().map(|s| s.chars().take(RESPONSE_KEPT).collect::<String>());
     match outcome {
-        AttemptOutcome::Delivered { status } => tx.execute(
+        AttemptOutcome::Delivered { status } => tx.execute_cached(
             "UPDATE webhook_attempts SET state = 'delivered', attempts = attempts + 1, leased = 0, last_status = ?2,
                     last_error = NULL, updated_at = ?3 WHERE id = ?1",
             params![id, status, now],
         )?,
-        AttemptOutcome::Retry { at_ms, status, error } => tx.execute(
+        AttemptOutcome::Retry { at_ms, status, error } => tx.execute_cached(
             "UPDATE webhook_attempts SET attempts = attempts + 1, leased = 0, next_at = ?2, last_status = ?3, last_error = ?4,
                     updated_at = ?5 WHERE id = ?1",
             params![id, at_ms, status, error, now],
         )?,
-        AttemptOutcome::Dead { status, error, response } => tx.execute(
+        AttemptOutcome::Dead { status, error, response } => tx.execute_cached(
             "UPDATE webhook_attempts SET state = 'dead', attempts = attempts + 1, leased = 0, last_status = ?2, last_error = ?3,
                     last_response = ?4, updated_at = ?5 WHERE id = ?1",
             params![id, status, error, kept(response), now],
@@ -213,14 +217,14 @@ pub fn complete(
                 tx.query_row("SELECT subscription FROM webhook_attempts WHERE id = ?1", [id], |r| r.get(0)).optional()?;
             let reason = format!("the endpoint answered {status} Gone at {now}");
             if let Some(s) = &subscription {
-                tx.execute("UPDATE subscriptions SET disabled = ?2 WHERE id = ?1", params![s, reason])?;
-                tx.execute(
+                tx.execute_cached("UPDATE subscriptions SET disabled = ?2 WHERE id = ?1", params![s, reason])?;
+                tx.execute_cached(
                     "UPDATE webhook_attempts SET state = 'dead', leased = 0, last_error = ?2, updated_at = ?3
                      WHERE subscription = ?1 AND state = 'pending'",
                     params![s, "the subscription is disabled: its endpoint is gone", now],
                 )?;
             }
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE webhook_attempts SET state = 'dead', attempts = attempts + 1, leased = 0, last_status = ?2, last_error = ?3,
                         updated_at = ?4 WHERE id = ?1",
                 params![id, status, reason, now],
@@ -268,7 +272,7 @@ pub fn dead_letters(c: &Connection, subscription: Option<&str>, limit: usize) ->
 }
 
 pub fn replay(tx: &Savepoint<'_>, alg: Algorithm, id: i64, by: &str, now_ms: i64, now: &str) -> rusqlite::Result<bool> {
-    let n = tx.execute(
+    let n = tx.execute_cached(
         "UPDATE webhook_attempts SET state = 'pending', attempts = 0, leased = 0, next_at = ?2, updated_at = ?3
          WHERE id = ?1 AND state = 'dead'",
         params![id, now_ms, now],
