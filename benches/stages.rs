@@ -7,7 +7,6 @@
 //!
 //!     cargo bench --bench stages
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -19,10 +18,10 @@ use xietong::config::Config;
 use xietong::load::messages::{Generator, Mix};
 use xietong::model::AgencyId;
 use xietong::model::shape::Shape;
-use xietong::pipeline::{self, BodyKind};
+use xietong::pipeline::{self, BodyKind, Normalized};
 use xietong::secrecy::scan;
 use xietong::store::sqlite::{Options, SqliteStore};
-use xietong::store::{NewMessage, Store};
+use xietong::store::{NewDelivery, NewMessage, Store};
 use xietong::telemetry::Metrics;
 
 /// The gateway's allocator (src/main.rs), so the figures are the binary's.
@@ -38,13 +37,43 @@ fn message(size: usize) -> (Vec<u8>, AgencyId) {
     (m.body, m.sender.parse().expect("an agency id"))
 }
 
+/// A fresh SQLite store with the default group commit, in `dir`.
+fn open_store(dir: &std::path::Path) -> SqliteStore {
+    let options = Options { batch_max: 256, busy_timeout: Duration::from_secs(5), audit: Default::default() };
+    SqliteStore::open(dir, options, Metrics::new().store).expect("the store opens")
+}
+
+/// The message the ingest path commits for `normalized` (its `event` serialised), under a
+/// native id of its own.
+fn to_commit(
+    normalized: &Normalized,
+    sender: &AgencyId,
+    native_id: String,
+    event: String,
+    deliveries: Vec<NewDelivery>,
+) -> NewMessage {
+    NewMessage {
+        id: uuid::Uuid::now_v7().to_string(),
+        sender: sender.to_string(),
+        native_id,
+        message_type: normalized.message_type.name,
+        subject: normalized.subject.clone(),
+        content_sha256: normalized.content_sha256.clone(),
+        body_sha256: normalized.content_sha256.clone(),
+        stripped: Vec::new(),
+        event,
+        deliveries,
+        received_ms: 0,
+        in_reply_to: None,
+    }
+}
+
 fn stages(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = Config::load(&root.join("config")).expect("config checks");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let options = Options { batch_max: 256, busy_timeout: Duration::from_secs(5), audit: Default::default() };
-    let store = Arc::new(SqliteStore::open(dir.path(), options, Metrics::new().store).expect("the store opens"));
+    let store = open_store(dir.path());
 
     let mut group = c.benchmark_group("stages");
     for size in SIZES {
@@ -91,20 +120,8 @@ fn stages(c: &mut Criterion) {
         group.bench_function(id("commit"), |b| {
             b.iter(|| {
                 n += 1;
-                let m = NewMessage {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    sender: sender.to_string(),
-                    native_id: format!("STAGES-{size}-{n}"),
-                    message_type: normalized.message_type.name,
-                    subject: normalized.subject.clone(),
-                    content_sha256: normalized.content_sha256.clone(),
-                    body_sha256: normalized.content_sha256.clone(),
-                    stripped: Vec::new(),
-                    event: event.clone(),
-                    deliveries: deliveries.clone(),
-                    received_ms: 0,
-                    in_reply_to: None,
-                };
+                let m =
+                    to_commit(&normalized, &sender, format!("STAGES-{size}-{n}"), event.clone(), deliveries.clone());
                 runtime.block_on(store.accept(m)).unwrap()
             })
         });
@@ -122,8 +139,7 @@ fn recipients(c: &mut Criterion) {
     ];
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let options = Options { batch_max: 256, busy_timeout: Duration::from_secs(5), audit: Default::default() };
-    let store = SqliteStore::open(dir.path(), options, Metrics::new().store).expect("the store opens");
+    let store = open_store(dir.path());
     let (body, sender) = message(1024);
     let mut group = c.benchmark_group("recipients");
     for extra in [0, 6, 30] {
@@ -149,20 +165,8 @@ fn recipients(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("outbox and commit", n), |b| {
             b.iter(|| {
                 i += 1;
-                let m = NewMessage {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    sender: sender.to_string(),
-                    native_id: format!("RECIPIENTS-{n}-{i}"),
-                    message_type: normalized.message_type.name,
-                    subject: normalized.subject.clone(),
-                    content_sha256: normalized.content_sha256.clone(),
-                    body_sha256: normalized.content_sha256.clone(),
-                    stripped: Vec::new(),
-                    event: event.clone(),
-                    deliveries: pipeline::outbox(&addressed.deliveries, &normalized.event),
-                    received_ms: 0,
-                    in_reply_to: None,
-                };
+                let deliveries = pipeline::outbox(&addressed.deliveries, &normalized.event);
+                let m = to_commit(&normalized, &sender, format!("RECIPIENTS-{n}-{i}"), event.clone(), deliveries);
                 runtime.block_on(store.accept(m)).unwrap()
             })
         });

@@ -13,8 +13,8 @@ use xietong::model::AgencyId;
 use xietong::pipeline::BodyKind;
 
 /// mimalloc instead of the system allocator: the pipeline allocates and frees many small
-/// values per message (docs/performance.md, "What was changed"). The load harness uses it too,
-/// so the ceiling it measures runs on the same allocator.
+/// values per message (docs/performance.md, "What was changed"). The load harness's ceiling
+/// and the stage benchmarks use it too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

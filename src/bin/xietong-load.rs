@@ -26,9 +26,7 @@ use xietong::load::receiver::Receiver;
 use xietong::load::report::Report;
 use xietong::load::sse;
 
-/// mimalloc instead of the system allocator: the pipeline allocates and frees many small
-/// values per message (docs/performance.md, "What was changed"). The load harness uses it too,
-/// so the ceiling it measures runs on the same allocator.
+/// The gateway's allocator (src/main.rs), so the ceiling measured here runs on the same one.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

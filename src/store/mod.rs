@@ -180,6 +180,33 @@ pub enum AttemptOutcome {
     },
 }
 
+/// The audit record of what happened to webhook attempt `id` of `subscription`, done by `by`
+/// (`gateway`, or the operator of a replay); the caller adds the type, recipient and status it
+/// knows.
+pub fn attempt_entry(action: &str, by: &str, id: i64, subscription: &str, message_id: &str) -> crate::audit::Entry {
+    let mut entry = crate::audit::Entry::new(action).actor(by).message(message_id);
+    entry.detail = Some(format!("subscription {subscription}, attempt {id}"));
+    entry
+}
+
+impl Attempt {
+    /// The audit record of this attempt's outcome, when it is final (a retry is kept in the
+    /// attempt's own record, not in the audit chain).
+    pub fn outcome_entry(&self, outcome: &AttemptOutcome) -> Option<crate::audit::Entry> {
+        let (action, status) = match outcome {
+            AttemptOutcome::Delivered { status } => ("delivered", Some(*status)),
+            AttemptOutcome::Dead { status, .. } => ("dead", *status),
+            AttemptOutcome::Gone { status } => ("gone", Some(*status)),
+            AttemptOutcome::Retry { .. } => return None,
+        };
+        let mut entry = attempt_entry(action, "gateway", self.id, &self.subscription, &self.message_id);
+        entry.message_type = Some(self.message_type.clone()).filter(|t| !t.is_empty());
+        entry.recipient = Some(self.recipient.clone()).filter(|r| !r.is_empty());
+        entry.code = status.map(|s| s.to_string());
+        Some(entry)
+    }
+}
+
 /// An attempt the schedule gave up on, or the endpoint refused.
 #[derive(Clone, Debug, Serialize)]
 pub struct DeadLetter {

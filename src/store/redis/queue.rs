@@ -152,24 +152,25 @@ local function tried(state)
   redis.call('HSET', ak, 'state', state, 'updated_at', now, 'leased_until', 0)
   if status ~= '' then redis.call('HSET', ak, 'last_status', status) else redis.call('HDEL', ak, 'last_status') end
 end
+-- Off the pending sets, among the finished ones.
+local function retire(which, seq, thread)
+  redis.call('ZREM', Q .. 'pend', which)
+  redis.call('ZREM', Q .. 'delayed', which)
+  redis.call('ZREM', Q .. 'thr:' .. thread, which)
+  redis.call('ZADD', Q .. 'done', seq, which)
+end
 local function dead(other, error)
   local ok = Q .. 'a:' .. other
   local o = redis.call('HMGET', ok, 'seq', 'thread')
   unqueue(ok)
   redis.call('HSET', ok, 'state', 'dead', 'last_error', error, 'updated_at', now, 'leased_until', 0)
-  redis.call('ZREM', Q .. 'pend', other)
-  redis.call('ZREM', Q .. 'delayed', other)
-  redis.call('ZREM', Q .. 'thr:' .. o[2], other)
-  redis.call('ZADD', Q .. 'done', o[1], other)
+  retire(other, o[1], o[2])
   redis.call('ZADD', Q .. 'dead', other, other)
 end
--- Finished: off the pending sets, and the thread's next attempt goes on the stream.
+-- Finished: retired, and the thread's next attempt goes on the stream.
 local function finish(state)
   tried(state)
-  redis.call('ZREM', Q .. 'pend', id)
-  redis.call('ZREM', Q .. 'delayed', id)
-  redis.call('ZREM', Q .. 'thr:' .. a[2], id)
-  redis.call('ZADD', Q .. 'done', a[3], id)
+  retire(id, a[3], a[2])
   local next = head(a[2])
   if next then queue(next) end
 end

@@ -9,7 +9,6 @@
 use redis::AsyncCommands;
 
 use super::{Fields, RedisStore, field, number, scripts, unavailable};
-use crate::audit::Entry;
 use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, StoreError, SubscriptionRow};
 
 /// The start of an endpoint's answer kept with a dead letter.
@@ -178,26 +177,8 @@ pub async fn lease(
     store.queue(subscription).lease(store, max, now_ms, lease_ms).await
 }
 
-/// The audit record of what happened to an attempt.
-fn attempt_entry(id: i64, subscription: &str, message_id: &str, action: &str, by: Option<&str>) -> Entry {
-    let mut entry = Entry::new(action).actor(by.unwrap_or("gateway")).message(message_id);
-    entry.detail = Some(format!("subscription {subscription}, attempt {id}"));
-    entry
-}
-
 pub async fn complete(store: &RedisStore, a: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
-    // The final outcome of each attempt is audited; retries are in the attempt's own record.
-    let (action, status) = match &outcome {
-        AttemptOutcome::Delivered { status } => (Some("delivered"), Some(*status)),
-        AttemptOutcome::Dead { status, .. } => (Some("dead"), *status),
-        AttemptOutcome::Gone { status } => (Some("gone"), Some(*status)),
-        AttemptOutcome::Retry { .. } => (None, None),
-    };
-    if let Some(action) = action {
-        let mut entry = attempt_entry(a.id, &a.subscription, &a.message_id, action, None);
-        entry.message_type = Some(a.message_type.clone()).filter(|t| !t.is_empty());
-        entry.recipient = Some(a.recipient.clone()).filter(|r| !r.is_empty());
-        entry.code = status.map(|s| s.to_string());
+    if let Some(entry) = a.outcome_entry(&outcome) {
         store.audit_entry(entry).await?;
     }
     let reason = match &outcome {
@@ -232,7 +213,7 @@ pub async fn replay(store: &RedisStore, id: i64, by: &str) -> Result<bool, Store
     if field(&a, "state").as_deref() != Some("dead") {
         return Ok(false);
     }
-    let mut entry = attempt_entry(id, &sub, &field(&a, "mid").unwrap_or_default(), "replayed", Some(by));
+    let mut entry = crate::store::attempt_entry("replayed", by, id, &sub, &field(&a, "mid").unwrap_or_default());
     entry.message_type = field(&a, "type");
     entry.recipient = field(&a, "owner");
     store.audit_entry(entry).await?;

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
 use super::{ExecuteCached, audit};
-use crate::audit::{Algorithm, Entry};
+use crate::audit::Algorithm;
 use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, SubscriptionRow};
 
 /// The start of an endpoint's answer kept with a dead letter.
@@ -171,12 +171,6 @@ pub fn complete(
     now: &str,
 ) -> rusqlite::Result<()> {
     let id = attempt.id;
-    let (action, status) = match outcome {
-        AttemptOutcome::Delivered { status } => (Some("delivered"), Some(*status)),
-        AttemptOutcome::Dead { status, .. } => (Some("dead"), *status),
-        AttemptOutcome::Gone { status } => (Some("gone"), Some(*status)),
-        AttemptOutcome::Retry { .. } => (None, None),
-    };
     // The late outcome of an attempt that is no longer pending (another sender took it over
     // when its lease ended, and finished it) changes nothing.
     let found: Option<(String, String)> = tx
@@ -186,13 +180,7 @@ pub fn complete(
     let Some(("pending", thread)) = found.as_ref().map(|(state, thread)| (state.as_str(), thread)) else {
         return Ok(());
     };
-    // The final outcome of each attempt is audited; retries are in the attempt's own record.
-    if let Some(action) = action {
-        let mut entry = Entry::new(action).actor("gateway").message(attempt.message_id.as_str());
-        entry.message_type = Some(attempt.message_type.clone());
-        entry.recipient = Some(attempt.recipient.clone());
-        entry.code = status.map(|s| s.to_string());
-        entry.detail = Some(format!("subscription {}, attempt {id}", attempt.subscription));
+    if let Some(entry) = attempt.outcome_entry(outcome) {
         audit::append(tx, alg, entry, now)?;
     }
     let kept = |s: &Option<String>| s.as_ref().map(|s| s.chars().take(RESPONSE_KEPT).collect::<String>());
@@ -213,17 +201,13 @@ pub fn complete(
             params![id, status, error, kept(response), now],
         )?,
         AttemptOutcome::Gone { status } => {
-            let subscription: Option<String> =
-                tx.query_row("SELECT subscription FROM webhook_attempts WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-            let reason = format!("the endpoint answered {status} Gone at {now}");
-            if let Some(s) = &subscription {
-                tx.execute_cached("UPDATE subscriptions SET disabled = ?2 WHERE id = ?1", params![s, reason])?;
-                tx.execute_cached(
-                    "UPDATE webhook_attempts SET state = 'dead', leased = 0, last_error = ?2, updated_at = ?3
-                     WHERE subscription = ?1 AND state = 'pending'",
-                    params![s, "the subscription is disabled: its endpoint is gone", now],
-                )?;
-            }
+            let (s, reason) = (&attempt.subscription, format!("the endpoint answered {status} Gone at {now}"));
+            tx.execute_cached("UPDATE subscriptions SET disabled = ?2 WHERE id = ?1", params![s, reason])?;
+            tx.execute_cached(
+                "UPDATE webhook_attempts SET state = 'dead', leased = 0, last_error = ?2, updated_at = ?3
+                 WHERE subscription = ?1 AND state = 'pending'",
+                params![s, "the subscription is disabled: its endpoint is gone", now],
+            )?;
             tx.execute_cached(
                 "UPDATE webhook_attempts SET state = 'dead', attempts = attempts + 1, leased = 0, last_status = ?2, last_error = ?3,
                         updated_at = ?4 WHERE id = ?1",
@@ -277,63 +261,34 @@ pub fn replay(tx: &Savepoint<'_>, alg: Algorithm, id: i64, by: &str, now_ms: i64
          WHERE id = ?1 AND state = 'dead'",
         params![id, now_ms, now],
     )?;
-    if n == 1 {
-        audit_attempt(tx, alg, id, "replayed", None, Some(by), now)?;
-        heads(tx, id)?;
+    if n != 1 {
+        return Ok(false);
     }
-    Ok(n == 1)
-}
-
-/// Marks the head of the case thread of attempt `id` anew: its oldest pending attempt, the only
-/// one a lease may take (a replayed attempt may be older than the thread's head).
-fn heads(tx: &Savepoint<'_>, id: i64) -> rusqlite::Result<()> {
-    let Some((subscription, thread)): Option<(String, String)> = tx
-        .prepare_cached("SELECT subscription, thread FROM webhook_attempts WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
-    else {
-        return Ok(());
-    };
-    let next: Option<i64> = tx
+    let (subscription, thread, message, message_type, owner): (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = tx
         .prepare_cached(
-            "SELECT id FROM webhook_attempts WHERE subscription = ?1 AND thread = ?2 AND state = 'pending'
-             ORDER BY message_seq LIMIT 1",
+            "SELECT a.subscription, a.thread, m.id, m.type, s.owner FROM webhook_attempts a
+             LEFT JOIN messages m ON m.seq = a.message_seq LEFT JOIN subscriptions s ON s.id = a.subscription
+             WHERE a.id = ?1",
         )?
-        .query_row(params![subscription, thread], |r| r.get(0))
-        .optional()?;
-    tx.prepare_cached(
-        "UPDATE webhook_attempts SET head = (id IS ?3)
-         WHERE subscription = ?1 AND thread = ?2 AND (head = 1 OR id IS ?3) AND head != (id IS ?3)",
-    )?
-    .execute(params![subscription, thread, next])?;
-    Ok(())
-}
-
-/// The audit record of what happened to webhook attempt `id`: the message, its type, the
-/// subscription's owner and the subscription.
-fn audit_attempt(
-    tx: &Savepoint<'_>,
-    alg: Algorithm,
-    id: i64,
-    action: &str,
-    code: Option<String>,
-    by: Option<&str>,
-    now: &str,
-) -> rusqlite::Result<()> {
-    let facts = tx
-        .prepare_cached(
-            "SELECT m.id, m.type, s.owner, a.subscription FROM webhook_attempts a
-             JOIN messages m ON m.seq = a.message_seq LEFT JOIN subscriptions s ON s.id = a.subscription WHERE a.id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, String>(3)?))
-        })
-        .optional()?;
-    let Some((message, message_type, owner, subscription)) = facts else { return Ok(()) };
-    let mut entry = Entry::new(action).actor(by.unwrap_or("gateway")).message(message);
-    entry.message_type = Some(message_type);
-    entry.recipient = owner;
-    entry.code = code;
-    entry.detail = Some(format!("subscription {subscription}, attempt {id}"));
-    audit::append(tx, alg, entry, now)
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    if let Some(message) = message {
+        let mut entry = crate::store::attempt_entry("replayed", by, id, &subscription, &message);
+        entry.message_type = message_type;
+        entry.recipient = owner;
+        audit::append(tx, alg, entry, now)?;
+    }
+    // A replayed attempt may be older than its thread's head: the head is marked anew, the
+    // thread's oldest pending attempt, the only one a lease may take.
+    tx.execute_cached(
+        "UPDATE webhook_attempts SET head = 0 WHERE subscription = ?1 AND thread = ?2 AND head = 1",
+        params![subscription, thread],
+    )?;
+    promote_next(tx, &subscription, &thread)?;
+    Ok(true)
 }
