@@ -14,7 +14,7 @@ fn pipeline(c: &mut Criterion) {
     ] {
         let body = std::fs::read(root.join("tests/fixtures/shared/examples").join(file)).unwrap();
         let sender = sender.parse().unwrap();
-        let format = config.mapping_for(&sender, xietong::pipeline::BodyKind::Native).unwrap().clone();
+        let format = config.mapping_for(&sender, xietong::model::BodyKind::Native).unwrap().clone();
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(file, |b| {
             b.iter(|| xietong::pipeline::normalize(&config.schemas, &format, &sender, &body).expect("accepted"))

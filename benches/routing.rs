@@ -7,10 +7,11 @@ use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-#[path = "../tests/common/config.rs"]
+#[path = "../tests/it/common/config.rs"]
 mod common;
 use xietong::config::Config;
-use xietong::pipeline::{self, BodyKind};
+use xietong::model::BodyKind;
+use xietong::pipeline;
 
 const TYPES: [&str; 6] = [
     "cn.xietong.clue.transfer",

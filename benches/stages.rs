@@ -11,17 +11,19 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-#[path = "../tests/common/config.rs"]
+#[path = "../tests/it/common/config.rs"]
 mod common;
 use serde_json::Value;
+use xietong::clock::SystemClock;
 use xietong::config::Config;
 use xietong::load::messages::{Generator, Mix};
 use xietong::model::AgencyId;
+use xietong::model::BodyKind;
 use xietong::model::shape::Shape;
-use xietong::pipeline::{self, BodyKind, Normalized};
+use xietong::pipeline::{self, Normalized};
 use xietong::secrecy::scan;
 use xietong::store::sqlite::{Options, SqliteStore};
-use xietong::store::{NewDelivery, NewMessage, Store};
+use xietong::store::{Messages, NewDelivery, NewMessage};
 use xietong::telemetry::Metrics;
 
 /// The gateway's allocator (src/main.rs), so the figures are the binary's.
@@ -40,7 +42,7 @@ fn message(size: usize) -> (Vec<u8>, AgencyId) {
 /// A fresh SQLite store with the default group commit, in `dir`.
 fn open_store(dir: &std::path::Path) -> SqliteStore {
     let options = Options { batch_max: 256, busy_timeout: Duration::from_secs(5), audit: Default::default() };
-    SqliteStore::open(dir, options, Metrics::new().store).expect("the store opens")
+    SqliteStore::open(dir, options, Metrics::new().store, std::sync::Arc::new(SystemClock)).expect("the store opens")
 }
 
 /// The message the ingest path commits for `normalized` (its `event` serialised), under a

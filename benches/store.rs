@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use xietong::clock::SystemClock;
 use xietong::store::sqlite::{Options, SqliteStore};
-use xietong::store::{NewDelivery, NewMessage, Store};
+use xietong::store::{Lifecycle, Messages, NewDelivery, NewMessage};
 use xietong::telemetry::Metrics;
 
 const WRITERS: usize = 64;
@@ -52,7 +53,8 @@ fn store(c: &mut Criterion) {
     for batch_max in [1usize, 256] {
         let dir = tempfile::tempdir_in(".").unwrap();
         let options = Options { batch_max, busy_timeout: Duration::from_secs(5), audit: Default::default() };
-        let store = Arc::new(SqliteStore::open(dir.path(), options, Metrics::new().store).unwrap());
+        let store =
+            Arc::new(SqliteStore::open(dir.path(), options, Metrics::new().store, Arc::new(SystemClock)).unwrap());
         let mut next = 0u64;
         group.bench_function(format!("batch_max_{batch_max}"), |b| {
             b.iter_custom(|iters| {

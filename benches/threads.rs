@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use xietong::clock::ManualClock;
+use xietong::clock::{ManualClock, SystemClock};
 use xietong::config::Config;
-use xietong::server::{Gateway, Overrides};
 use xietong::store::sqlite::{Options, SqliteStore};
-use xietong::store::{NewDelivery, NewMessage, Store};
+use xietong::store::{Lifecycle, Messages, NewDelivery, NewMessage, Threads};
 use xietong::telemetry::Metrics;
-use xietong::threads::worker;
+use xietong::threads::worker::{self, ThreadWorker};
 
 /// Requests, each answered by one reply.
 const PAIRS: usize = 500;
@@ -53,7 +52,7 @@ fn reply(n: usize) -> NewMessage {
 
 fn open(dir: &std::path::Path) -> Arc<SqliteStore> {
     let options = Options { batch_max: 256, busy_timeout: Duration::from_secs(5), audit: Default::default() };
-    Arc::new(SqliteStore::open(dir, options, Metrics::new().store).unwrap())
+    Arc::new(SqliteStore::open(dir, options, Metrics::new().store, Arc::new(SystemClock)).unwrap())
 }
 
 fn threads(c: &mut Criterion) {
@@ -104,16 +103,17 @@ fn threads(c: &mut Criterion) {
                 let dir = tempfile::tempdir_in(".").unwrap();
                 let store = open(dir.path());
                 let clock = ManualClock::at(0);
-                let gateway = Gateway::new(load(), store.clone(), Arc::new(Metrics::new()), Overrides::default())
-                    .with_clock(Arc::new(clock.clone()));
+                let config = Arc::new(load());
+                let worker =
+                    ThreadWorker::new(store.clone(), Arc::new(clock.clone()), Arc::new(move || config.clone()));
                 total += runtime.block_on(async {
                     for n in 0..PAIRS {
                         store.accept(request(n)).await.unwrap();
                     }
-                    worker::round(&gateway).await.unwrap();
+                    worker.round().await.unwrap();
                     clock.advance(Duration::from_millis(31 * DAY_MS as u64));
                     let started = Instant::now();
-                    worker::round(&gateway).await.unwrap();
+                    worker.round().await.unwrap();
                     let elapsed = started.elapsed();
                     store.close().await;
                     elapsed

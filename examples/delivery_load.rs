@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
-#[path = "../tests/common/config.rs"]
+#[path = "../tests/it/common/config.rs"]
 mod common;
 
 #[actix_web::main]
@@ -70,9 +70,10 @@ async fn main() {
     .unwrap();
     let data = tempfile::tempdir().unwrap();
     let config = xietong::config::Config::load(config_dir.path()).expect("config");
-    let overrides = xietong::server::Overrides { data_dir: Some(data.path().to_path_buf()), ..Default::default() };
-    let gateway = xietong::server::Gateway::open(config, overrides).await.expect("store");
-    let running = xietong::server::start(gateway, Some(TcpListener::bind("127.0.0.1:0").unwrap())).expect("server");
+    let overrides = xietong::gateway::Overrides { data_dir: Some(data.path().to_path_buf()), ..Default::default() };
+    let gateway = Arc::new(xietong::gateway::Gateway::open(config, overrides).await.expect("store"));
+    gateway.start_workers();
+    let running = xietong::http::start(gateway, Some(TcpListener::bind("127.0.0.1:0").unwrap())).expect("server");
     let url = format!("http://{}", running.addr);
     let handle = running.handle.clone();
     actix_web::rt::spawn(running.wait());

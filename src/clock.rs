@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, FixedOffset, TimeZone};
-
-use crate::normalize::convert::beijing;
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 
 pub trait Clock: Send + Sync {
     /// Unix milliseconds.
@@ -52,6 +50,12 @@ impl Clock for ManualClock {
     }
 }
 
+/// Beijing time (UTC+8, no daylight saving): every time the gateway writes or reads without an
+/// offset.
+pub fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is within ±24 h")
+}
+
 /// RFC 3339 with milliseconds, Beijing time.
 pub fn format_ms(ms: i64) -> String {
     beijing()
@@ -59,4 +63,29 @@ pub fn format_ms(ms: i64) -> String {
         .single()
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false))
         .unwrap_or_default()
+}
+
+/// A time given as `YYYY-MM-DD` (the start of that day in Beijing) or RFC 3339, as unix ms.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|d| beijing().from_local_datetime(&d).single())
+        .map(|t| t.timestamp_millis())
+        .ok_or_else(|| format!("`{text}` is not a time: YYYY-MM-DD (Beijing) or RFC 3339"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_beijing_days_or_rfc3339() {
+        assert_eq!(format_ms(parse_time("2026-11-24").unwrap()), "2026-11-24T00:00:00.000+08:00");
+        assert!(parse_time("2026-11-24T10:00:00Z").is_ok());
+        assert!(parse_time("yesterday").is_err());
+    }
 }

@@ -8,9 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use xietong::config::Config;
 use xietong::config::settings::Backend;
-use xietong::explain;
-use xietong::model::AgencyId;
-use xietong::pipeline::BodyKind;
+use xietong::model::{AgencyId, BodyKind};
+use xietong::pipeline::explain;
 
 /// mimalloc instead of the system allocator: the pipeline allocates and frees many small
 /// values per message (docs/performance.md, "What was changed"). The load harness's ceiling
@@ -160,35 +159,30 @@ async fn audit_verify(dir: &std::path::Path, data_dir: Option<PathBuf>, key: Opt
             return ExitCode::from(2);
         }
     };
-    let report = if config.settings.store.backend == Backend::Redis && data_dir.is_none() {
-        let redis = &config.settings.store.redis;
-        let chain = match xietong::store::redis::RedisStore::open(redis, config.settings.audit.hash).await {
-            Ok(store) => store.audit_chain().await,
-            Err(e) => Err(e),
-        };
-        let (checkpoints, records) = match chain {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("cannot read the audit log from Redis: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        xietong::audit::verify::verify(records.into_iter().map(Ok), &checkpoints, verifier.as_ref())
-    } else {
-        let data_dir = data_dir.unwrap_or_else(|| config.settings.data_dir.clone());
-        let db = data_dir.join(xietong::store::sqlite::DB_FILE);
-        if !db.is_file() {
-            eprintln!("{}: no store here (pass --data-dir)", db.display());
+    // An explicit data directory is the embedded store's, whatever the configuration says.
+    let mut settings = config.settings;
+    if let Some(dir) = data_dir {
+        settings.store.backend = Backend::Embedded;
+        settings.data_dir = dir;
+    }
+    let clock = std::sync::Arc::new(xietong::clock::SystemClock);
+    let store = match xietong::store::open_read_only(&settings, clock).await {
+        Ok(s) => s,
+        Err(e) if settings.store.backend == Backend::Embedded => {
+            eprintln!("{e} (pass --data-dir)");
             return ExitCode::from(2);
         }
-        let (checkpoints, records) = match xietong::store::sqlite::audit::read_all(&db) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("{}: cannot read the audit log: {e}", db.display());
-                return ExitCode::from(2);
-            }
-        };
-        xietong::audit::verify::verify(records, &checkpoints, verifier.as_ref())
+        Err(e) => {
+            eprintln!("cannot read the audit log from Redis: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match xietong::store::audit::verify(store.as_ref(), verifier.as_ref()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot read the audit log: {e}");
+            return ExitCode::from(2);
+        }
     };
     let mut out = serde_json::to_value(&report).unwrap_or_default();
     out["intact"] = report.intact().into();
@@ -301,17 +295,18 @@ async fn serve(dir: &std::path::Path, listen: Option<std::net::SocketAddr>, data
         Ok(c) => c,
         Err(code) => return code,
     };
-    let overrides = xietong::server::Overrides { listen, data_dir, workers: None };
+    let overrides = xietong::gateway::Overrides { listen, data_dir, workers: None };
     xietong::telemetry::init_logging(&config.settings.log);
-    let gateway = match xietong::server::Gateway::open(config, overrides).await {
-        Ok(g) => g,
+    let gateway = match xietong::gateway::Gateway::open(config, overrides).await {
+        Ok(g) => std::sync::Arc::new(g),
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(1);
         }
     };
     let data_dir = gateway.runtime().config.settings.data_dir.clone();
-    let running = match xietong::server::start(gateway, None) {
+    gateway.start_workers();
+    let running = match xietong::http::start(gateway, None) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot listen: {e}");

@@ -99,41 +99,6 @@ impl Verifier {
     }
 }
 
-/// Signs the chain's head every `audit.checkpoint_every`, when the configuration names a
-/// signing key and records were appended since the last checkpoint.
-pub fn spawn(gateway: actix_web::web::Data<crate::server::Gateway>) {
-    actix_web::rt::spawn(async move {
-        loop {
-            let rt = gateway.runtime();
-            let audit = rt.config.settings.audit.clone();
-            tokio::time::sleep(audit.checkpoint_every).await;
-            let Some(key) = audit.signing_key.as_ref().map(|k| rt.config.dir.join(k)) else { continue };
-            match checkpoint(&gateway, &key).await {
-                Ok(Some(c)) => tracing::debug!(seq = c.seq, "audit checkpoint signed"),
-                Ok(None) => {}
-                Err(crate::store::StoreError::Closed) => return,
-                Err(e) => tracing::warn!(error = %e, "cannot sign an audit checkpoint now"),
-            }
-        }
-    });
-}
-
-async fn checkpoint(
-    gateway: &crate::server::Gateway,
-    key: &Path,
-) -> Result<Option<Checkpoint>, crate::store::StoreError> {
-    let signer = Signer::load(key).map_err(crate::store::StoreError::Unavailable)?;
-    let Some((seq, hash)) = gateway.store.audit_head().await? else { return Ok(None) };
-    let last = gateway.store.audit_checkpoints().await?.last().map_or(0, |c| c.seq);
-    if seq <= last {
-        return Ok(None);
-    }
-    let at = crate::clock::format_ms(gateway.clock.now_ms());
-    let c = signer.sign(seq, &hash, &at);
-    gateway.store.add_audit_checkpoint(c.clone()).await?;
-    Ok(Some(c))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

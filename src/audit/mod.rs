@@ -8,6 +8,7 @@
 //! without the key does not verify either.
 
 pub mod checkpoint;
+pub mod checkpointer;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};

@@ -49,47 +49,74 @@ pub fn verify(
     checkpoints: &[Checkpoint],
     verifier: Option<&Verifier>,
 ) -> Report {
-    let mut report = Report { checkpoints: checkpoints.len(), ..Report::default() };
-    let mut pending: BTreeMap<i64, &Checkpoint> = BTreeMap::new();
-    for c in checkpoints {
-        if let Some(v) = verifier {
-            if !v.check(c) {
-                report.broken = Some(Broken {
-                    seq: c.seq,
-                    why: format!("the checkpoint at record {} is not signed by key {}", c.seq, v.key_id()),
-                });
-                return report;
-            }
-            report.signatures_checked += 1;
-        }
-        pending.insert(c.seq, c);
-    }
-    let mut prev = GENESIS.to_string();
-    let mut expected = 1;
+    let mut check = Check::new(checkpoints, verifier);
     for s in records {
+        if !check.record(s) {
+            break;
+        }
+    }
+    check.finish()
+}
+
+/// A verification in progress: the checkpoints checked first, then the records one after
+/// another (so a chain of any length is read in pages).
+pub struct Check<'a> {
+    report: Report,
+    pending: BTreeMap<i64, &'a Checkpoint>,
+    prev: String,
+    expected: i64,
+}
+
+impl<'a> Check<'a> {
+    /// Checks the checkpoints' signatures (with `verifier`, when there is one).
+    pub fn new(checkpoints: &'a [Checkpoint], verifier: Option<&Verifier>) -> Check<'a> {
+        let mut report = Report { checkpoints: checkpoints.len(), ..Report::default() };
+        let mut pending: BTreeMap<i64, &Checkpoint> = BTreeMap::new();
+        for c in checkpoints {
+            if let Some(v) = verifier {
+                if !v.check(c) {
+                    report.broken = Some(Broken {
+                        seq: c.seq,
+                        why: format!("the checkpoint at record {} is not signed by key {}", c.seq, v.key_id()),
+                    });
+                    break;
+                }
+                report.signatures_checked += 1;
+            }
+            pending.insert(c.seq, c);
+        }
+        Check { report, pending, prev: GENESIS.to_string(), expected: 1 }
+    }
+
+    /// Checks the next record; false once the chain is broken (later records change nothing).
+    pub fn record(&mut self, s: Result<Stored, String>) -> bool {
+        if self.report.broken.is_some() {
+            return false;
+        }
+        let expected = self.expected;
         let s = match s {
             Ok(s) => s,
             Err(e) => {
-                report.broken = Some(Broken {
+                self.report.broken = Some(Broken {
                     seq: expected,
                     why: format!("the log cannot be read from record {expected} on: {e}"),
                 });
-                return report;
+                return false;
             }
         };
         let fail = |why: String| Some(Broken { seq: s.seq, why });
         let record: Record = match serde_json::from_str(&s.record) {
             Ok(r) => r,
             Err(e) => {
-                report.broken = fail(format!("record {} is not an audit record ({e})", s.seq));
-                return report;
+                self.report.broken = fail(format!("record {} is not an audit record ({e})", s.seq));
+                return false;
             }
         };
-        report.broken = if s.seq != expected {
+        self.report.broken = if s.seq != expected {
             fail(format!("records {expected} to {} are missing", s.seq - 1))
         } else if record.seq != s.seq {
             fail(format!("record {} says it is record {}: renumbered", s.seq, record.seq))
-        } else if s.prev != prev {
+        } else if s.prev != self.prev {
             fail(format!(
                 "record {} does not follow record {}: a record before it was changed or removed",
                 s.seq,
@@ -97,30 +124,37 @@ pub fn verify(
             ))
         } else if link(record.alg, &s.prev, &s.record) != s.hash {
             fail(format!("record {} does not match its hash: it was edited", s.seq))
-        } else if pending.get(&s.seq).is_some_and(|c| c.hash != s.hash) {
+        } else if self.pending.get(&s.seq).is_some_and(|c| c.hash != s.hash) {
             fail(format!("record {} is not the one the signed checkpoint names: the chain was rewritten", s.seq))
         } else {
             None
         };
-        if report.broken.is_some() {
-            return report;
+        if self.report.broken.is_some() {
+            return false;
         }
-        pending.remove(&s.seq);
-        prev = s.hash.clone();
-        report.records += 1;
-        report.head = Some((s.seq, s.hash));
-        expected += 1;
+        self.pending.remove(&s.seq);
+        self.prev = s.hash.clone();
+        self.report.records += 1;
+        self.report.head = Some((s.seq, s.hash));
+        self.expected += 1;
+        true
     }
-    if let Some((seq, _)) = pending.first_key_value() {
-        report.broken = Some(Broken {
-            seq: *seq,
-            why: format!(
-                "a signed checkpoint names record {seq}, but the log ends at record {}: records were removed",
-                expected - 1
-            ),
-        });
+
+    /// The report: a checkpoint past the last record means records were removed.
+    pub fn finish(mut self) -> Report {
+        if self.report.broken.is_none()
+            && let Some((seq, _)) = self.pending.first_key_value()
+        {
+            self.report.broken = Some(Broken {
+                seq: *seq,
+                why: format!(
+                    "a signed checkpoint names record {seq}, but the log ends at record {}: records were removed",
+                    self.expected - 1
+                ),
+            });
+        }
+        self.report
     }
-    report
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::settings::{RateLimit, Settings};
 use crate::model::AgencyId;
 use crate::normalize::SpecError;
@@ -136,7 +136,7 @@ impl Agencies {
         errors: &mut Vec<ConfigError>,
     ) -> Agencies {
         let mut out = Agencies::default();
-        let Some(file) = super::read_yaml::<AgenciesFile>(path, true, errors) else { return out };
+        let Some(file) = super::files::read_yaml::<AgenciesFile>(path, true, errors) else { return out };
         let at = |s: &serde_saphyr::Location, message: String| ConfigError::from_spec(path, SpecError::at(s, message));
         for spec in file.agencies {
             let id: AgencyId = match spec.id.value.parse() {

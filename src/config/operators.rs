@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use crate::normalize::SpecError;
 use crate::token::{self, TokenHash};
 
@@ -35,7 +35,7 @@ impl Operators {
     /// A missing file means no operator: the admin endpoints refuse everyone.
     pub fn load(path: &Path, errors: &mut Vec<ConfigError>) -> Operators {
         let mut out = Operators::default();
-        let Some(file) = super::read_yaml::<OperatorsFile>(path, true, errors) else { return out };
+        let Some(file) = super::files::read_yaml::<OperatorsFile>(path, true, errors) else { return out };
         for op in file.operators {
             for t in &op.tokens {
                 match token::parse_hash(&t.value) {

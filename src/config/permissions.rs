@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use crate::model::{AgencyId, AgencyKind, Code, Problem, types};
 use crate::normalize::SpecError;
 use crate::route::divisions::Level;
@@ -69,7 +69,7 @@ impl Permissions {
     /// what an operator means. Problems go to `errors`.
     pub fn load(path: &Path, errors: &mut Vec<ConfigError>) -> Permissions {
         let mut out = Permissions::default();
-        let Some(file) = super::read_yaml::<PermissionsFile>(path, false, errors) else { return out };
+        let Some(file) = super::files::read_yaml::<PermissionsFile>(path, false, errors) else { return out };
         let mut error =
             |at: &serde_saphyr::Location, m: String| errors.push(ConfigError::from_spec(path, SpecError::at(at, m)));
         for g in file.send {

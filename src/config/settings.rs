@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use crate::model::AgencyKind;
 use crate::model::shape::Shape;
 use crate::secrecy::Level;
@@ -374,11 +374,11 @@ impl RedisSettings {
     /// Reads the URL and password kept outside the file (`env:`, `file:`), puts the password
     /// into the URL, and makes the CA's path absolute (from `dir`, the configuration directory).
     pub fn resolve(&mut self, dir: &Path) -> Result<(), String> {
-        if let Some(r) = super::reference(&self.url, dir) {
+        if let Some(r) = super::files::reference(&self.url, dir) {
             self.url = r.map_err(|e| format!("store.redis.url: {e}"))?;
         }
         if let Some(password) = self.password.take() {
-            let password = match super::reference(&password, dir) {
+            let password = match super::files::reference(&password, dir) {
                 Some(r) => r.map_err(|e| format!("store.redis.password: {e}"))?,
                 None => password,
             };
@@ -515,7 +515,7 @@ impl Settings {
     /// Reads `path` (a missing file means all defaults) and checks it.
     pub fn load(path: &Path, formats: &BTreeSet<String>, errors: &mut Vec<ConfigError>) -> Settings {
         // Missing: all defaults. With problems (recorded): defaults too, so that checking goes on.
-        let settings = super::read_yaml::<Settings>(path, true, errors).unwrap_or_default();
+        let settings = super::files::read_yaml::<Settings>(path, true, errors).unwrap_or_default();
         for (kind, format) in &settings.formats {
             if let Err(e) = kind.parse::<AgencyKind>() {
                 errors.push(ConfigError::new(path, format!("formats: {e}")));

@@ -16,7 +16,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::web;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
@@ -24,10 +23,12 @@ use tokio::sync::{Notify, Semaphore};
 use super::guard::Guard;
 use super::signature;
 use super::subscription::{Stored, Webhook};
+use crate::clock::Clock;
+use crate::config::Current;
 use crate::config::settings::Delivery;
 use crate::route::Router;
-use crate::server::Gateway;
-use crate::store::{Attempt, AttemptOutcome, NewAttempt, StoreError, SubscriptionRow};
+use crate::store::{Attempt, AttemptOutcome, NewAttempt, Store, StoreError, SubscriptionRow};
+use crate::telemetry::Metrics;
 
 /// Feed entries read per step when creating attempts.
 const FAN_OUT_PAGE: usize = 500;
@@ -79,10 +80,13 @@ impl Endpoint {
     }
 }
 
-/// Starts the worker and the retention janitor on the current runtime.
-pub fn spawn(gateway: web::Data<Gateway>) {
-    actix_web::rt::spawn(supervise(gateway.clone()));
-    actix_web::rt::spawn(purge(gateway));
+/// The webhook worker, on a store, a clock, the metrics and the configuration in force.
+#[derive(Clone)]
+pub struct WebhookWorker {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    config: Current,
 }
 
 /// A subscription's delivery task, and the spec it was started with.
@@ -99,142 +103,150 @@ impl Drop for Running {
     }
 }
 
-/// Keeps one delivery task per enabled webhook subscription, so subscriptions make progress
-/// side by side (and their writes share the store's group commits): a task starts for a new
-/// subscription, restarts when its spec changes, and stops when it is disabled or deleted.
-async fn supervise(gateway: web::Data<Gateway>) {
-    let mut running: HashMap<String, Running> = HashMap::new();
-    loop {
-        match gateway.store.subscriptions().await {
-            Ok(subscriptions) => {
-                let wanted: Vec<&SubscriptionRow> = subscriptions
-                    .iter()
-                    .filter(|s| s.disabled.is_none() && Stored::parse(&s.spec).webhook.is_some())
-                    .collect();
-                running.retain(|id, r| wanted.iter().any(|s| &s.id == id && s.spec == r.spec));
-                for sub in wanted {
-                    if !running.contains_key(&sub.id) {
-                        let task = actix_web::rt::spawn(deliver(gateway.clone(), sub.clone()));
-                        running.insert(sub.id.clone(), Running { spec: sub.spec.clone(), task });
+impl WebhookWorker {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>, config: Current) -> WebhookWorker {
+        WebhookWorker { store, clock, metrics, config }
+    }
+
+    /// Keeps one delivery task per enabled webhook subscription, so subscriptions make progress
+    /// side by side (and their writes share the store's group commits): a task starts for a new
+    /// subscription, restarts when its spec changes, and stops when it is disabled or deleted.
+    /// Ends when the store is closed.
+    pub async fn run(self) {
+        let mut running: HashMap<String, Running> = HashMap::new();
+        loop {
+            match self.store.subscriptions().await {
+                Ok(subscriptions) => {
+                    let wanted: Vec<&SubscriptionRow> = subscriptions
+                        .iter()
+                        .filter(|s| s.disabled.is_none() && Stored::parse(&s.spec).webhook.is_some())
+                        .collect();
+                    running.retain(|id, r| wanted.iter().any(|s| &s.id == id && s.spec == r.spec));
+                    for sub in wanted {
+                        if !running.contains_key(&sub.id) {
+                            let task = tokio::spawn(self.clone().deliver(sub.clone()));
+                            running.insert(sub.id.clone(), Running { spec: sub.spec.clone(), task });
+                        }
                     }
                 }
+                Err(StoreError::Closed) => return,
+                Err(e) => tracing::warn!(error = %e, "webhook worker: the store is unavailable; retrying"),
             }
-            Err(StoreError::Closed) => return,
-            Err(e) => tracing::warn!(error = %e, "webhook worker: the store is unavailable; retrying"),
+            tokio::time::sleep((self.config)().settings.delivery.tick).await;
         }
-        tokio::time::sleep(gateway.runtime().config.settings.delivery.tick).await;
     }
-}
 
-/// Delivers one subscription: creates its attempts from its feed, leases what is due and sends
-/// it, whenever messages are committed, a send finishes, or a tick passes (retries fall due).
-async fn deliver(gateway: web::Data<Gateway>, sub: SubscriptionRow) {
-    let stored = Stored::parse(&sub.spec);
-    let Some(webhook) = &stored.webhook else { return };
-    let endpoint = match Endpoint::build(webhook, &gateway.runtime().config.settings.delivery) {
-        Ok(e) => Arc::new(e),
-        Err(e) => {
-            tracing::error!(subscription = %sub.id, error = %e, "cannot reach this endpoint; its messages wait");
-            return;
-        }
-    };
-    let wake = Arc::new(Notify::new());
-    let mut commits = gateway.store.commits();
-    let mut cursor = sub.cursor;
-    loop {
-        commits.borrow_and_update();
-        match round(&gateway, &sub, &stored, &endpoint, &wake, &mut cursor).await {
-            Ok(()) => {}
-            Err(StoreError::Closed) => return,
+    /// Delivers one subscription: creates its attempts from its feed, leases what is due and
+    /// sends it, whenever messages are committed, a send finishes, or a tick passes (retries
+    /// fall due).
+    async fn deliver(self, sub: SubscriptionRow) {
+        let stored = Stored::parse(&sub.spec);
+        let Some(webhook) = &stored.webhook else { return };
+        let endpoint = match Endpoint::build(webhook, &(self.config)().settings.delivery) {
+            Ok(e) => Arc::new(e),
             Err(e) => {
-                tracing::warn!(subscription = %sub.id, error = %e, "webhook worker: the store is unavailable; retrying")
+                tracing::error!(subscription = %sub.id, error = %e, "cannot reach this endpoint; its messages wait");
+                return;
             }
-        }
-        let tick = gateway.runtime().config.settings.delivery.tick;
-        tokio::select! {
-            changed = commits.changed() => if changed.is_err() { return },
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(tick) => {}
-        }
-    }
-}
-
-/// One pass for a subscription: create attempts from its feed, lease what is due, send.
-async fn round(
-    gateway: &web::Data<Gateway>,
-    sub: &SubscriptionRow,
-    stored: &Stored,
-    endpoint: &Arc<Endpoint>,
-    wake: &Arc<Notify>,
-    cursor: &mut i64,
-) -> Result<(), StoreError> {
-    let rt = gateway.runtime();
-    let delivery = &rt.config.settings.delivery;
-    *cursor = fan_out(gateway, sub, *cursor, stored, &rt.config.router).await?;
-    let free = endpoint.permits.available_permits();
-    if free == 0 {
-        return Ok(());
-    }
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let lease_ms = delivery.lease.as_millis() as i64;
-    for attempt in gateway.store.lease(&sub.id, free, now_ms, lease_ms).await? {
-        let Ok(permit) = endpoint.permits.clone().try_acquire_owned() else { break };
-        let (gateway, endpoint, wake, delivery) = (gateway.clone(), endpoint.clone(), wake.clone(), delivery.clone());
-        actix_web::rt::spawn(async move {
-            let outcome = send(&endpoint, &attempt, &delivery).await;
-            gateway.metrics.count_webhook(outcome_name(&outcome));
-            if let Err(e) = gateway.store.complete(&attempt, outcome).await {
-                // The lease runs out and the attempt is due again: at least once.
-                tracing::warn!(error = %e, attempt = attempt.id, "could not record a webhook outcome");
-            }
-            drop(permit);
-            wake.notify_one();
-        });
-    }
-    Ok(())
-}
-
-/// Creates the attempts for the feed entries after `cursor`; the new cursor.
-async fn fan_out(
-    gateway: &Gateway,
-    sub: &SubscriptionRow,
-    mut cursor: i64,
-    stored: &Stored,
-    router: &Router,
-) -> Result<i64, StoreError> {
-    loop {
-        let page = gateway.store.feed(&sub.owner, cursor, FAN_OUT_PAGE).await?;
-        let Some(last) = page.entries.last().map(|e| e.cursor) else { return Ok(cursor) };
-        let full = page.entries.len() == FAN_OUT_PAGE;
-        let matched = page
-            .entries
-            .into_iter()
-            .filter_map(|e| {
-                let event = serde_json::from_str::<Value>(&e.event).unwrap_or_default();
-                if !stored.filter.matches(&e.message_type, &event, router) {
-                    return None;
+        };
+        let wake = Arc::new(Notify::new());
+        let mut commits = self.store.commits();
+        let mut cursor = sub.cursor;
+        loop {
+            commits.borrow_and_update();
+            match self.round(&sub, &stored, &endpoint, &wake, &mut cursor).await {
+                Ok(()) => {}
+                Err(StoreError::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(subscription = %sub.id, error = %e, "webhook worker: the store is unavailable; retrying")
                 }
-                Some(NewAttempt {
-                    seq: e.cursor,
-                    thread: e.subject.unwrap_or_else(|| format!("message:{}", e.cursor)),
-                    message_id: event["id"].as_str().unwrap_or_default().to_string(),
-                    message_type: e.message_type,
-                    event: e.event,
+            }
+            let tick = (self.config)().settings.delivery.tick;
+            tokio::select! {
+                changed = commits.changed() => if changed.is_err() { return },
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+
+    /// One pass for a subscription: create attempts from its feed, lease what is due, send.
+    async fn round(
+        &self,
+        sub: &SubscriptionRow,
+        stored: &Stored,
+        endpoint: &Arc<Endpoint>,
+        wake: &Arc<Notify>,
+        cursor: &mut i64,
+    ) -> Result<(), StoreError> {
+        let config = (self.config)();
+        let delivery = &config.settings.delivery;
+        *cursor = self.fan_out(sub, *cursor, stored, &config.router).await?;
+        let free = endpoint.permits.available_permits();
+        if free == 0 {
+            return Ok(());
+        }
+        let lease_ms = delivery.lease.as_millis() as i64;
+        for attempt in self.store.lease(&sub.id, free, self.clock.now_ms(), lease_ms).await? {
+            let Ok(permit) = endpoint.permits.clone().try_acquire_owned() else { break };
+            let (worker, endpoint, wake, delivery) = (self.clone(), endpoint.clone(), wake.clone(), delivery.clone());
+            tokio::spawn(async move {
+                let outcome = send(&endpoint, &attempt, &delivery, worker.clock.as_ref()).await;
+                worker.metrics.count_webhook(outcome_name(&outcome));
+                if let Err(e) = worker.store.complete(&attempt, outcome).await {
+                    // The lease runs out and the attempt is due again: at least once.
+                    tracing::warn!(error = %e, attempt = attempt.id, "could not record a webhook outcome");
+                }
+                drop(permit);
+                wake.notify_one();
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates the attempts for the feed entries after `cursor`; the new cursor.
+    async fn fan_out(
+        &self,
+        sub: &SubscriptionRow,
+        mut cursor: i64,
+        stored: &Stored,
+        router: &Router,
+    ) -> Result<i64, StoreError> {
+        loop {
+            let page = self.store.feed(&sub.owner, cursor, FAN_OUT_PAGE).await?;
+            let Some(last) = page.entries.last().map(|e| e.cursor) else { return Ok(cursor) };
+            let full = page.entries.len() == FAN_OUT_PAGE;
+            let matched = page
+                .entries
+                .into_iter()
+                .filter_map(|e| {
+                    let event = serde_json::from_str::<Value>(&e.event).unwrap_or_default();
+                    if !stored.filter.matches(&e.message_type, &event, router) {
+                        return None;
+                    }
+                    Some(NewAttempt {
+                        seq: e.cursor,
+                        thread: e.subject.unwrap_or_else(|| format!("message:{}", e.cursor)),
+                        message_id: event["id"].as_str().unwrap_or_default().to_string(),
+                        message_type: e.message_type,
+                        event: e.event,
+                    })
                 })
-            })
-            .collect();
-        gateway.store.enqueue(&sub.id, matched, last).await?;
-        cursor = last;
-        if !full {
-            return Ok(cursor);
+                .collect();
+            self.store.enqueue(&sub.id, matched, last).await?;
+            cursor = last;
+            if !full {
+                return Ok(cursor);
+            }
         }
     }
 }
 
 /// POSTs one attempt and says how it ended.
-async fn send(endpoint: &Endpoint, attempt: &Attempt, delivery: &Delivery) -> AttemptOutcome {
+async fn send(endpoint: &Endpoint, attempt: &Attempt, delivery: &Delivery, clock: &dyn Clock) -> AttemptOutcome {
     endpoint.limiter.until_ready().await;
-    let timestamp = chrono::Utc::now().timestamp();
+    let now_ms = clock.now_ms();
+    let timestamp = now_ms.div_euclid(1000);
     let signature = signature::sign(&endpoint.keys, &attempt.webhook_id, timestamp, attempt.event.as_bytes());
     let sent = endpoint
         .client
@@ -255,7 +267,7 @@ async fn send(endpoint: &Endpoint, attempt: &Attempt, delivery: &Delivery) -> At
             } else {
                 "request failed"
             };
-            retry(attempt.attempts, delivery, None, format!("{what}: {}", causes(&e)), None)
+            retry(attempt.attempts, delivery, now_ms, None, format!("{what}: {}", causes(&e)), None)
         }
         Ok(response) => {
             let status = response.status().as_u16();
@@ -263,8 +275,8 @@ async fn send(endpoint: &Endpoint, attempt: &Attempt, delivery: &Delivery) -> At
                 200..=299 => AttemptOutcome::Delivered { status },
                 410 => AttemptOutcome::Gone { status },
                 408 | 429 | 500..=599 => {
-                    let after = retry_after(response.headers());
-                    retry(attempt.attempts, delivery, Some(status), format!("HTTP {status}"), after)
+                    let after = retry_after(response.headers(), now_ms);
+                    retry(attempt.attempts, delivery, now_ms, Some(status), format!("HTTP {status}"), after)
                 }
                 _ => {
                     let body = response.text().await.ok();
@@ -280,10 +292,11 @@ async fn send(endpoint: &Endpoint, attempt: &Attempt, delivery: &Delivery) -> At
 }
 
 /// The next try on the schedule, or dead when it is spent. `before` attempts were made before
-/// this failed one.
+/// this failed one, which ended at `now_ms`.
 pub fn retry(
     before: u32,
     delivery: &Delivery,
+    now_ms: i64,
     status: Option<u16>,
     error: String,
     retry_after: Option<Duration>,
@@ -299,17 +312,17 @@ pub fn retry(
     let spread = delivery.jitter * (rand::random::<f64>() * 2.0 - 1.0);
     let jittered = wait.mul_f64((1.0 + spread).max(0.0));
     let wait = retry_after.map_or(jittered, |after| jittered.max(after.min(MAX_RETRY_AFTER)));
-    AttemptOutcome::Retry { at_ms: chrono::Utc::now().timestamp_millis() + wait.as_millis() as i64, status, error }
+    AttemptOutcome::Retry { at_ms: now_ms + wait.as_millis() as i64, status, error }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+/// `Retry-After` as seconds or an HTTP date (from `now_ms`).
+fn retry_after(headers: &reqwest::header::HeaderMap, now_ms: i64) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+    u64::try_from(at.timestamp_millis() - now_ms).ok().map(Duration::from_millis)
 }
 
 /// An error and its causes, innermost last (a TLS failure says which check failed).
@@ -333,25 +346,6 @@ fn outcome_name(o: &AttemptOutcome) -> &'static str {
     }
 }
 
-/// Deletes feed entries past the retention, every `purge_every`.
-async fn purge(gateway: web::Data<Gateway>) {
-    loop {
-        let delivery = gateway.runtime().config.settings.delivery.clone();
-        tokio::time::sleep(delivery.purge_every).await;
-        let cutoff =
-            chrono::Utc::now() - chrono::Duration::from_std(delivery.retention).unwrap_or(chrono::Duration::MAX);
-        let before = cutoff
-            .with_timezone(&crate::normalize::convert::beijing())
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
-        match gateway.store.purge(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(entries = n, "purged feed entries past the retention"),
-            Err(StoreError::Closed) => return,
-            Err(e) => tracing::warn!(error = %e, "could not purge feed entries"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,17 +358,17 @@ mod tests {
             ..Delivery::default()
         };
         let now = chrono::Utc::now().timestamp_millis();
-        match retry(0, &d, Some(503), "HTTP 503".into(), None) {
+        match retry(0, &d, now, Some(503), "HTTP 503".into(), None) {
             AttemptOutcome::Retry { at_ms, .. } => assert!((at_ms - now - 5000).abs() < 1000),
             other => panic!("{other:?}"),
         }
-        match retry(1, &d, None, "timed out".into(), Some(Duration::from_secs(120))) {
+        match retry(1, &d, now, None, "timed out".into(), Some(Duration::from_secs(120))) {
             AttemptOutcome::Retry { at_ms, .. } => {
                 assert!((at_ms - now - 120_000).abs() < 1000, "Retry-After wins when longer")
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(retry(2, &d, Some(500), "HTTP 500".into(), None), AttemptOutcome::Dead { .. }));
+        assert!(matches!(retry(2, &d, now, Some(500), "HTTP 500".into(), None), AttemptOutcome::Dead { .. }));
     }
 
     #[test]
@@ -382,7 +376,7 @@ mod tests {
         let d = Delivery { retry_schedule: vec![Duration::from_secs(100)], jitter: 0.2, ..Delivery::default() };
         for _ in 0..200 {
             let now = chrono::Utc::now().timestamp_millis();
-            let AttemptOutcome::Retry { at_ms, .. } = retry(0, &d, None, String::new(), None) else { panic!() };
+            let AttemptOutcome::Retry { at_ms, .. } = retry(0, &d, now, None, String::new(), None) else { panic!() };
             let wait = at_ms - now;
             assert!((79_000..=121_000).contains(&wait), "{wait}");
         }
@@ -391,12 +385,13 @@ mod tests {
     #[test]
     fn reads_retry_after_in_both_forms() {
         let mut h = reqwest::header::HeaderMap::new();
+        let now = chrono::Utc::now().timestamp_millis();
         h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
         let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
         h.insert(reqwest::header::RETRY_AFTER, later.parse().unwrap());
-        assert!(retry_after(&h).is_some_and(|d| (85..=91).contains(&d.as_secs())));
+        assert!(retry_after(&h, now).is_some_and(|d| (85..=91).contains(&d.as_secs())));
         h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&h), None);
+        assert_eq!(retry_after(&h, now), None);
     }
 }

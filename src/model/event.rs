@@ -6,6 +6,14 @@ use serde_json::{Map, Value, json};
 use super::{AgencyId, MessageType};
 use crate::secrecy::Level;
 
+/// What a posted body is: a message in the sender's native format, or a canonical CloudEvent
+/// (`application/cloudevents+json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    Native,
+    CloudEvent,
+}
+
 /// The attributes of a canonical event (the `data` is passed separately).
 pub struct Attributes<'a> {
     /// The gateway's id for the message (a UUIDv7): unique, and the same on every delivery.

@@ -9,5 +9,6 @@ pub mod shape;
 pub mod types;
 
 pub use agency::{AgencyId, AgencyKind, Division};
+pub use event::BodyKind;
 pub use problem::{Code, Detail, Problem};
 pub use types::MessageType;

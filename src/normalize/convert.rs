@@ -2,10 +2,11 @@
 //! among them, it never supplies code. Errors describe the expected form and never quote the
 //! value (it may be sensitive).
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Number, Value};
 
+use crate::clock::beijing;
 use crate::model::{AgencyId, Division};
 use crate::secrecy::Level;
 
@@ -138,10 +139,6 @@ fn date(s: &str) -> Result<String, String> {
 
 /// Beijing has kept UTC+8 all year since 1992; the native systems write local time without a
 /// zone.
-pub fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is within ±24 h")
-}
-
 fn beijing_datetime(s: &str) -> Result<String, String> {
     const EXPECTED: &str = "expected Beijing local time YYYY-MM-DD HH:MM:SS";
     if s.len() != 19 {

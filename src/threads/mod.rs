@@ -6,10 +6,13 @@
 //! *obligation* is one request owed one agency's reply by a deadline ([`policy`]). A worker
 //! ([`worker`]) applies every committed message to the threads in commit order, escalates
 //! requests answered 无法认定, and sends overdue notices when deadlines pass — each once,
-//! across restarts. Operators read threads and statistics ([`api`]).
+//! across restarts. Which thread a message joins and which obligation a reply answers is decided
+//! in one place ([`decide`]), whichever store keeps them. Operators read threads and statistics
+//! ([`stats`]).
 
-pub mod api;
+pub mod decide;
 pub mod policy;
+pub mod stats;
 pub mod worker;
 
 pub use policy::Policy;

@@ -9,10 +9,11 @@ use chrono::{NaiveDate, TimeZone};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::ConfigError;
+use crate::clock::beijing;
+use crate::config::error::ConfigError;
+use crate::config::files::read_yaml;
 use crate::model::{AgencyId, types};
 use crate::normalize::SpecError;
-use crate::normalize::convert::beijing;
 use crate::store::{LogEntry, StepRole};
 
 #[derive(Default, Deserialize)]
@@ -70,7 +71,7 @@ pub struct Policy {
 impl Policy {
     /// Reads `path` (missing: no message asks for a reply). Problems go to `errors`.
     pub fn load(path: &Path, errors: &mut Vec<ConfigError>) -> Policy {
-        let Some(file) = crate::config::read_yaml::<ThreadsFile>(path, true, errors) else {
+        let Some(file) = read_yaml::<ThreadsFile>(path, true, errors) else {
             return Policy { notify_superior: true, ..Policy::default() };
         };
         let mut error =

@@ -55,28 +55,24 @@ impl Listener {
     }
 }
 
-/// Checks the files of `tls` every `watch_every` and reloads when one changed. Runs until
-/// the runtime stops. `current` gives the settings in force (they change with a reload).
-pub fn watch(listener: Listener, current: impl Fn() -> (Option<Tls>, PathBuf) + 'static) {
-    actix_web::rt::spawn(async move {
-        let mut seen: Option<Vec<Option<SystemTime>>> = None;
-        loop {
-            let (tls, dir) = current();
-            let Some(tls) = tls else { return };
-            let stamps: Vec<Option<SystemTime>> = Material::files(&tls, &dir)
-                .iter()
-                .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
-                .collect();
-            if seen.as_ref().is_some_and(|s| *s != stamps) {
-                match listener.reload(&tls, &dir) {
-                    Ok(()) => tracing::info!("TLS files changed: reloaded"),
-                    Err(e) => tracing::warn!(error = %e, "TLS files changed but do not load; the previous ones stay"),
-                }
+/// Checks the files of `tls` every `watch_every` and reloads when one changed, until TLS is
+/// no longer configured. `current` gives the settings in force (they change with a reload).
+pub async fn watch(listener: Listener, current: impl Fn() -> (Option<Tls>, PathBuf)) {
+    let mut seen: Option<Vec<Option<SystemTime>>> = None;
+    loop {
+        let (tls, dir) = current();
+        let Some(tls) = tls else { return };
+        let stamps: Vec<Option<SystemTime>> =
+            Material::files(&tls, &dir).iter().map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok()).collect();
+        if seen.as_ref().is_some_and(|s| *s != stamps) {
+            match listener.reload(&tls, &dir) {
+                Ok(()) => tracing::info!("TLS files changed: reloaded"),
+                Err(e) => tracing::warn!(error = %e, "TLS files changed but do not load; the previous ones stay"),
             }
-            seen = Some(stamps);
-            tokio::time::sleep(tls.watch_every).await;
         }
-    });
+        seen = Some(stamps);
+        tokio::time::sleep(tls.watch_every).await;
+    }
 }
 
 #[derive(Debug)]

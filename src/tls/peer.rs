@@ -1,10 +1,6 @@
 //! What the gateway keeps of a client certificate that passed verification: the facts an
 //! agency is recognised by (agencies.yaml, docs/security.md).
 
-use std::any::Any;
-
-use actix_web::dev::Extensions;
-use actix_web::rt::net::TcpStream;
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
@@ -44,17 +40,5 @@ impl PeerCertificate {
             subject: cert.subject().to_string(),
             uris,
         })
-    }
-}
-
-/// actix-web's `on_connect` hook: keeps the client certificate, if any, with the connection,
-/// where `HttpRequest::conn_data` finds it.
-pub fn on_connect(connection: &dyn Any, data: &mut Extensions) {
-    let Some(tls) = connection.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>() else {
-        return;
-    };
-    let (_, session) = tls.get_ref();
-    if let Some(peer) = session.peer_certificates().and_then(|c| c.first()).and_then(|c| PeerCertificate::from_der(c)) {
-        data.insert(peer);
     }
 }

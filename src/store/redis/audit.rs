@@ -4,38 +4,62 @@
 //! outcomes and replays, whose changes are in another slot, are appended just before
 //! (`webhooks`).
 
+use async_trait::async_trait;
 use redis::AsyncCommands;
 
-use super::messages::{position, stream_fields};
-use super::{RedisStore, unavailable};
+use super::scripts;
+use super::store::RedisStore;
+use super::values::{position, stream_fields, unavailable};
+use crate::audit::Entry;
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::verify::Stored;
-use crate::audit::{Algorithm, Entry, GENESIS, Record, link};
-use crate::store::StoreError;
+use crate::store::{AuditLog, StoreError};
 
-/// The head as the scripts compare it: `"seq hash"`, empty for an empty chain.
-pub async fn head_string(store: &RedisStore) -> Result<String, StoreError> {
-    let head: Option<String> = store.conn().get(store.keys.key("audit:head")).await.map_err(unavailable)?;
-    Ok(head.unwrap_or_default())
+#[async_trait]
+impl AuditLog for RedisStore {
+    async fn audit(&self, entry: Entry) -> Result<(), StoreError> {
+        self.audit_entry(entry).await
+    }
+
+    async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let head: Option<String> = self.conn().get(self.keys.key("audit:head")).await.map_err(unavailable)?;
+        Ok(head.unwrap_or_default().split_once(' ').and_then(|(seq, hash)| Some((seq.parse().ok()?, hash.to_string()))))
+    }
+
+    async fn audit_records(&self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        records(self, after, limit).await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        checkpoints(self).await
+    }
+
+    async fn add_audit_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        add_checkpoint(self, &checkpoint).await
+    }
 }
 
-/// The record that follows `head` (`"seq hash"` or empty): its sequence, canonical JSON and hash.
-pub fn record(alg: Algorithm, head: &str, entry: Entry) -> (i64, String, String) {
-    let (seq, prev) = match head.split_once(' ') {
-        Some((seq, hash)) => (seq.parse::<i64>().unwrap_or(0) + 1, hash.to_string()),
-        None => (1, GENESIS.to_string()),
-    };
-    let canonical = Record { seq, at: super::now(), alg, entry }.canonical();
-    let hash = link(alg, &prev, &canonical);
-    (seq, canonical, hash)
+impl RedisStore {
+    /// Appends one record to the audit chain.
+    pub(super) async fn audit_entry(&self, entry: Entry) -> Result<(), StoreError> {
+        self.with_audit(&scripts::AUDIT, Some(entry), Vec::new(), |_| Some(())).await
+    }
+
+    /// Runs `script` with the audit record of `entry` appended (when there is one) and `args`
+    /// after the audit arguments, in a group commit with the instance's other writes.
+    pub(super) async fn with_audit<T>(
+        &self,
+        script: &'static redis::Script,
+        entry: Option<Entry>,
+        args: Vec<Vec<u8>>,
+        answer: impl Fn(redis::Value) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        let value = self.chain.write(script, entry, args).await?;
+        answer(value).ok_or_else(|| StoreError::Unavailable("redis: an unexpected answer".into()))
+    }
 }
 
-pub async fn head(store: &RedisStore) -> Result<Option<(i64, String)>, StoreError> {
-    let head = head_string(store).await?;
-    Ok(head.split_once(' ').and_then(|(seq, hash)| Some((seq.parse().ok()?, hash.to_string()))))
-}
-
-pub async fn checkpoints(store: &RedisStore) -> Result<Vec<Checkpoint>, StoreError> {
+async fn checkpoints(store: &RedisStore) -> Result<Vec<Checkpoint>, StoreError> {
     let all: std::collections::HashMap<i64, String> =
         store.conn().hgetall(store.keys.key("audit:cp")).await.map_err(unavailable)?;
     let mut list: Vec<Checkpoint> = all.values().filter_map(|json| serde_json::from_str(json).ok()).collect();
@@ -43,14 +67,14 @@ pub async fn checkpoints(store: &RedisStore) -> Result<Vec<Checkpoint>, StoreErr
     Ok(list)
 }
 
-pub async fn add_checkpoint(store: &RedisStore, c: &Checkpoint) -> Result<(), StoreError> {
+async fn add_checkpoint(store: &RedisStore, c: &Checkpoint) -> Result<(), StoreError> {
     let json = serde_json::to_string(c).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let _: bool = store.conn().hset_nx(store.keys.key("audit:cp"), c.seq, json).await.map_err(unavailable)?;
     Ok(())
 }
 
 /// Records after `after`, in order, at most `limit` (for `xietong audit verify`).
-pub async fn records(store: &RedisStore, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+async fn records(store: &RedisStore, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
     let reply: redis::streams::StreamRangeReply = store
         .conn()
         .xrange_count(store.keys.key("audit"), format!("({after}-1"), "+", limit)
@@ -65,19 +89,4 @@ pub async fn records(store: &RedisStore, after: i64, limit: usize) -> Result<Vec
             Stored { seq: position(&e.id), record: get("record"), prev: get("prev"), hash: get("hash") }
         })
         .collect())
-}
-
-impl RedisStore {
-    /// The whole chain, read in pages, and the checkpoints (for `xietong audit verify`).
-    pub async fn audit_chain(&self) -> Result<(Vec<Checkpoint>, Vec<Stored>), StoreError> {
-        let mut all = Vec::new();
-        loop {
-            let page = records(self, all.last().map_or(0, |s: &Stored| s.seq), 1000).await?;
-            let done = page.len() < 1000;
-            all.extend(page);
-            if done {
-                return Ok((checkpoints(self).await?, all));
-            }
-        }
-    }
 }

@@ -19,8 +19,9 @@ use redis::{RedisResult, Script, Value};
 use tokio::sync::oneshot;
 
 use super::connection::Conn;
-use super::{audit, unavailable};
-use crate::audit::{Algorithm, Entry};
+use super::values::{unavailable, value_str};
+use crate::audit::{Algorithm, Entry, GENESIS, Record, link};
+use crate::clock::{Clock, format_ms};
 use crate::store::StoreError;
 
 /// Pipelines a write may be sent in before the caller is told to retry.
@@ -44,19 +45,22 @@ pub struct Chain {
     routing_key: String,
     head_key: String,
     alg: Algorithm,
+    /// Stamps each record's time.
+    clock: Arc<dyn Clock>,
     /// The head as this instance last saw it (`"seq hash"`); `None` until read again.
     head: Arc<tokio::sync::Mutex<Option<String>>>,
     queue: Mutex<Vec<Write>>,
 }
 
 impl Chain {
-    pub fn new(conn: Conn, base: &str, alg: Algorithm) -> Arc<Chain> {
+    pub fn new(conn: Conn, base: &str, alg: Algorithm, clock: Arc<dyn Clock>) -> Arc<Chain> {
         Arc::new(Chain {
             conn,
             base: base.to_string(),
             routing_key: format!("{base}seq"),
             head_key: format!("{base}audit:head"),
             alg,
+            clock,
             head: Arc::default(),
             queue: Mutex::default(),
         })
@@ -92,6 +96,18 @@ impl Chain {
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Write>> {
         self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The record that follows `head` (`"seq hash"` or empty): its sequence, canonical JSON and
+    /// hash.
+    fn record(&self, head: &str, entry: Entry) -> (i64, String, String) {
+        let (seq, prev) = match head.split_once(' ') {
+            Some((seq, hash)) => (seq.parse::<i64>().unwrap_or(0) + 1, hash.to_string()),
+            None => (1, GENESIS.to_string()),
+        };
+        let canonical = Record { seq, at: format_ms(self.clock.now_ms()), alg: self.alg, entry }.canonical();
+        let hash = link(self.alg, &prev, &canonical);
+        (seq, canonical, hash)
     }
 
     /// Sends `writes` in pipelines of at most `BATCH_MAX` until each has its answer.
@@ -134,7 +150,7 @@ impl Chain {
         let mut expected = start.clone();
         let mut records = Vec::with_capacity(writes.len());
         for w in &writes {
-            let record = w.entry.as_ref().map(|e| audit::record(self.alg, &expected, e.clone()));
+            let record = w.entry.as_ref().map(|e| self.record(&expected, e.clone()));
             let mut invocation = w.script.key(&self.routing_key);
             invocation.arg(&self.base).arg(&expected);
             match &record {
@@ -211,8 +227,8 @@ fn stopped() -> StoreError {
 /// A script's verdict: its answer, or the first element of an array answer.
 fn verdict(v: &Value) -> Option<String> {
     match v {
-        Value::Array(items) => items.first().and_then(super::value_str),
-        other => super::value_str(other),
+        Value::Array(items) => items.first().and_then(value_str),
+        other => value_str(other),
     }
 }
 

@@ -1,14 +1,51 @@
 //! Messages on Redis: accept (with the outbox and the audit record), feeds, retention, trace.
 
+use async_trait::async_trait;
 use redis::{AsyncCommands, Value};
 use serde::{Deserialize, Serialize};
 
-use super::{Fields, RedisStore, field, number, scripts, unavailable, value_str};
-use crate::audit::Entry;
+use super::scripts;
+use super::store::RedisStore;
+use super::subscriptions::subscriptions;
+use super::values::{Fields, field, number, unavailable, value_str};
 use crate::store::{
-    Accepted, Addressee, FeedEntry, FeedPage, NewMessage, Receipt, Refusal, StoreError, Trace, TraceAttempt,
-    TraceRecipient,
+    Accepted, Addressee, Messages, NewMessage, Receipt, Refusal, StoreError, Trace, TraceAttempt, TraceRecipient,
 };
+
+#[async_trait]
+impl Messages for RedisStore {
+    async fn accept(&self, message: NewMessage) -> Result<Accepted, StoreError> {
+        let accepted = accept(self, message).await?;
+        if matches!(accepted, Accepted::Created(_)) {
+            self.durable().await?;
+            self.notify.send_modify(|n| *n += 1);
+        }
+        Ok(accepted)
+    }
+
+    async fn record_refusal(&self, refusal: Refusal) -> Result<(), StoreError> {
+        self.audit_entry(refusal.audit_entry()).await
+    }
+
+    async fn message(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let (event, native): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(self.keys.key(&format!("m:{id}")))
+            .arg("event")
+            .arg("native")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(event.zip(native))
+    }
+
+    async fn sender_of(&self, link: &str, reader: &str) -> Result<Option<String>, StoreError> {
+        Ok(referenced(self, link, i64::MAX, reader).await?.map(|(_, sender)| sender))
+    }
+
+    async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError> {
+        trace(self, message_id).await
+    }
+}
 
 /// A recipient as the message keeps it (for receipts, the trace and the thread worker).
 #[derive(Serialize, Deserialize)]
@@ -29,18 +66,7 @@ fn receipt(id: String, message_type: String, stripped: &str, recipients_json: &s
     Receipt { id, message_type, stripped: serde_json::from_str(stripped).unwrap_or_default(), recipients }
 }
 
-fn entry(action: &str, m: &NewMessage, id: &str) -> Entry {
-    let mut entry = Entry::new(action).actor(m.sender.as_str()).message(id);
-    entry.message_type = Some(m.message_type.to_string());
-    entry.body_sha256 = Some(m.body_sha256.clone());
-    if action == "accepted" {
-        let to: Vec<&str> = m.deliveries.iter().map(|d| d.recipient.as_str()).collect();
-        entry.recipient = Some(to.join(" "));
-    }
-    entry
-}
-
-pub async fn accept(store: &RedisStore, m: NewMessage) -> Result<Accepted, StoreError> {
+async fn accept(store: &RedisStore, m: NewMessage) -> Result<Accepted, StoreError> {
     let kept: Vec<Recipient> = m
         .deliveries
         .iter()
@@ -70,7 +96,7 @@ pub async fn accept(store: &RedisStore, m: NewMessage) -> Result<Accepted, Store
         args.push(d.event.as_deref().unwrap_or_default().as_bytes().to_vec());
     }
     let answer = store
-        .with_audit(&scripts::ACCEPT, Some(entry("accepted", &m, &m.id)), args, |v| match v {
+        .with_audit(&scripts::ACCEPT, Some(m.audit_entry("accepted", &m.id)), args, |v| match v {
             Value::Array(items) => Some(items.iter().map(|i| value_str(i).unwrap_or_default()).collect::<Vec<_>>()),
             _ => None,
         })
@@ -86,130 +112,14 @@ pub async fn accept(store: &RedisStore, m: NewMessage) -> Result<Accepted, Store
             let earlier = receipt(answer[1].clone(), answer[2].clone(), &answer[3], &answer[5]);
             let same = answer[4] == m.content_sha256;
             let action = if same { "duplicate" } else { "conflict" };
-            store.audit_entry(entry(action, &m, &earlier.id)).await?;
+            store.audit_entry(m.audit_entry(action, &earlier.id)).await?;
             Ok(if same { Accepted::Duplicate(earlier) } else { Accepted::Conflict(earlier) })
         }
         _ => Err(StoreError::Unavailable(format!("redis: an unexpected answer to accept: {answer:?}"))),
     }
 }
 
-pub fn refusal_entry(r: &Refusal) -> Entry {
-    let mut entry = Entry::new("refused").code(r.code);
-    entry.actor = r.sender.map(|s| s.to_string());
-    entry.body_sha256 = Some(r.body_sha256.clone());
-    entry.detail = Some(r.pointers.clone()).filter(|p| !p.is_empty());
-    entry
-}
-
-/// A stream entry's fields as a map.
-pub fn stream_fields(map: &std::collections::HashMap<String, Value>) -> Fields {
-    map.iter().map(|(k, v)| (k.clone(), value_str(v).unwrap_or_default())).collect()
-}
-
-/// The feed position of a stream id (`seq-1`).
-pub fn position(id: &str) -> i64 {
-    id.split('-').next().and_then(|s| s.parse().ok()).unwrap_or(0)
-}
-
-pub async fn feed(store: &RedisStore, recipient: &str, after: i64, limit: usize) -> Result<FeedPage, StoreError> {
-    let mut conn = store.conn();
-    let reply: redis::streams::StreamRangeReply = conn
-        .xrange_count(store.keys.key(&format!("feed:{recipient}")), format!("({}-1", after.max(0)), "+", limit)
-        .await
-        .map_err(unavailable)?;
-    let entries = reply
-        .ids
-        .iter()
-        .map(|e| {
-            let f = stream_fields(&e.map);
-            FeedEntry {
-                cursor: position(&e.id),
-                message_type: field(&f, "type").unwrap_or_default(),
-                subject: field(&f, "subject"),
-                event: f.get("event").cloned().unwrap_or_default(),
-            }
-        })
-        .collect();
-    let purged: Option<i64> = conn.get(store.keys.key("purged")).await.map_err(unavailable)?;
-    Ok(FeedPage { entries, purged_through: purged.unwrap_or(0) })
-}
-
-/// Deletes the feed entries of messages received before `before` (RFC 3339) — but each
-/// recipient's feed is kept from its oldest pending webhook attempt on — and the finished
-/// attempts of those messages.
-pub async fn purge(store: &RedisStore, before: &str) -> Result<usize, StoreError> {
-    let before_ms = chrono::DateTime::parse_from_rfc3339(before)
-        .map_err(|e| StoreError::Unavailable(format!("purge: `{before}` is not RFC 3339: {e}")))?
-        .timestamp_millis();
-    let k = |n: &str| store.keys.key(n);
-    let mut conn = store.conn();
-    let last: Vec<(String, f64)> = conn
-        .zrevrangebyscore_limit_withscores(k("received"), format!("({before_ms}"), "-inf", 0, 1)
-        .await
-        .map_err(unavailable)?;
-    let Some(through) = last.first().and_then(|(seq, _)| seq.parse::<i64>().ok()) else { return Ok(0) };
-    // The oldest pending attempt of each owner's subscriptions holds its feed.
-    let mut held: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-    let subscriptions = super::webhooks::subscriptions(store).await?;
-    for sub in &subscriptions {
-        let oldest: Vec<(String, f64)> =
-            conn.zrange_withscores(store.queue(&sub.id).key("pend"), 0, 0).await.map_err(unavailable)?;
-        if let Some((_, seq)) = oldest.first() {
-            let e = held.entry(sub.owner.clone()).or_insert(i64::MAX);
-            *e = (*e).min(*seq as i64);
-        }
-    }
-    let recipients: Vec<String> = conn.smembers(k("recipients")).await.map_err(unavailable)?;
-    let mut gone = 0usize;
-    for r in recipients {
-        let keep_from = held.get(&r).copied().unwrap_or(i64::MAX).min(through + 1);
-        let n: usize = redis::cmd("XTRIM")
-            .arg(k(&format!("feed:{r}")))
-            .arg("MINID")
-            .arg(format!("{keep_from}-0"))
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        gone += n;
-    }
-    // Finished attempts of purged entries, queue by queue.
-    for sub in &subscriptions {
-        let q = store.queue(&sub.id);
-        let finished: Vec<(String, f64)> =
-            conn.zrangebyscore_withscores(q.key("done"), "-inf", through).await.map_err(unavailable)?;
-        for chunk in finished.chunks(500) {
-            let mut p = redis::pipe();
-            for (id, seq) in chunk {
-                p.del(q.key(&format!("a:{id}")))
-                    .hdel(q.key("att"), *seq as i64)
-                    .zrem(q.key("done"), id)
-                    .zrem(q.key("dead"), id);
-            }
-            let () = p.query_async(&mut conn).await.map_err(unavailable)?;
-        }
-    }
-    // The log only from the thread worker's cursor on.
-    let cursor: Option<i64> = conn.get(k("threads:cursor")).await.map_err(unavailable)?;
-    let log_from = cursor.unwrap_or(0).min(through) + 1;
-    let () = redis::pipe()
-        .cmd("XTRIM")
-        .arg(k("log"))
-        .arg("MINID")
-        .arg(format!("{log_from}-0"))
-        .ignore()
-        .zrembyscore(k("received"), "-inf", format!("({before_ms}"))
-        .ignore()
-        .query_async(&mut conn)
-        .await
-        .map_err(unavailable)?;
-    let purged: Option<i64> = conn.get(k("purged")).await.map_err(unavailable)?;
-    if purged.unwrap_or(0) < through {
-        let () = conn.set(k("purged"), through).await.map_err(unavailable)?;
-    }
-    Ok(gone)
-}
-
-pub async fn trace(store: &RedisStore, id: &str) -> Result<Option<Trace>, StoreError> {
+async fn trace(store: &RedisStore, id: &str) -> Result<Option<Trace>, StoreError> {
     let k = |n: &str| store.keys.key(n);
     let mut conn = store.conn();
     let m: Fields = conn.hgetall(k(&format!("m:{id}"))).await.map_err(unavailable)?;
@@ -224,7 +134,7 @@ pub async fn trace(store: &RedisStore, id: &str) -> Result<Option<Trace>, StoreE
     recipients.sort_by(|a, b| a.id.cmp(&b.id));
     // The attempts of the recipients' webhook subscriptions.
     let mut found: Vec<(String, TraceAttempt)> = Vec::new();
-    for sub in super::webhooks::subscriptions(store).await? {
+    for sub in subscriptions(store).await? {
         if !recipients.iter().any(|r| r.id == sub.owner) {
             continue;
         }
@@ -267,4 +177,35 @@ pub async fn trace(store: &RedisStore, id: &str) -> Result<Option<Trace>, StoreE
         cursor: seq,
         recipients,
     }))
+}
+
+/// The message a reference names, as `(id, sender)`: by the gateway's id or the sender's own
+/// id, earlier than `seq`, preferring one that `reader` sent or received.
+pub async fn referenced(
+    store: &RedisStore,
+    link: &str,
+    seq: i64,
+    reader: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    let mut conn = store.conn();
+    let mut candidates: Vec<String> = conn
+        .zrangebyscore(store.keys.key(&format!("nid:{link}")), "-inf", format!("({seq}"))
+        .await
+        .map_err(unavailable)?;
+    candidates.push(link.to_string());
+    let mut best: Option<(bool, i64, String, String)> = None;
+    for id in candidates {
+        let m: Fields = conn.hgetall(store.keys.key(&format!("m:{id}"))).await.map_err(unavailable)?;
+        let at = number(&m, "seq");
+        if m.is_empty() || at >= seq {
+            continue;
+        }
+        let sender = field(&m, "sender").unwrap_or_default();
+        let near = sender == reader
+            || recipients(m.get("recipients").map_or("[]", String::as_str)).iter().any(|r| r.id == reader);
+        if best.as_ref().is_none_or(|(n, s, _, _)| (near, at) > (*n, *s)) {
+            best = Some((near, at, id, sender));
+        }
+    }
+    Ok(best.map(|(_, _, id, sender)| (id, sender)))
 }

@@ -24,7 +24,9 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::{RedisStore, unavailable, value_str};
+use super::store::RedisStore;
+use super::values::{unavailable, value_str};
+use crate::store::webhooks::RESPONSE_KEPT;
 use crate::store::{Attempt, AttemptOutcome, NewAttempt, StoreError};
 
 /// Functions shared by the queue scripts. `ARGV[1]` is the queue's key base.
@@ -237,6 +239,13 @@ return 1
     )
 });
 
+impl RedisStore {
+    /// A webhook subscription's delivery queue.
+    pub(super) fn queue(&self, subscription: &str) -> Queue {
+        Queue::new(&self.settings.prefix, subscription)
+    }
+}
+
 /// One subscription's queue.
 pub struct Queue {
     /// `{PREFIX:q:SUBSCRIPTION}:`
@@ -280,7 +289,7 @@ impl Queue {
             .await
             .map_err(unavailable)?;
         let first = last - entries.len() as i64 + 1;
-        let (now, n) = (super::now(), entries.len().to_string());
+        let (now, n) = (store.now(), entries.len().to_string());
         let numbers: Vec<(String, String)> =
             entries.iter().enumerate().map(|(i, e)| ((first + i as i64).to_string(), e.seq.to_string())).collect();
         let mut args: Vec<&[u8]> = vec![now.as_bytes(), n.as_bytes()];
@@ -336,7 +345,7 @@ impl Queue {
     ) -> Result<bool, StoreError> {
         let status_of = |s: &Option<u16>| s.map(|s| s.to_string()).unwrap_or_default();
         let kept = |s: &Option<String>| {
-            s.as_ref().map(|s| s.chars().take(super::webhooks::RESPONSE_KEPT).collect::<String>()).unwrap_or_default()
+            s.as_ref().map(|s| s.chars().take(RESPONSE_KEPT).collect::<String>()).unwrap_or_default()
         };
         // outcome, status, retry at, error, response
         let (kind, status, at, error, response) = match outcome {
@@ -349,7 +358,7 @@ impl Queue {
             }
             AttemptOutcome::Gone { status } => ("gone", status.to_string(), 0, "", String::new()),
         };
-        let (id, at, now) = (attempt.to_string(), at.to_string(), super::now());
+        let (id, at, now) = (attempt.to_string(), at.to_string(), store.now());
         let args: [&[u8]; 8] = [
             id.as_bytes(),
             kind.as_bytes(),
@@ -366,7 +375,7 @@ impl Queue {
 
     /// Whether the dead attempt was made pending again.
     pub async fn replay(&self, store: &RedisStore, attempt: i64) -> Result<bool, StoreError> {
-        let (id, now_ms, now) = (attempt.to_string(), chrono::Utc::now().timestamp_millis().to_string(), super::now());
+        let (id, now_ms, now) = (attempt.to_string(), store.clock.now_ms().to_string(), store.now());
         let answer: redis::Value =
             self.run(store, &REPLAY, &[id.as_bytes(), now_ms.as_bytes(), now.as_bytes()]).await?;
         Ok(value_str(&answer).as_deref() == Some("yes"))

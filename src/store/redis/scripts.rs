@@ -12,6 +12,29 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+use super::store::RedisStore;
+use super::values::unavailable;
+use crate::store::StoreError;
+
+/// Runs a script that keeps no audit record (its audit arguments empty) with `args`.
+pub async fn run<T: redis::FromRedisValue>(
+    store: &RedisStore,
+    script: &Script,
+    args: &[Vec<u8>],
+) -> Result<T, StoreError> {
+    let mut invocation = script.key(store.keys.key("seq"));
+    invocation.arg(&store.keys.base).arg("").arg("").arg("").arg("");
+    for a in args {
+        invocation.arg(a);
+    }
+    invocation.invoke_async(&mut store.conn()).await.map_err(unavailable)
+}
+
+/// A string argument of a script.
+pub fn bulk(s: impl AsRef<str>) -> Vec<u8> {
+    s.as_ref().as_bytes().to_vec()
+}
+
 /// Functions shared by the scripts: the audit chain's check and append.
 const PRELUDE: &str = r#"
 local B = ARGV[1]

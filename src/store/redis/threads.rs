@@ -6,15 +6,51 @@
 //! (the next round starts from the new cursor). Obligations are hashes `o:N`; `o:due` holds the
 //! open ones by deadline, `o:opened` all by opening time, `o:cd` those answered 无法认定.
 
+use async_trait::async_trait;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
-use super::messages::{position, recipients, stream_fields};
-use super::{Fields, RedisStore, field, number, scripts, unavailable};
+use super::messages::{recipients, referenced};
+use super::scripts::{self, bulk, run};
+use super::store::RedisStore;
+use super::values::{Fields, field, number, position, stream_fields, unavailable};
 use crate::store::{
-    DueObligation, Escalation, LogEntry, ObligationRow, StepOutcome, StepRole, StoreError, ThreadMessageRow,
-    ThreadQuery, ThreadRow, ThreadStep,
+    DueObligation, LogEntry, ObligationRow, StepOutcome, StepRole, StoreError, ThreadMessageRow, ThreadQuery,
+    ThreadRow, ThreadStep, Threads,
 };
+use crate::threads::decide::{self, Placement};
+
+#[async_trait]
+impl Threads for RedisStore {
+    async fn thread_backlog(&self, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        backlog(self, limit).await
+    }
+
+    async fn apply_thread_steps(&self, steps: Vec<ThreadStep>) -> Result<Vec<StepOutcome>, StoreError> {
+        apply_all(self, steps).await
+    }
+
+    async fn due_obligations(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObligation>, StoreError> {
+        due(self, now_ms, limit).await
+    }
+
+    async fn unescalated(&self, types: Vec<String>) -> Result<Vec<(i64, String, String)>, StoreError> {
+        unescalated(self, &types).await
+    }
+
+    async fn mark_overdue(&self, obligation: i64) -> Result<bool, StoreError> {
+        let n: i64 = run(self, &scripts::MARK_OVERDUE, &[bulk(obligation.to_string())]).await?;
+        Ok(n == 1)
+    }
+
+    async fn threads(&self, query: ThreadQuery) -> Result<Vec<ThreadRow>, StoreError> {
+        threads(self, &query).await
+    }
+
+    async fn obligations(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError> {
+        obligations(self, from_ms, to_ms).await
+    }
+}
 
 /// A message in a thread, as `tm` keeps it (by message id).
 #[derive(Serialize, Deserialize)]
@@ -41,7 +77,7 @@ impl Changes {
     }
 }
 
-pub async fn backlog(store: &RedisStore, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+async fn backlog(store: &RedisStore, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
     let mut conn = store.conn();
     let cursor: Option<i64> = conn.get(store.keys.key("threads:cursor")).await.map_err(unavailable)?;
     let reply: redis::streams::StreamRangeReply = conn
@@ -87,40 +123,9 @@ async fn member(store: &RedisStore, message_id: &str) -> Result<Option<Member>, 
     Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
 }
 
-/// The message a reference names, as `(id, sender)`: by the gateway's id or the sender's own
-/// id, earlier than `seq`, preferring one that `reader` sent or received.
-pub async fn referenced(
-    store: &RedisStore,
-    link: &str,
-    seq: i64,
-    reader: &str,
-) -> Result<Option<(String, String)>, StoreError> {
-    let mut conn = store.conn();
-    let mut candidates: Vec<String> = conn
-        .zrangebyscore(store.keys.key(&format!("nid:{link}")), "-inf", format!("({seq}"))
-        .await
-        .map_err(unavailable)?;
-    candidates.push(link.to_string());
-    let mut best: Option<(bool, i64, String, String)> = None;
-    for id in candidates {
-        let m: Fields = conn.hgetall(store.keys.key(&format!("m:{id}"))).await.map_err(unavailable)?;
-        let at = number(&m, "seq");
-        if m.is_empty() || at >= seq {
-            continue;
-        }
-        let sender = field(&m, "sender").unwrap_or_default();
-        let near = sender == reader
-            || recipients(m.get("recipients").map_or("[]", String::as_str)).iter().any(|r| r.id == reader);
-        if best.as_ref().is_none_or(|(n, s, _, _)| (near, at) > (*n, *s)) {
-            best = Some((near, at, id, sender));
-        }
-    }
-    Ok(best.map(|(_, _, id, sender)| (id, sender)))
-}
-
 /// Applies `steps` in order, each with its own check of the cursor; stops at the first that
 /// another instance applied first.
-pub async fn apply_all(store: &RedisStore, steps: Vec<ThreadStep>) -> Result<Vec<StepOutcome>, StoreError> {
+async fn apply_all(store: &RedisStore, steps: Vec<ThreadStep>) -> Result<Vec<StepOutcome>, StoreError> {
     let mut conn = store.conn();
     let cursor: Option<String> = conn.get(store.keys.key("threads:cursor")).await.map_err(unavailable)?;
     let mut cursor = cursor.unwrap_or_else(|| "0".into());
@@ -226,32 +231,26 @@ async fn apply(store: &RedisStore, step: &ThreadStep, c: &mut Changes) -> Result
         Some(link) => referenced(store, link, step.seq, &step.sender).await?.map(|(id, _)| id),
         None => None,
     };
-    let mut thread = match &target {
-        Some(t) => Some(match member(store, t).await? {
-            Some(m) => m.thread,
-            None => root_at(store, c, t).await?,
-        }),
+    let target_thread = match &target {
+        Some(t) => member(store, t).await?.map(|m| m.thread),
         None => None,
     };
-    // Progress on a case joins the case's latest thread.
-    if thread.is_none()
-        && matches!(step.role, StepRole::Progress)
-        && let Some(case) = &step.subject
-    {
-        let latest: Vec<String> =
-            store.conn().zrevrange(store.k(&format!("case:{case}")), 0, 0).await.map_err(unavailable)?;
-        thread = latest.into_iter().next();
-    }
-    let thread = match thread {
-        Some(t) => t,
-        None if matches!(step.role, StepRole::Other) => return Ok(StepOutcome::default()),
-        None => {
-            open_thread(store, c, &step.message_id, step.subject.as_deref(), step.at_ms);
-            step.message_id.clone()
+    let thread = match decide::place(step, target.as_deref().map(|t| (t, target_thread.as_deref()))) {
+        Placement::Join(thread) => thread,
+        Placement::RootAt(message) => root_at(store, c, &message).await?,
+        Placement::LatestOfCase(case) => {
+            let latest: Vec<String> =
+                store.conn().zrevrange(store.k(&format!("case:{case}")), 0, 0).await.map_err(unavailable)?;
+            match latest.into_iter().next() {
+                Some(thread) => thread,
+                None => open(store, c, step),
+            }
         }
+        Placement::Open => open(store, c, step),
+        Placement::Alone => return Ok(StepOutcome::default()),
     };
     let mut outcome = StepOutcome { thread: Some(thread.clone()), ..StepOutcome::default() };
-    let kind = match &step.role {
+    match &step.role {
         StepRole::Request { awaiting, deadline_ms } => {
             let mut conn = store.conn();
             for a in awaiting {
@@ -288,29 +287,19 @@ async fn apply(store: &RedisStore, step: &ThreadStep, c: &mut Changes) -> Result
                 c.op(&["ZADD", &store.k(&format!("th:{thread}:o")), &id, &id]);
                 c.op(&["SADD", &store.k(&format!("th:{thread}:a")), a]);
             }
-            "request"
         }
-        StepRole::Reply { answers, cannot_determine, escalates } => {
-            // The request it answers: owed by the sender, of a type this reply answers, not yet
-            // answered; the one it names first, then the oldest.
+        StepRole::Reply { .. } => {
             let ids: Vec<String> =
                 store.conn().zrange(store.k(&format!("th:{thread}:o")), 0, -1).await.map_err(unavailable)?;
-            let mut owed: Option<ObligationRow> = None;
+            let mut candidates = Vec::with_capacity(ids.len());
             for id in ids {
-                let Some(o) = obligation(store, &id).await? else { continue };
-                if o.awaiting != step.sender || o.state == "answered" || !answers.contains(&o.request_type) {
-                    continue;
-                }
-                let rank = |o: &ObligationRow| (Some(&o.request_id) != target.as_ref(), o.opened_ms, o.id);
-                if owed.as_ref().is_none_or(|best| rank(&o) < rank(best)) {
-                    owed = Some(o);
+                if let Some(o) = obligation(store, &id).await? {
+                    candidates.push(o);
                 }
             }
-            match owed {
-                Some(o) => {
-                    let result = if *cannot_determine { "cannot_determine" } else { "answered" };
-                    let late = if step.at_ms > o.deadline_ms { "1" } else { "0" };
-                    let id = o.id.to_string();
+            match decide::answer(step, target.as_deref(), &candidates) {
+                Ok(answer) => {
+                    let id = answer.obligation.to_string();
                     c.op(&[
                         "HSET",
                         &store.k(&format!("o:{id}")),
@@ -321,43 +310,25 @@ async fn apply(store: &RedisStore, step: &ThreadStep, c: &mut Changes) -> Result
                         "answered_ms",
                         &step.at_ms.to_string(),
                         "late",
-                        late,
+                        if answer.late { "1" } else { "0" },
                         "outcome",
-                        result,
+                        answer.outcome,
                     ]);
                     c.op(&["ZREM", &store.k("o:due"), &id]);
-                    if *cannot_determine {
+                    if answer.outcome == "cannot_determine" {
                         c.op(&["SADD", &store.k("o:cd"), &id]);
-                        if escalates.contains(&o.request_type) {
-                            outcome.escalate = Some(Escalation {
-                                obligation: o.id,
-                                request_id: o.request_id,
-                                replier: step.sender.clone(),
-                            });
-                        }
                     }
+                    outcome.escalate = answer.escalate;
                 }
-                None => {
-                    let why = match (&step.link, &target) {
-                        (None, _) => "a reply that names no message it answers",
-                        (Some(_), None) => "a reply to a message the gateway does not know",
-                        (Some(_), Some(_)) => {
-                            "a reply to a request that is already answered, or that did not ask the sender"
-                        }
-                    };
-                    outcome.flag = Some(why.to_string());
-                }
+                Err(flag) => outcome.flag = Some(flag),
             }
-            "reply"
         }
-        StepRole::Progress => "progress",
-        StepRole::Other if step.sender == "gateway" => "notice",
-        StepRole::Other => "message",
-    };
+        StepRole::Progress | StepRole::Other => {}
+    }
     let m = Member {
         thread,
         seq: step.seq,
-        kind: kind.into(),
+        kind: decide::kind(step).into(),
         message_type: step.message_type.clone(),
         sender: step.sender.clone(),
         at_ms: step.at_ms,
@@ -367,7 +338,13 @@ async fn apply(store: &RedisStore, step: &ThreadStep, c: &mut Changes) -> Result
     Ok(outcome)
 }
 
-pub async fn due(store: &RedisStore, now_ms: i64, limit: usize) -> Result<Vec<DueObligation>, StoreError> {
+/// Opens a thread whose id is the message's.
+fn open(store: &RedisStore, c: &mut Changes, step: &ThreadStep) -> String {
+    open_thread(store, c, &step.message_id, step.subject.as_deref(), step.at_ms);
+    step.message_id.clone()
+}
+
+async fn due(store: &RedisStore, now_ms: i64, limit: usize) -> Result<Vec<DueObligation>, StoreError> {
     let mut conn = store.conn();
     let ids: Vec<String> =
         conn.zrangebyscore_limit(store.k("o:due"), "-inf", now_ms, 0, limit as isize).await.map_err(unavailable)?;
@@ -396,7 +373,7 @@ pub async fn due(store: &RedisStore, now_ms: i64, limit: usize) -> Result<Vec<Du
     Ok(out)
 }
 
-pub async fn unescalated(store: &RedisStore, types: &[String]) -> Result<Vec<(i64, String, String)>, StoreError> {
+async fn unescalated(store: &RedisStore, types: &[String]) -> Result<Vec<(i64, String, String)>, StoreError> {
     let mut conn = store.conn();
     let mut ids: Vec<i64> = conn.smembers(store.k("o:cd")).await.map_err(unavailable)?;
     ids.sort_unstable();
@@ -418,7 +395,7 @@ pub async fn unescalated(store: &RedisStore, types: &[String]) -> Result<Vec<(i6
     Ok(out)
 }
 
-pub async fn obligations(store: &RedisStore, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError> {
+async fn obligations(store: &RedisStore, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError> {
     let ids: Vec<String> =
         store.conn().zrangebyscore(store.k("o:opened"), from_ms, format!("({to_ms}")).await.map_err(unavailable)?;
     let mut out = Vec::with_capacity(ids.len());
@@ -471,7 +448,7 @@ async fn thread_row(store: &RedisStore, id: &str) -> Result<Option<ThreadRow>, S
     }))
 }
 
-pub async fn threads(store: &RedisStore, q: &ThreadQuery) -> Result<Vec<ThreadRow>, StoreError> {
+async fn threads(store: &RedisStore, q: &ThreadQuery) -> Result<Vec<ThreadRow>, StoreError> {
     let mut conn = store.conn();
     let max = q.to_ms.map_or("+inf".to_string(), |t| format!("({t}"));
     let min = q.from_ms.map_or("-inf".to_string(), |f| f.to_string());

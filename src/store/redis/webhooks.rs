@@ -6,149 +6,48 @@
 //! to the queue: after a crash between the two, the attempt is sent again and its outcome is
 //! recorded twice, never missing from the audit chain.
 
+use async_trait::async_trait;
 use redis::AsyncCommands;
 
-use super::{Fields, RedisStore, field, number, scripts, unavailable};
-use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, StoreError, SubscriptionRow};
+use super::scripts::{self, bulk, run};
+use super::store::RedisStore;
+use super::subscriptions::subscriptions;
+use super::values::{Fields, field, number, unavailable};
+use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, StoreError, WebhookQueue, attempt_entry};
 
-/// The start of an endpoint's answer kept with a dead letter.
-pub const RESPONSE_KEPT: usize = 2048;
-
-fn bulk(s: impl AsRef<str>) -> Vec<u8> {
-    s.as_ref().as_bytes().to_vec()
-}
-
-/// Runs a script that keeps no audit record.
-async fn run<T: redis::FromRedisValue>(
-    store: &RedisStore,
-    script: &redis::Script,
-    args: &[Vec<u8>],
-) -> Result<T, StoreError> {
-    let mut invocation = script.key(store.keys.key("seq"));
-    invocation.arg(&store.keys.base).arg("").arg("").arg("").arg("");
-    for a in args {
-        invocation.arg(a);
+#[async_trait]
+impl WebhookQueue for RedisStore {
+    async fn enqueue(&self, subscription: &str, entries: Vec<NewAttempt>, through: i64) -> Result<(), StoreError> {
+        enqueue(self, subscription, entries, through).await
     }
-    invocation.invoke_async(&mut store.conn()).await.map_err(unavailable)
-}
 
-pub async fn subscriptions(store: &RedisStore) -> Result<Vec<SubscriptionRow>, StoreError> {
-    let mut conn = store.conn();
-    let mut ids: Vec<String> = conn.smembers(store.keys.key("subs")).await.map_err(unavailable)?;
-    ids.sort();
-    let mut p = redis::pipe();
-    for id in &ids {
-        p.hgetall(store.keys.key(&format!("sub:{id}")));
-    }
-    let rows: Vec<Fields> =
-        if ids.is_empty() { Vec::new() } else { p.query_async(&mut conn).await.map_err(unavailable)? };
-    Ok(ids
-        .into_iter()
-        .zip(rows)
-        .filter(|(_, f)| !f.is_empty())
-        .map(|(id, f)| SubscriptionRow {
-            id,
-            owner: field(&f, "owner").unwrap_or_default(),
-            spec: field(&f, "spec").unwrap_or_default(),
-            cursor: number(&f, "cursor"),
-            disabled: field(&f, "disabled"),
-            source: field(&f, "source").unwrap_or_default(),
-            created_at: field(&f, "created_at").unwrap_or_default(),
-        })
-        .collect())
-}
-
-pub async fn create_subscription(store: &RedisStore, s: &SubscriptionRow) -> Result<bool, StoreError> {
-    let n: i64 = run(
-        store,
-        &scripts::CREATE_SUBSCRIPTION,
-        &[
-            bulk(&s.id),
-            bulk(&s.owner),
-            bulk(&s.spec),
-            bulk(s.cursor.to_string()),
-            bulk(s.disabled.as_deref().unwrap_or_default()),
-            bulk(&s.source),
-            bulk(&s.created_at),
-        ],
-    )
-    .await?;
-    // A new subscription starts with an empty queue, whatever an earlier one of its id left.
-    if n == 1 {
-        store.queue(&s.id).wipe(store).await?;
-    }
-    Ok(n == 1)
-}
-
-pub async fn delete_subscription(store: &RedisStore, id: &str) -> Result<bool, StoreError> {
-    let n: i64 = run(store, &scripts::DELETE_SUBSCRIPTION, &[bulk(id)]).await?;
-    store.queue(id).wipe(store).await?;
-    Ok(n == 1)
-}
-
-/// Makes the config subscriptions exactly `rows` (API ones are kept).
-pub async fn sync_config(store: &RedisStore, rows: Vec<SubscriptionRow>) -> Result<(), StoreError> {
-    let existing = subscriptions(store).await?;
-    for e in &existing {
-        if e.source == "config" && !rows.iter().any(|r| r.id == e.id) {
-            delete_subscription(store, &e.id).await?;
+    async fn lease(
+        &self,
+        subscription: &str,
+        max: usize,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
         }
+        self.queue(subscription).lease(self, max, now_ms, lease_ms).await
     }
-    for r in &rows {
-        match existing.iter().find(|e| e.id == r.id) {
-            // The owner changed: it is another subscription.
-            Some(e) if e.owner != r.owner => {
-                delete_subscription(store, &r.id).await?;
-                create_subscription(store, r).await?;
-            }
-            Some(_) => {
-                let () = store
-                    .conn()
-                    .hset_multiple(
-                        store.keys.key(&format!("sub:{}", r.id)),
-                        &[("spec", &r.spec), ("source", &"config".to_string())],
-                    )
-                    .await
-                    .map_err(unavailable)?;
-            }
-            None => {
-                create_subscription(store, r).await?;
-            }
-        }
+
+    async fn complete(&self, attempt: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        complete(self, attempt, outcome).await
     }
-    Ok(())
+
+    async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        dead_letters(self, subscription.as_deref(), limit).await
+    }
+
+    async fn replay(&self, attempt: i64, by: &str) -> Result<bool, StoreError> {
+        replay(self, attempt, by).await
+    }
 }
 
-pub async fn update_subscription(
-    store: &RedisStore,
-    id: &str,
-    spec: Option<String>,
-    disabled: Option<Option<String>>,
-) -> Result<bool, StoreError> {
-    let key = store.keys.key(&format!("sub:{id}"));
-    let mut conn = store.conn();
-    let exists: bool = conn.exists(&key).await.map_err(unavailable)?;
-    if !exists {
-        return Ok(false);
-    }
-    let mut p = redis::pipe();
-    if let Some(spec) = spec {
-        p.hset(&key, "spec", spec).ignore();
-    }
-    match disabled {
-        Some(Some(why)) => {
-            p.hset(&key, "disabled", why).ignore();
-        }
-        Some(None) => {
-            p.hdel(&key, "disabled").ignore();
-        }
-        None => {}
-    }
-    let () = p.query_async(&mut conn).await.map_err(unavailable)?;
-    Ok(true)
-}
-
-pub async fn enqueue(
+async fn enqueue(
     store: &RedisStore,
     subscription: &str,
     entries: Vec<NewAttempt>,
@@ -164,25 +63,12 @@ pub async fn enqueue(
     Ok(())
 }
 
-pub async fn lease(
-    store: &RedisStore,
-    subscription: &str,
-    max: usize,
-    now_ms: i64,
-    lease_ms: i64,
-) -> Result<Vec<Attempt>, StoreError> {
-    if max == 0 {
-        return Ok(Vec::new());
-    }
-    store.queue(subscription).lease(store, max, now_ms, lease_ms).await
-}
-
-pub async fn complete(store: &RedisStore, a: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
+async fn complete(store: &RedisStore, a: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
     if let Some(entry) = a.outcome_entry(&outcome) {
         store.audit_entry(entry).await?;
     }
     let reason = match &outcome {
-        AttemptOutcome::Gone { status } => format!("the endpoint answered {status} Gone at {}", super::now()),
+        AttemptOutcome::Gone { status } => format!("the endpoint answered {status} Gone at {}", store.now()),
         _ => String::new(),
     };
     let pending = store.queue(&a.subscription).complete(store, a.id, &outcome, &reason).await?;
@@ -206,21 +92,21 @@ async fn holder_of_dead(store: &RedisStore, id: i64) -> Result<Option<String>, S
     Ok(subs.into_iter().zip(scores).find(|(_, score)| score.is_some()).map(|(s, _)| s.id))
 }
 
-pub async fn replay(store: &RedisStore, id: i64, by: &str) -> Result<bool, StoreError> {
+async fn replay(store: &RedisStore, id: i64, by: &str) -> Result<bool, StoreError> {
     let Some(sub) = holder_of_dead(store, id).await? else { return Ok(false) };
     let queue = store.queue(&sub);
     let a: Fields = store.conn().hgetall(queue.key(&format!("a:{id}"))).await.map_err(unavailable)?;
     if field(&a, "state").as_deref() != Some("dead") {
         return Ok(false);
     }
-    let mut entry = crate::store::attempt_entry("replayed", by, id, &sub, &field(&a, "mid").unwrap_or_default());
+    let mut entry = attempt_entry("replayed", by, id, &sub, &field(&a, "mid").unwrap_or_default());
     entry.message_type = field(&a, "type");
     entry.recipient = field(&a, "owner");
     store.audit_entry(entry).await?;
     queue.replay(store, id).await
 }
 
-pub async fn dead_letters(
+async fn dead_letters(
     store: &RedisStore,
     subscription: Option<&str>,
     limit: usize,

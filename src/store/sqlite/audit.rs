@@ -1,12 +1,39 @@
 //! The audit chain in SQLite: appended inside the transaction of what it records, so a record
 //! exists exactly when the change it describes was committed.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
-use super::ExecuteCached;
+use super::SqliteStore;
+use super::writer::{Commit, ExecuteCached};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::verify::Stored;
 use crate::audit::{Algorithm, Entry, GENESIS, Record, link};
+use crate::store::{AuditLog, StoreError};
+
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn audit(&self, entry: Entry) -> Result<(), StoreError> {
+        let (alg, now) = (self.audit, self.now());
+        self.write(Commit::Synced, move |tx| append(tx, alg, entry, &now)).await
+    }
+
+    async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        self.read(head).await
+    }
+
+    async fn audit_records(&self, after: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        self.read(move |c| records(c, after, limit)).await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.read(checkpoints).await
+    }
+
+    async fn add_audit_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        self.write(Commit::Synced, move |tx| add_checkpoint(tx, &checkpoint)).await
+    }
+}
 
 /// Appends `entry` after the current head.
 pub fn append(tx: &Savepoint<'_>, alg: Algorithm, entry: Entry, now: &str) -> rusqlite::Result<()> {
@@ -26,7 +53,7 @@ pub fn head(c: &Connection) -> rusqlite::Result<Option<(i64, String)>> {
 }
 
 /// Records after `after`, in order, at most `limit`.
-pub fn records(c: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec<Stored>> {
+fn records(c: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec<Stored>> {
     c.prepare_cached("SELECT seq, record, prev, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")?
         .query_map(params![after, limit as i64], |r| {
             Ok(Stored { seq: r.get(0)?, record: r.get(1)?, prev: r.get(2)?, hash: r.get(3)? })
@@ -34,7 +61,7 @@ pub fn records(c: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec
         .collect()
 }
 
-pub fn checkpoints(c: &Connection) -> rusqlite::Result<Vec<Checkpoint>> {
+fn checkpoints(c: &Connection) -> rusqlite::Result<Vec<Checkpoint>> {
     c.prepare_cached("SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq")?
         .query_map([], |r| {
             Ok(Checkpoint { seq: r.get(0)?, hash: r.get(1)?, at: r.get(2)?, key_id: r.get(3)?, signature: r.get(4)? })
@@ -42,45 +69,10 @@ pub fn checkpoints(c: &Connection) -> rusqlite::Result<Vec<Checkpoint>> {
         .collect()
 }
 
-pub fn add_checkpoint(tx: &Savepoint<'_>, c: &Checkpoint) -> rusqlite::Result<()> {
+fn add_checkpoint(tx: &Savepoint<'_>, c: &Checkpoint) -> rusqlite::Result<()> {
     tx.execute_cached(
         "INSERT OR IGNORE INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![c.seq, c.hash, c.at, c.key_id, c.signature],
     )?;
     Ok(())
-}
-
-/// Reads the whole chain of the store file at `path`, read-only, in pages (for
-/// `xietong audit verify`, which may run while the gateway does).
-pub fn read_all(
-    path: &std::path::Path,
-) -> rusqlite::Result<(Vec<Checkpoint>, impl Iterator<Item = Result<Stored, String>>)> {
-    let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let checkpoints = checkpoints(&c)?;
-    let mut after = 0;
-    let mut page = Vec::new().into_iter();
-    let mut done = false;
-    let iter = std::iter::from_fn(move || {
-        loop {
-            if let Some(s) = page.next() {
-                let s: Stored = s;
-                after = s.seq;
-                return Some(Ok(s));
-            }
-            if done {
-                return None;
-            }
-            match records(&c, after, 1000) {
-                Ok(next) => {
-                    done = next.len() < 1000;
-                    page = next.into_iter();
-                }
-                Err(e) => {
-                    done = true;
-                    return Some(Err(e.to_string()));
-                }
-            }
-        }
-    });
-    Ok((checkpoints, iter))
 }

@@ -1,13 +1,36 @@
 //! Feeds: each recipient's copies of messages, in commit order, and their retention.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
+use tokio::sync::watch;
 
-use super::ExecuteCached;
-use crate::store::{FeedEntry, FeedPage};
+use super::SqliteStore;
+use super::writer::{Commit, ExecuteCached};
+use crate::store::{FeedEntry, FeedPage, Feeds, StoreError};
+
+#[async_trait]
+impl Feeds for SqliteStore {
+    fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.clone()
+    }
+
+    async fn feed(&self, recipient: &str, after: i64, limit: usize) -> Result<FeedPage, StoreError> {
+        let recipient = recipient.to_string();
+        self.read(move |c| page(c, &recipient, after, limit)).await
+    }
+
+    async fn head(&self) -> Result<i64, StoreError> {
+        self.read(head).await
+    }
+
+    async fn purge(&self, before: String) -> Result<usize, StoreError> {
+        self.write(Commit::Synced, move |tx| purge(tx, &before)).await
+    }
+}
 
 const PURGED_THROUGH: &str = "purged_through";
 
-pub fn page(c: &Connection, recipient: &str, after: i64, limit: usize) -> rusqlite::Result<FeedPage> {
+fn page(c: &Connection, recipient: &str, after: i64, limit: usize) -> rusqlite::Result<FeedPage> {
     let entries = c
         .prepare_cached(
             "SELECT d.message_seq, m.type, m.subject, coalesce(d.event, m.event) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
@@ -20,6 +43,7 @@ pub fn page(c: &Connection, recipient: &str, after: i64, limit: usize) -> rusqli
     Ok(FeedPage { entries, purged_through: purged_through(c)? })
 }
 
+/// The newest feed position (0 when empty).
 pub fn head(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row("SELECT coalesce(max(seq), 0) FROM messages", [], |r| r.get(0))
 }
@@ -33,7 +57,7 @@ fn purged_through(c: &Connection) -> rusqlite::Result<i64> {
 
 /// Deletes the feed entries of messages received before `before`, except those with webhook
 /// attempts still pending, and the finished attempts with them.
-pub fn purge(tx: &Savepoint<'_>, before: &str) -> rusqlite::Result<usize> {
+fn purge(tx: &Savepoint<'_>, before: &str) -> rusqlite::Result<usize> {
     let through: i64 =
         tx.query_row("SELECT coalesce(max(seq), 0) FROM messages WHERE received_at < ?1", [before], |r| r.get(0))?;
     if through == 0 {

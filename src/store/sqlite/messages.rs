@@ -1,12 +1,45 @@
 //! Messages: accept (with the outbox), refusals, and the trace of where a message went.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
+use super::SqliteStore;
 use super::audit;
-use crate::audit::{Algorithm, Entry};
-use crate::store::{Accepted, Addressee, NewMessage, Receipt, Refusal, Trace, TraceAttempt, TraceRecipient};
+use super::writer::Commit;
+use crate::audit::Algorithm;
+use crate::store::{
+    Accepted, Addressee, Messages, NewMessage, Receipt, Refusal, StoreError, Trace, TraceAttempt, TraceRecipient,
+};
 
-pub fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> rusqlite::Result<Accepted> {
+#[async_trait]
+impl Messages for SqliteStore {
+    async fn accept(&self, message: NewMessage) -> Result<Accepted, StoreError> {
+        let (alg, now) = (self.audit, self.now());
+        self.write(Commit::Messages, move |tx| accept(tx, alg, &message, &now)).await
+    }
+
+    async fn record_refusal(&self, refusal: Refusal) -> Result<(), StoreError> {
+        let (alg, now) = (self.audit, self.now());
+        self.write(Commit::Synced, move |tx| audit::append(tx, alg, refusal.audit_entry(), &now)).await
+    }
+
+    async fn message(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| message(c, &id)).await
+    }
+
+    async fn sender_of(&self, link: &str, reader: &str) -> Result<Option<String>, StoreError> {
+        let (link, reader) = (link.to_string(), reader.to_string());
+        self.read(move |c| Ok(referenced(c, &link, i64::MAX, &reader)?.map(|(_, sender)| sender))).await
+    }
+
+    async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError> {
+        let id = message_id.to_string();
+        self.read(move |c| trace(c, &id)).await
+    }
+}
+
+fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> rusqlite::Result<Accepted> {
     let sender = m.sender.clone();
     let earlier = tx
         .prepare_cached(
@@ -22,16 +55,7 @@ pub fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> 
             ))
         })
         .optional()?;
-    let audit = |action: &str, id: &str| {
-        let mut entry = Entry::new(action).actor(sender.as_str()).message(id);
-        entry.message_type = Some(m.message_type.to_string());
-        entry.body_sha256 = Some(m.body_sha256.clone());
-        if action == "accepted" {
-            let to: Vec<&str> = m.deliveries.iter().map(|d| d.recipient.as_str()).collect();
-            entry.recipient = Some(to.join(" "));
-        }
-        audit::append(tx, alg, entry, now)
-    };
+    let audit = |action: &str, id: &str| audit::append(tx, alg, m.audit_entry(action, id), now);
     if let Some((seq, id, message_type, stripped, content)) = earlier {
         let recipients = tx
             .prepare_cached("SELECT recipient, role FROM deliveries WHERE message_seq = ?1 ORDER BY recipient")?
@@ -85,15 +109,7 @@ pub fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> 
     }))
 }
 
-pub fn refuse(tx: &Savepoint<'_>, alg: Algorithm, r: &Refusal, now: &str) -> rusqlite::Result<()> {
-    let mut entry = Entry::new("refused").code(r.code);
-    entry.actor = r.sender.map(|s| s.to_string());
-    entry.body_sha256 = Some(r.body_sha256.clone());
-    entry.detail = Some(r.pointers.clone()).filter(|p| !p.is_empty());
-    audit::append(tx, alg, entry, now)
-}
-
-pub fn trace(c: &Connection, id: &str) -> rusqlite::Result<Option<Trace>> {
+fn trace(c: &Connection, id: &str) -> rusqlite::Result<Option<Trace>> {
     let Some((seq, sender, message_type, subject, received_at)) = c
         .prepare_cached("SELECT seq, sender, type, subject, received_at FROM messages WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
@@ -143,4 +159,23 @@ pub fn trace(c: &Connection, id: &str) -> rusqlite::Result<Option<Trace>> {
         }
     }
     Ok(Some(Trace { id: id.to_string(), sender, message_type, subject, received_at, cursor: seq, recipients }))
+}
+
+fn message(c: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)>> {
+    c.prepare_cached("SELECT event, native_id FROM messages WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+/// The message a reference names, as `(id, sender)`: by the gateway's id or the sender's own
+/// id, earlier than `seq`, preferring one that `reader` sent or received (native ids are unique
+/// per sender only).
+pub fn referenced(c: &Connection, link: &str, seq: i64, reader: &str) -> rusqlite::Result<Option<(String, String)>> {
+    c.prepare_cached(
+        "SELECT m.id, m.sender FROM messages m WHERE (m.native_id = ?1 OR m.id = ?1) AND m.seq < ?2
+         ORDER BY (m.sender = ?3 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.recipient = ?3)) DESC,
+                  m.seq DESC LIMIT 1",
+    )?
+    .query_row(params![link, seq, reader], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()
 }

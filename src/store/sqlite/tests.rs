@@ -2,7 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::store::NewDelivery;
+use crate::clock::SystemClock;
+use crate::store::{Accepted, Feeds, Messages, NewDelivery, NewMessage, Refusal, WebhookQueue};
 use crate::telemetry::Metrics;
 
 fn options() -> Options {
@@ -46,7 +47,7 @@ fn count(path: &Path, sql: &str) -> i64 {
 #[tokio::test]
 async fn accepts_once_and_tells_duplicates_from_conflicts() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store).unwrap();
+    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store, Arc::new(SystemClock)).unwrap();
     let first = message("A-1", "h1");
     let Accepted::Created(receipt) = store.accept(first.clone()).await.unwrap() else { panic!("not created") };
     assert_eq!(receipt.id, first.id);
@@ -67,13 +68,13 @@ async fn accepts_once_and_tells_duplicates_from_conflicts() {
 #[tokio::test]
 async fn remembers_messages_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store).unwrap();
+    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store, Arc::new(SystemClock)).unwrap();
     let m = message("A-2", "h");
     store.accept(m.clone()).await.unwrap();
     store.close().await;
     assert!(matches!(store.accept(message("A-3", "h")).await, Err(StoreError::Closed)));
 
-    let reopened = SqliteStore::open(dir.path(), options(), Metrics::new().store).unwrap();
+    let reopened = SqliteStore::open(dir.path(), options(), Metrics::new().store, Arc::new(SystemClock)).unwrap();
     match reopened.accept(message("A-2", "h")).await.unwrap() {
         Accepted::Duplicate(r) => {
             assert_eq!(r.id, m.id);
@@ -87,7 +88,8 @@ async fn remembers_messages_across_restarts() {
 async fn commits_concurrent_messages_in_shared_transactions() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Metrics::new();
-    let store = Arc::new(SqliteStore::open(dir.path(), options(), metrics.store.clone()).unwrap());
+    let store =
+        Arc::new(SqliteStore::open(dir.path(), options(), metrics.store.clone(), Arc::new(SystemClock)).unwrap());
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let store = store.clone();
@@ -110,7 +112,7 @@ async fn commits_concurrent_messages_in_shared_transactions() {
 #[tokio::test]
 async fn reports_unavailable_while_another_process_holds_the_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store).unwrap();
+    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store, Arc::new(SystemClock)).unwrap();
     let blocker = Connection::open(dir.path().join(DB_FILE)).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
 
@@ -129,7 +131,7 @@ async fn reports_unavailable_while_another_process_holds_the_lock() {
 #[tokio::test]
 async fn audits_refusals_without_content() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store).unwrap();
+    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store, Arc::new(SystemClock)).unwrap();
     let refusal = Refusal {
         sender: Some("ip_office:330000".parse().unwrap()),
         body_sha256: "c".repeat(64),
@@ -183,7 +185,7 @@ async fn the_migrations_keep_each_copy_once_and_mark_the_heads_of_threads() {
         )
         .unwrap();
     }
-    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store).unwrap();
+    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store, Arc::new(SystemClock)).unwrap();
     assert_eq!(
         count(&path, "SELECT count(*) FROM deliveries WHERE event IS NULL AND message_seq = 1"),
         1,
@@ -201,7 +203,8 @@ async fn the_migrations_keep_each_copy_once_and_mark_the_heads_of_threads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_stays_bounded_while_writes_never_pause() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path(), options(), Metrics::new().store).unwrap());
+    let store =
+        Arc::new(SqliteStore::open(dir.path(), options(), Metrics::new().store, Arc::new(SystemClock)).unwrap());
     // 64 writers committing 80 MiB of events without a pause between commits.
     let writers: Vec<_> = (0..64)
         .map(|w| {

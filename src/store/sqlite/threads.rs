@@ -1,12 +1,47 @@
 //! Threads and obligations: the conversation on a case, and the replies it is owed.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
-use super::ExecuteCached;
+use super::SqliteStore;
+use super::messages::referenced;
+use super::writer::{Commit, ExecuteCached};
 use crate::store::{
-    DueObligation, Escalation, LogEntry, ObligationRow, StepOutcome, StepRole, ThreadMessageRow, ThreadQuery,
-    ThreadRow, ThreadStep,
+    DueObligation, LogEntry, ObligationRow, StepOutcome, StepRole, StoreError, ThreadMessageRow, ThreadQuery,
+    ThreadRow, ThreadStep, Threads,
 };
+use crate::threads::decide::{self, Placement};
+
+#[async_trait]
+impl Threads for SqliteStore {
+    async fn thread_backlog(&self, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        self.read(move |c| backlog(c, limit)).await
+    }
+
+    async fn apply_thread_steps(&self, steps: Vec<ThreadStep>) -> Result<Vec<StepOutcome>, StoreError> {
+        self.write(Commit::Synced, move |tx| apply_all(tx, &steps)).await
+    }
+
+    async fn due_obligations(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObligation>, StoreError> {
+        self.read(move |c| due(c, now_ms, limit)).await
+    }
+
+    async fn unescalated(&self, types: Vec<String>) -> Result<Vec<(i64, String, String)>, StoreError> {
+        self.read(move |c| unescalated(c, &types)).await
+    }
+
+    async fn mark_overdue(&self, obligation: i64) -> Result<bool, StoreError> {
+        self.write(Commit::Synced, move |tx| mark_overdue(tx, obligation)).await
+    }
+
+    async fn threads(&self, query: ThreadQuery) -> Result<Vec<ThreadRow>, StoreError> {
+        self.read(move |c| threads(c, &query)).await
+    }
+
+    async fn obligations(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError> {
+        self.read(move |c| obligations(c, from_ms, to_ms)).await
+    }
+}
 
 const CURSOR: &str = "threads_cursor";
 
@@ -42,29 +77,10 @@ pub fn backlog(c: &Connection, limit: usize) -> rusqlite::Result<Vec<LogEntry>> 
     Ok(entries)
 }
 
-pub fn message(c: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)>> {
-    c.prepare_cached("SELECT event, native_id FROM messages WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
-}
-
 fn thread_of(tx: &Savepoint<'_>, message_id: &str) -> rusqlite::Result<Option<String>> {
     tx.prepare_cached("SELECT thread_id FROM thread_messages WHERE message_id = ?1")?
         .query_row([message_id], |r| r.get(0))
         .optional()
-}
-
-/// The message a reference names, as `(id, sender)`: by the gateway's id or the sender's own
-/// id, earlier than `seq`, preferring one that `reader` sent or received (native ids are unique
-/// per sender only).
-pub fn referenced(c: &Connection, link: &str, seq: i64, reader: &str) -> rusqlite::Result<Option<(String, String)>> {
-    c.prepare_cached(
-        "SELECT m.id, m.sender FROM messages m WHERE (m.native_id = ?1 OR m.id = ?1) AND m.seq < ?2
-         ORDER BY (m.sender = ?3 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.recipient = ?3)) DESC,
-                  m.seq DESC LIMIT 1",
-    )?
-    .query_row(params![link, seq, reader], |r| Ok((r.get(0)?, r.get(1)?)))
-    .optional()
 }
 
 /// Applies `steps` in order and moves the worker's cursor past the last.
@@ -79,8 +95,7 @@ pub fn apply_all(tx: &Savepoint<'_>, steps: &[ThreadStep]) -> rusqlite::Result<V
     Ok(outcomes)
 }
 
-/// A message that neither asks, answers, reports progress nor refers to anything stands alone:
-/// it opens no thread. When a later message refers to it, it becomes the root of one.
+/// A message that stood alone becomes the root of a thread when a later one refers to it.
 fn root_at(tx: &Savepoint<'_>, message_id: &str) -> rusqlite::Result<String> {
     tx.execute_cached(
         "INSERT INTO threads (id, case_number, opened_ms) SELECT id, subject, coalesce(received_ms, 0) FROM messages WHERE id = ?1",
@@ -103,36 +118,22 @@ fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome>
         Some(link) => referenced(tx, link, step.seq, &step.sender)?.map(|(id, _)| id),
         None => None,
     };
-    let mut thread = match &target {
-        Some(t) => Some(match thread_of(tx, t)? {
-            Some(thread) => thread,
-            None => root_at(tx, t)?,
-        }),
+    let target_thread = match &target {
+        Some(t) => thread_of(tx, t)?,
         None => None,
     };
-    // Progress on a case joins the case's latest thread.
-    if thread.is_none()
-        && matches!(step.role, StepRole::Progress)
-        && let Some(case) = &step.subject
-    {
-        thread = tx
-            .prepare_cached("SELECT id FROM threads WHERE case_number = ?1 ORDER BY opened_ms DESC LIMIT 1")?
-            .query_row([case], |r| r.get(0))
-            .optional()?;
-    }
-    let thread = match thread {
-        Some(t) => t,
-        None if matches!(step.role, StepRole::Other) => return Ok(StepOutcome::default()),
-        None => {
-            tx.execute_cached(
-                "INSERT INTO threads (id, case_number, opened_ms) VALUES (?1, ?2, ?3)",
-                params![step.message_id, step.subject, step.at_ms],
-            )?;
-            step.message_id.clone()
-        }
+    let thread = match decide::place(step, target.as_deref().map(|t| (t, target_thread.as_deref()))) {
+        Placement::Join(thread) => thread,
+        Placement::RootAt(message) => root_at(tx, &message)?,
+        Placement::LatestOfCase(case) => match latest_of_case(tx, &case)? {
+            Some(thread) => thread,
+            None => open(tx, step)?,
+        },
+        Placement::Open => open(tx, step)?,
+        Placement::Alone => return Ok(StepOutcome::default()),
     };
     let mut outcome = StepOutcome { thread: Some(thread.clone()), ..StepOutcome::default() };
-    let kind = match &step.role {
+    match &step.role {
         StepRole::Request { awaiting, deadline_ms } => {
             let mut open = tx.prepare_cached(
                 "INSERT INTO obligations (thread_id, request_id, request_type, requester, awaiting, opened_ms, deadline_ms, state)
@@ -149,62 +150,48 @@ fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome>
                     deadline_ms
                 ])?;
             }
-            "request"
         }
-        StepRole::Reply { answers, cannot_determine, escalates } => {
-            // The request it answers: owed by the sender, of a type this reply answers, not yet
-            // answered; the one it names first.
-            let owed: Option<(i64, String, String, i64)> = tx
-                .prepare_cached(
-                    "SELECT id, request_id, request_type, deadline_ms FROM obligations
-                     WHERE thread_id = ?1 AND awaiting = ?2 AND state != 'answered'
-                       AND request_type IN (SELECT value FROM json_each(?3))
-                     ORDER BY request_id = ?4 DESC, opened_ms LIMIT 1",
-                )?
-                .query_row(
-                    params![
-                        thread,
-                        step.sender,
-                        serde_json::to_string(answers).unwrap_or_default(),
-                        target.clone().unwrap_or_default()
-                    ],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            match owed {
-                Some((id, request_id, request_type, deadline_ms)) => {
-                    let result = if *cannot_determine { "cannot_determine" } else { "answered" };
+        StepRole::Reply { .. } => {
+            let candidates = tx
+                .prepare_cached(&format!(
+                    "SELECT {OBLIGATION_COLUMNS} FROM obligations WHERE thread_id = ?1 AND awaiting = ?2 AND state != 'answered'"
+                ))?
+                .query_map(params![thread, step.sender], obligation)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            match decide::answer(step, target.as_deref(), &candidates) {
+                Ok(answer) => {
                     tx.execute_cached(
                         "UPDATE obligations SET state = 'answered', answered_by = ?2, answered_ms = ?3, late = ?4, outcome = ?5 WHERE id = ?1",
-                        params![id, step.message_id, step.at_ms, step.at_ms > deadline_ms, result],
+                        params![answer.obligation, step.message_id, step.at_ms, answer.late, answer.outcome],
                     )?;
-                    if *cannot_determine && escalates.contains(&request_type) {
-                        outcome.escalate =
-                            Some(Escalation { obligation: id, request_id, replier: step.sender.clone() });
-                    }
+                    outcome.escalate = answer.escalate;
                 }
-                None => {
-                    let why = match (&step.link, &target) {
-                        (None, _) => "a reply that names no message it answers",
-                        (Some(_), None) => "a reply to a message the gateway does not know",
-                        (Some(_), Some(_)) => {
-                            "a reply to a request that is already answered, or that did not ask the sender"
-                        }
-                    };
-                    outcome.flag = Some(why.to_string());
-                }
+                Err(flag) => outcome.flag = Some(flag),
             }
-            "reply"
         }
-        StepRole::Progress => "progress",
-        StepRole::Other if step.sender == "gateway" => "notice",
-        StepRole::Other => "message",
-    };
+        StepRole::Progress | StepRole::Other => {}
+    }
     tx.execute_cached(
         "INSERT INTO thread_messages (thread_id, message_id, seq, kind, type, sender, at_ms, flag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![thread, step.message_id, step.seq, kind, step.message_type, step.sender, step.at_ms, outcome.flag],
+        params![thread, step.message_id, step.seq, decide::kind(step), step.message_type, step.sender, step.at_ms, outcome.flag],
     )?;
     Ok(outcome)
+}
+
+/// Opens a thread whose id is the message's.
+fn open(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<String> {
+    tx.execute_cached(
+        "INSERT INTO threads (id, case_number, opened_ms) VALUES (?1, ?2, ?3)",
+        params![step.message_id, step.subject, step.at_ms],
+    )?;
+    Ok(step.message_id.clone())
+}
+
+/// The latest thread of a case.
+fn latest_of_case(tx: &Savepoint<'_>, case: &str) -> rusqlite::Result<Option<String>> {
+    tx.prepare_cached("SELECT id FROM threads WHERE case_number = ?1 ORDER BY opened_ms DESC LIMIT 1")?
+        .query_row([case], |r| r.get(0))
+        .optional()
 }
 
 pub fn due(c: &Connection, now_ms: i64, limit: usize) -> rusqlite::Result<Vec<DueObligation>> {

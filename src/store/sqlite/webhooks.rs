@@ -1,107 +1,59 @@
 //! Subscriptions and webhook attempts: creation from the feed, leases, outcomes, dead letters.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
-use super::{ExecuteCached, audit};
+use super::SqliteStore;
+use super::audit;
+use super::writer::{Commit, ExecuteCached};
 use crate::audit::Algorithm;
-use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, SubscriptionRow};
+use crate::store::webhooks::RESPONSE_KEPT;
+use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, StoreError, WebhookQueue, attempt_entry};
 
-/// The start of an endpoint's answer kept with a dead letter.
-const RESPONSE_KEPT: usize = 2048;
-
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriptionRow> {
-    Ok(SubscriptionRow {
-        id: r.get(0)?,
-        owner: r.get(1)?,
-        spec: r.get(2)?,
-        cursor: r.get(3)?,
-        disabled: r.get(4)?,
-        source: r.get(5)?,
-        created_at: r.get(6)?,
-    })
-}
-
-pub fn subscriptions(c: &Connection) -> rusqlite::Result<Vec<SubscriptionRow>> {
-    c.prepare_cached("SELECT id, owner, spec, cursor, disabled, source, created_at FROM subscriptions ORDER BY id")?
-        .query_map([], row)?
-        .collect()
-}
-
-fn head(tx: &Savepoint<'_>) -> rusqlite::Result<i64> {
-    tx.query_row("SELECT coalesce(max(seq), 0) FROM messages", [], |r| r.get(0))
-}
-
-/// Whether it was created (false: the id exists). A new subscription starts at the head of
-/// its feed unless the row names a cursor.
-pub fn create_subscription(tx: &Savepoint<'_>, s: &SubscriptionRow) -> rusqlite::Result<bool> {
-    let cursor = if s.cursor < 0 { head(tx)? } else { s.cursor };
-    let n = tx.execute_cached(
-        "INSERT INTO subscriptions (id, owner, spec, cursor, disabled, source, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (id) DO NOTHING",
-        params![s.id, s.owner, s.spec, cursor, s.disabled, s.source, s.created_at],
-    )?;
-    Ok(n == 1)
-}
-
-pub fn sync_config(tx: &Savepoint<'_>, rows: &[SubscriptionRow]) -> rusqlite::Result<()> {
-    let existing: Vec<(String, String, String)> = tx
-        .prepare_cached("SELECT id, owner, source FROM subscriptions")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (id, _, source) in &existing {
-        if source == "config" && !rows.iter().any(|r| &r.id == id) {
-            delete_subscription(tx, id)?;
-        }
+#[async_trait]
+impl WebhookQueue for SqliteStore {
+    async fn enqueue(&self, subscription: &str, entries: Vec<NewAttempt>, through: i64) -> Result<(), StoreError> {
+        let (subscription, now) = (subscription.to_string(), self.now());
+        self.write(Commit::Unsynced, move |tx| enqueue(tx, &subscription, &entries, through, &now)).await
     }
-    for r in rows {
-        match existing.iter().find(|(id, _, _)| id == &r.id) {
-            // The owner changed: it is another subscription.
-            Some((_, owner, _)) if owner != &r.owner => {
-                delete_subscription(tx, &r.id)?;
-                create_subscription(tx, r)?;
-            }
-            Some(_) => {
-                tx.execute_cached(
-                    "UPDATE subscriptions SET spec = ?2, source = 'config' WHERE id = ?1",
-                    params![r.id, r.spec],
-                )?;
-            }
-            None => {
-                create_subscription(tx, r)?;
-            }
-        }
+
+    async fn lease(
+        &self,
+        subscription: &str,
+        max: usize,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let subscription = subscription.to_string();
+        self.write(Commit::Unsynced, move |tx| lease(tx, &subscription, max, now_ms, lease_ms)).await
     }
-    Ok(())
-}
 
-pub fn delete_subscription(tx: &Savepoint<'_>, id: &str) -> rusqlite::Result<bool> {
-    tx.execute_cached("DELETE FROM webhook_attempts WHERE subscription = ?1 AND state = 'pending'", [id])?;
-    Ok(tx.execute_cached("DELETE FROM subscriptions WHERE id = ?1", [id])? == 1)
-}
-
-pub fn update_subscription(
-    tx: &Savepoint<'_>,
-    id: &str,
-    spec: Option<&str>,
-    disabled: Option<Option<String>>,
-) -> rusqlite::Result<bool> {
-    let mut n = 0;
-    if let Some(spec) = spec {
-        n += tx.execute_cached("UPDATE subscriptions SET spec = ?2 WHERE id = ?1", params![id, spec])?;
+    async fn complete(&self, attempt: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        // What the outcome and its audit record need, without the event.
+        let attempt = Attempt {
+            subscription: attempt.subscription.clone(),
+            recipient: attempt.recipient.clone(),
+            message_id: attempt.message_id.clone(),
+            message_type: attempt.message_type.clone(),
+            webhook_id: attempt.webhook_id.clone(),
+            event: String::new(),
+            ..*attempt
+        };
+        let (alg, now) = (self.audit, self.now());
+        self.write(Commit::Unsynced, move |tx| complete(tx, alg, &attempt, &outcome, &now)).await
     }
-    if let Some(disabled) = disabled {
-        n += tx.execute_cached("UPDATE subscriptions SET disabled = ?2 WHERE id = ?1", params![id, disabled])?;
+
+    async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        self.read(move |c| dead_letters(c, subscription.as_deref(), limit)).await
     }
-    Ok(n > 0)
+
+    async fn replay(&self, attempt: i64, by: &str) -> Result<bool, StoreError> {
+        let (alg, by, now_ms, now) = (self.audit, by.to_string(), self.clock.now_ms(), self.now());
+        self.write(Commit::Synced, move |tx| replay(tx, alg, attempt, &by, now_ms, &now)).await
+    }
 }
 
-pub fn acknowledge(tx: &Savepoint<'_>, id: &str, cursor: i64) -> rusqlite::Result<bool> {
-    let n =
-        tx.execute_cached("UPDATE subscriptions SET cursor = max(cursor, ?2) WHERE id = ?1", params![id, cursor])?;
-    Ok(n == 1)
-}
-
-pub fn enqueue(
+fn enqueue(
     tx: &Savepoint<'_>,
     subscription: &str,
     entries: &[NewAttempt],
@@ -125,7 +77,7 @@ pub fn enqueue(
     Ok(())
 }
 
-pub fn lease(
+fn lease(
     tx: &Savepoint<'_>,
     subscription: &str,
     max: usize,
@@ -163,7 +115,7 @@ pub fn lease(
     Ok(attempts)
 }
 
-pub fn complete(
+fn complete(
     tx: &Savepoint<'_>,
     alg: Algorithm,
     attempt: &Attempt,
@@ -233,7 +185,7 @@ fn promote_next(tx: &Savepoint<'_>, subscription: &str, thread: &str) -> rusqlit
     Ok(())
 }
 
-pub fn dead_letters(c: &Connection, subscription: Option<&str>, limit: usize) -> rusqlite::Result<Vec<DeadLetter>> {
+fn dead_letters(c: &Connection, subscription: Option<&str>, limit: usize) -> rusqlite::Result<Vec<DeadLetter>> {
     c.prepare_cached(
         "SELECT a.id, a.subscription, m.id, a.webhook_id, a.attempts, a.last_status, a.last_error, a.last_response, a.updated_at
          FROM webhook_attempts a JOIN messages m ON m.seq = a.message_seq
@@ -255,7 +207,7 @@ pub fn dead_letters(c: &Connection, subscription: Option<&str>, limit: usize) ->
     .collect()
 }
 
-pub fn replay(tx: &Savepoint<'_>, alg: Algorithm, id: i64, by: &str, now_ms: i64, now: &str) -> rusqlite::Result<bool> {
+fn replay(tx: &Savepoint<'_>, alg: Algorithm, id: i64, by: &str, now_ms: i64, now: &str) -> rusqlite::Result<bool> {
     let n = tx.execute_cached(
         "UPDATE webhook_attempts SET state = 'pending', attempts = 0, leased = 0, next_at = ?2, updated_at = ?3
          WHERE id = ?1 AND state = 'dead'",
@@ -278,7 +230,7 @@ pub fn replay(tx: &Savepoint<'_>, alg: Algorithm, id: i64, by: &str, now_ms: i64
         )?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
     if let Some(message) = message {
-        let mut entry = crate::store::attempt_entry("replayed", by, id, &subscription, &message);
+        let mut entry = attempt_entry("replayed", by, id, &subscription, &message);
         entry.message_type = message_type;
         entry.recipient = owner;
         audit::append(tx, alg, entry, now)?;

@@ -1,0 +1,113 @@
+//! The division table, the regions and the rules of the configuration, compiled into the router.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::agencies::Agencies;
+use super::error::ConfigError;
+use super::files::{AGENCIES_FILE, DIVISIONS_FILE, REGIONS_FILE, RULES_DIR, RULES_FILE, read_yaml};
+use super::settings::Settings;
+use crate::normalize::SpecError;
+use crate::route::{self, Clearances, Divisions, Regions, Router};
+
+/// The division table, the regions and the rules, compiled into the router; each agency's
+/// division is checked against the table.
+pub fn load(dir: &Path, settings: &Settings, agencies: &Agencies, errors: &mut Vec<ConfigError>) -> Router {
+    let table_path = dir.join(DIVISIONS_FILE);
+    let divisions = match std::fs::read_to_string(&table_path) {
+        Ok(text) => Divisions::parse(&text).unwrap_or_else(|es| {
+            for (line, message) in es {
+                errors.push(ConfigError { file: table_path.clone(), line: Some(line as u64), column: None, message });
+            }
+            Divisions::default()
+        }),
+        Err(e) => {
+            errors.push(ConfigError::new(&table_path, format!("cannot read the division table: {e}")));
+            Divisions::default()
+        }
+    };
+    let agencies_path = dir.join(AGENCIES_FILE);
+    for a in agencies.iter() {
+        let problem = match divisions.get(&a.id.division) {
+            None => {
+                Some(format!("{}: {} is not a division of the GB/T 2260 table ({DIVISIONS_FILE})", a.id, a.id.division))
+            }
+            Some(e) if e.grouping => {
+                Some(format!("{}: {} ({}) is a grouping row, not an authority", a.id, a.id.division, e.name))
+            }
+            Some(_) => None,
+        };
+        if let Some(message) = problem {
+            let at = agencies.position(&a.id).copied().unwrap_or(serde_saphyr::Location::UNKNOWN);
+            errors.push(ConfigError::from_spec(&agencies_path, SpecError::at(&at, message)));
+        }
+    }
+
+    let regions_path = dir.join(REGIONS_FILE);
+    let hubs_to_check: Vec<(String, serde_saphyr::Location)> = agencies.hubs().to_vec();
+    let regions = match read_yaml::<route::regions::RegionsFile>(&regions_path, false, errors) {
+        Some(file) => {
+            let (regions, es) = Regions::build(file, &divisions);
+            for (at, message) in es {
+                let at = at.unwrap_or(serde_saphyr::Location::UNKNOWN);
+                errors.push(ConfigError::from_spec(&regions_path, SpecError::at(&at, message)));
+            }
+            regions
+        }
+        None => Regions::default(),
+    };
+
+    for (key, at) in hubs_to_check {
+        if regions.get(&key).is_none() {
+            errors.push(ConfigError::from_spec(
+                &agencies_path,
+                SpecError::at(&at, format!("hub:{key}: no region `{key}` in {REGIONS_FILE}")),
+            ));
+        }
+    }
+
+    let mut rule_files = vec![dir.join(RULES_FILE)];
+    if let Ok(entries) = std::fs::read_dir(dir.join(RULES_DIR)) {
+        let mut more: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        more.sort();
+        rule_files.extend(more);
+    }
+    let mut rules = Vec::new();
+    let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for path in rule_files.iter().filter(|p| p.exists()) {
+        let Some(file) = read_yaml::<route::rules::RulesFile>(path, false, errors) else { continue };
+        let (compiled, es) = route::rules::compile(file.rules, &divisions, &regions);
+        for e in es {
+            errors.push(ConfigError::from_spec(path, SpecError::at(&e.at, e.message)));
+        }
+        for rule in compiled {
+            // Twice in one file is reported by the compiler, at its position.
+            match names.get(&rule.name) {
+                Some(first) if first != path => errors.push(ConfigError::new(
+                    path,
+                    format!("rule `{}` is defined in {} too", rule.name, first.display()),
+                )),
+                Some(_) => {}
+                None => {
+                    names.insert(rule.name.clone(), path.clone());
+                }
+            }
+            rules.push(rule);
+        }
+    }
+
+    let c = &settings.routing.clearance;
+    let clearances = Clearances {
+        agency: c.agency,
+        hub: c.hub,
+        public: c.public,
+        operators: c.operators,
+        agencies: agencies.iter().filter_map(|a| a.clearance.map(|l| (a.id, l))).collect(),
+        hubs: regions.iter().filter_map(|r| r.clearance.map(|l| (r.key.clone(), l))).collect(),
+    };
+    let connected = agencies.iter().map(|a| a.id).collect();
+    Router::new(divisions, regions, rules, connected, clearances, settings.routing.operators_feed.clone())
+}

@@ -1,0 +1,144 @@
+//! `GET /v1/feeds/{feed}/events` (JSON pages, long-poll with `wait`) and
+//! `GET /v1/feeds/{feed}/stream` (Server-Sent Events, resumed from `Last-Event-ID`). Only the
+//! feed's owner may read it (its token); `public` is open to all.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::auth;
+use super::error::ApiError;
+use crate::deliver::feeds::{self, check_retention, cursor, page_or_wait};
+use crate::gateway::Gateway;
+use crate::model::{Code, Problem};
+use crate::route::Recipient;
+use crate::store::FeedEntry;
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// The query of a feed page (and of a cursor subscription's events).
+#[derive(Deserialize)]
+pub struct PageQuery {
+    pub after: Option<String>,
+    pub limit: Option<usize>,
+    pub wait: Option<u64>,
+}
+
+/// The feed named in the path, if the caller may read it.
+pub fn authorize(gw: &Gateway, req: &HttpRequest, feed: &str) -> Result<Recipient, Problem> {
+    let feed: Recipient = feed.parse().map_err(|e: String| Problem::new(Code::BadRequest, e))?;
+    if feed.is_public() {
+        return Ok(feed);
+    }
+    let rt = gw.runtime();
+    let config = &rt.config;
+    let principal = auth::principal(&config.agencies, &config.operators, req)?;
+    if principal.feed(&config.router.operators_feed) != feed {
+        return Err(Problem::new(Code::Forbidden, format!("only {feed} may read its feed")));
+    }
+    Ok(feed)
+}
+
+pub async fn events(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let feed = authorize(&gw, &req, &path)?;
+    let query = web::Query::<PageQuery>::from_query(req.query_string())
+        .map_err(|e| Problem::new(Code::BadRequest, format!("query: {e}")))?
+        .into_inner();
+    let after = cursor(query.after.as_deref())?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Problem::new(Code::BadRequest, format!("limit: between 1 and {MAX_LIMIT}")).into());
+    }
+    let max_wait = gw.runtime().config.settings.delivery.max_wait;
+    let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(max_wait);
+    let page = page_or_wait(gw.store.as_ref(), gw.stopping(), &feed.to_string(), after, limit, wait).await?;
+    Ok(HttpResponse::Ok().json(feeds::render(&feed, &page.entries, after)))
+}
+
+/// The SSE form of one entry: `id:` the cursor, `event:` the type, `data:` the event.
+fn sse(entry: &FeedEntry) -> Bytes {
+    Bytes::from(format!("id: {}\nevent: {}\ndata: {}\n\n", entry.cursor, entry.message_type, entry.event))
+}
+
+struct Stream {
+    gw: web::Data<Gateway>,
+    feed: String,
+    after: i64,
+    queued: VecDeque<Bytes>,
+    commits: tokio::sync::watch::Receiver<u64>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+    heartbeat: Duration,
+    ended: bool,
+}
+
+pub async fn stream(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let feed = authorize(&gw, &req, &path)?;
+    let last_event_id = req.headers().get("last-event-id").and_then(|v| v.to_str().ok());
+    let query = web::Query::<PageQuery>::from_query(req.query_string()).map(|q| q.into_inner()).ok();
+    let after = cursor(last_event_id.or(query.as_ref().and_then(|q| q.after.as_deref())))?;
+    // Refuse an expired cursor before the stream starts, with a proper status.
+    page_or_wait(gw.store.as_ref(), gw.stopping(), &feed.to_string(), after, 1, Duration::ZERO).await?;
+    let heartbeat = gw.runtime().config.settings.delivery.heartbeat;
+    let mut queued = VecDeque::new();
+    // Tell clients to reconnect after 2 s if the connection drops.
+    queued.push_back(Bytes::from_static(b"retry: 2000\n\n"));
+    let state = Stream {
+        commits: gw.store.commits(),
+        stopping: gw.stopping(),
+        gw,
+        feed: feed.to_string(),
+        after,
+        queued,
+        heartbeat,
+        ended: false,
+    };
+    let body = futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if s.ended {
+                return None;
+            }
+            if let Some(chunk) = s.queued.pop_front() {
+                return Some((Ok::<_, actix_web::Error>(chunk), s));
+            }
+            s.commits.borrow_and_update();
+            match s.gw.store.feed(&s.feed, s.after, 100).await {
+                Ok(page) if check_retention(s.after, &page).is_err() => s.ended = true,
+                Ok(page) if !page.entries.is_empty() => {
+                    for e in &page.entries {
+                        s.queued.push_back(sse(e));
+                    }
+                    s.after = page.entries.last().map_or(s.after, |e| e.cursor);
+                }
+                // Nothing new: wait for a commit, a heartbeat, or the server to stop (the client
+                // resumes from its last id).
+                Ok(_) => tokio::select! {
+                    changed = tokio::time::timeout(s.heartbeat, s.commits.changed()) => match changed {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => s.ended = true,
+                        Err(_) => s.queued.push_back(Bytes::from_static(b": heartbeat\n\n")),
+                    },
+                    _ = s.stopping.wait_for(|stop| *stop) => s.ended = true,
+                },
+                // The store is away: end the stream; the client resumes from its last id.
+                Err(_) => s.ended = true,
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body))
+}

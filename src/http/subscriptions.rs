@@ -1,0 +1,241 @@
+//! `/v1/subscriptions`: a recipient manages its own subscriptions — create, list, read, delete,
+//! rotate a webhook's secret, re-enable one disabled by 410; and reads a cursor subscription
+//! (`GET …/events`) and acknowledges what it processed (`POST …/ack`). Nobody can subscribe to a
+//! feed other than their own: the owner is the caller.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::auth;
+use super::error::ApiError;
+use super::feeds::PageQuery;
+use crate::clock::format_ms;
+use crate::deliver::feeds::{self, page_or_wait};
+use crate::deliver::guard::Guard;
+use crate::deliver::signature;
+use crate::deliver::subscription::{self, Stored, SubscriptionSpec};
+use crate::gateway::Gateway;
+use crate::model::{Code, Detail, Problem};
+use crate::route::Recipient;
+use crate::store::SubscriptionRow;
+
+/// A subscription as its owner sees it: secrets are never shown again after creation.
+#[derive(Serialize)]
+struct View {
+    id: String,
+    owner: String,
+    filter: subscription::Filter,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook: Option<WebhookView>,
+    cursor: Option<String>,
+    disabled: Option<String>,
+    source: String,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+struct WebhookView {
+    url: String,
+    secrets: usize,
+    concurrency: Option<u32>,
+    rate_per_second: Option<u32>,
+    client_certificate: bool,
+    ca: bool,
+}
+
+fn view(row: &SubscriptionRow) -> View {
+    let stored = Stored::parse(&row.spec);
+    View {
+        id: row.id.clone(),
+        owner: row.owner.clone(),
+        cursor: stored.webhook.is_none().then(|| row.cursor.to_string()),
+        webhook: stored.webhook.map(|w| WebhookView {
+            url: w.url,
+            secrets: w.secrets.len(),
+            concurrency: w.concurrency,
+            rate_per_second: w.rate_per_second,
+            client_certificate: w.client_certificate.is_some(),
+            ca: w.ca.is_some(),
+        }),
+        filter: stored.filter,
+        disabled: row.disabled.clone(),
+        source: row.source.clone(),
+        created_at: row.created_at.clone(),
+    }
+}
+
+/// The caller's feed.
+fn owner(gw: &Gateway, req: &HttpRequest) -> Result<Recipient, Problem> {
+    let rt = gw.runtime();
+    let principal = auth::principal(&rt.config.agencies, &rt.config.operators, req)?;
+    Ok(principal.feed(&rt.config.router.operators_feed))
+}
+
+/// The caller's subscription `id` (404 for anyone else's: its existence is not told).
+async fn own(gw: &Gateway, req: &HttpRequest, id: &str) -> Result<SubscriptionRow, ApiError> {
+    let owner = owner(gw, req)?;
+    let rows = gw.store.subscriptions().await?;
+    rows.into_iter()
+        .find(|r| r.id == id && r.owner == owner.to_string())
+        .ok_or_else(|| Problem::new(Code::NotFound, format!("you have no subscription `{id}`")).into())
+}
+
+/// Refuses a change to a subscription of subscriptions.yaml.
+fn configured(row: &SubscriptionRow) -> Result<(), ApiError> {
+    if row.source == "config" {
+        return Err(Problem::new(
+            Code::Conflict,
+            "this subscription is configured (subscriptions.yaml); the operators change it",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let owner = owner(&gw, &req)?.to_string();
+    let rows = gw.store.subscriptions().await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"subscriptions": rows.iter().filter(|r| r.owner == owner).map(view).collect::<Vec<_>>()})))
+}
+
+pub async fn create(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let owner = owner(&gw, &req)?;
+    let mut spec: SubscriptionSpec = serde_json::from_slice(&body)
+        .map_err(|e| Problem::new(Code::BadRequest, format!("the body is not a subscription: {e}")))?;
+    if spec.owner.as_deref().is_some_and(|o| o != owner.to_string()) {
+        return Err(Problem::new(Code::Forbidden, format!("{owner} may subscribe to its own feed only")).into());
+    }
+    let rt = gw.runtime();
+    let guard = Guard::new(&rt.config.settings.delivery.allow_internal).unwrap_or_default();
+    let problems = subscription::validate(&spec, &rt.config.router, &guard);
+    if !problems.is_empty() {
+        let details = problems.into_iter().map(|p| Detail::new("", p)).collect();
+        return Err(Problem::new(Code::BadRequest, "the subscription is not valid").with_details(details).into());
+    }
+    // The gateway makes the secret, and shows it this once.
+    let mut secret = None;
+    if let Some(w) = spec.webhook.as_mut()
+        && w.secrets.is_empty()
+    {
+        let s = signature::new_secret();
+        w.secrets.push(s.clone());
+        secret = Some(s);
+    }
+    let id = spec.id.clone().unwrap_or_else(|| format!("sub_{}", uuid::Uuid::now_v7().simple()));
+    // It takes what arrives from now on.
+    let head = gw.store.head().await?;
+    let row = SubscriptionRow {
+        id,
+        owner: owner.to_string(),
+        spec: Stored { filter: spec.filter, webhook: spec.webhook }.to_json(),
+        cursor: head,
+        disabled: None,
+        source: "api".into(),
+        created_at: format_ms(gw.clock.now_ms()),
+    };
+    gw.store.create_subscription(row.clone()).await?;
+    let mut out = serde_json::to_value(view(&row)).unwrap_or_default();
+    if let (Some(s), Some(obj)) = (secret, out.as_object_mut()) {
+        obj.insert("secret".into(), Value::String(s));
+    }
+    Ok(HttpResponse::Created().json(out))
+}
+
+pub async fn read(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(view(&own(&gw, &req, &id).await?)))
+}
+
+pub async fn delete(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = own(&gw, &req, &id).await?;
+    configured(&row)?;
+    gw.store.delete_subscription(&row.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A new secret; the previous one keeps signing until the next rotation, so the endpoint can
+/// switch without missing a message.
+pub async fn rotate(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = own(&gw, &req, &id).await?;
+    let mut stored = Stored::parse(&row.spec);
+    let Some(w) = stored.webhook.as_mut() else {
+        return Err(Problem::new(Code::Conflict, "a cursor subscription has no secret").into());
+    };
+    configured(&row)?;
+    let secret = signature::new_secret();
+    let previous = w.secrets.first().cloned();
+    w.secrets = std::iter::once(secret.clone()).chain(previous).collect();
+    let signing_with = w.secrets.len();
+    gw.store.update_subscription(&row.id, Some(stored.to_json()), None).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": row.id, "secret": secret, "signing_with": signing_with})))
+}
+
+/// Re-enables a subscription that was disabled because its endpoint answered 410.
+pub async fn enable(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = own(&gw, &req, &id).await?;
+    gw.store.update_subscription(&row.id, None, Some(None)).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": row.id, "disabled": null})))
+}
+
+/// A cursor subscription's next events: those after its acknowledged cursor that pass its
+/// filter. `next` passes the entries the filter left out too, so acknowledging it skips them.
+pub async fn events(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = own(&gw, &req, &id).await?;
+    let stored = Stored::parse(&row.spec);
+    if stored.webhook.is_some() {
+        return Err(Problem::new(Code::Conflict, "a webhook subscription is pushed, not read").into());
+    }
+    let query = web::Query::<PageQuery>::from_query(req.query_string()).map(|q| q.into_inner()).ok();
+    let limit = query.as_ref().and_then(|q| q.limit).unwrap_or(100).clamp(1, 1000);
+    let rt = gw.runtime();
+    let wait =
+        Duration::from_secs(query.as_ref().and_then(|q| q.wait).unwrap_or(0)).min(rt.config.settings.delivery.max_wait);
+    let page = page_or_wait(gw.store.as_ref(), gw.stopping(), &row.owner, row.cursor, limit, wait).await?;
+    let feed: Recipient = row.owner.parse().unwrap_or(Recipient::Feed(row.owner.clone()));
+    let kept: Vec<_> = page
+        .entries
+        .iter()
+        .filter(|e| {
+            stored.filter.matches(
+                &e.message_type,
+                &serde_json::from_str(&e.event).unwrap_or_default(),
+                &rt.config.router,
+            )
+        })
+        .cloned()
+        .collect();
+    let mut out = feeds::render(&feed, &kept, row.cursor);
+    out.next = page.entries.last().map_or(row.cursor, |e| e.cursor).to_string();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Deserialize)]
+pub struct Ack {
+    cursor: String,
+}
+
+pub async fn ack(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let row = own(&gw, &req, &id).await?;
+    if Stored::parse(&row.spec).webhook.is_some() {
+        return Err(Problem::new(Code::Conflict, "a webhook subscription is acknowledged by its endpoint's 2xx").into());
+    }
+    let ack: Ack = serde_json::from_slice(&body)
+        .map_err(|_| Problem::new(Code::BadRequest, r#"send {"cursor": "…"}: the `next` of the page you processed"#))?;
+    let cursor = feeds::cursor(Some(&ack.cursor))?;
+    let head = gw.store.head().await.unwrap_or(i64::MAX);
+    if cursor > head {
+        return Err(
+            Problem::new(Code::BadRequest, format!("cursor {cursor} is beyond the newest entry ({head})")).into()
+        );
+    }
+    gw.store.acknowledge(&row.id, cursor).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": row.id, "cursor": cursor.max(row.cursor).to_string()})))
+}

@@ -1,0 +1,71 @@
+//! The pipeline from end to end: a body from an authenticated sender in, the unit the store
+//! commits out (or the refusal).
+
+use super::intake::{self, Normalized};
+use super::recipients::{self, Addressed, Delivery};
+use crate::config::Config;
+use crate::model::{AgencyId, Problem};
+use crate::normalize::Mapping;
+use crate::store::{Messages, NewMessage};
+
+/// A message the pipeline accepted: its canonical event, and who receives what.
+#[derive(Debug)]
+pub struct Unit {
+    pub normalized: Normalized,
+    pub addressed: Addressed,
+}
+
+/// Every stage on `body`, sent by `sender` in `format`: parse and shape limits, normalisation and
+/// the no-state-secrets rule, the sender's permission for the type, routing and each
+/// recipient's copy. `links` (the store) says who sent the message a reply answers, so that the
+/// reply goes back to whoever asked (`reply_to: sender` in the rules); without it
+/// (`xietong explain`), that is not known.
+pub async fn run(
+    config: &Config,
+    format: &Mapping,
+    sender: &AgencyId,
+    body: &[u8],
+    links: Option<&dyn Messages>,
+) -> Result<Unit, Problem> {
+    let doc = intake::parse(body, &config.settings.limits.shape())?;
+    let normalized = intake::normalize_document(&config.schemas, format, sender, doc)?;
+    config.permissions.check(sender, normalized.message_type.name)?;
+    let replying_to = match (links, &normalized.in_reply_to) {
+        (Some(store), Some(link)) => store.sender_of(link, &sender.to_string()).await.ok().flatten(),
+        _ => None,
+    };
+    let addressed = recipients::address(&config.router, &normalized, sender, replying_to.as_deref())?;
+    Ok(Unit { normalized, addressed })
+}
+
+impl Unit {
+    /// What the store commits: the message from `sender` (an agency id, or `gateway`), its
+    /// outbox, the hash of the body it came in, and when it was received (unix ms).
+    pub fn message(&self, sender: &str, body_sha256: String, received_ms: i64) -> NewMessage {
+        stored(&self.normalized, &self.addressed.deliveries, sender, body_sha256, received_ms)
+    }
+}
+
+/// The message the store commits for `n` with the copies `deliveries`.
+pub fn stored(
+    n: &Normalized,
+    deliveries: &[Delivery],
+    sender: &str,
+    body_sha256: String,
+    received_ms: i64,
+) -> NewMessage {
+    NewMessage {
+        id: n.id.clone(),
+        sender: sender.to_string(),
+        native_id: n.native_id.clone(),
+        message_type: n.message_type.name,
+        subject: n.subject.clone(),
+        content_sha256: n.content_sha256.clone(),
+        body_sha256,
+        stripped: n.stripped.clone(),
+        event: n.event.to_string(),
+        deliveries: recipients::outbox(deliveries, &n.event),
+        received_ms,
+        in_reply_to: n.in_reply_to.clone(),
+    }
+}

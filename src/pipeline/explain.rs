@@ -1,0 +1,55 @@
+//! `xietong explain` and `POST /v1/admin/explain`: the whole pipeline without storing or
+//! delivering, as one JSON object.
+
+use serde_json::{Value, json};
+
+use super::accept;
+use crate::config::Config;
+use crate::model::{AgencyId, BodyKind};
+use crate::store::Messages;
+
+/// The outcome of explaining one message.
+pub struct Explanation {
+    pub accepted: bool,
+    pub output: Value,
+}
+
+/// Runs the pipeline for `sender` on `body`. When `links` (the store) is given, a reply is
+/// addressed to whoever sent what it answers. `Err` is a usage problem (no format for the
+/// sender), not a refusal of the message.
+pub async fn explain(
+    config: &Config,
+    sender: &AgencyId,
+    kind: BodyKind,
+    body: &[u8],
+    links: Option<&dyn Messages>,
+) -> Result<Explanation, String> {
+    let format = config.mapping_for(sender, kind).ok_or_else(|| {
+        format!(
+            "{sender} has no source format: configure it in agencies.yaml or set formats.{} in xietong.yaml",
+            sender.kind
+        )
+    })?;
+    let output = match accept::run(config, format, sender, body, links).await {
+        Ok(unit) => {
+            let (n, a) = (unit.normalized, unit.addressed);
+            json!({
+                "accepted": true,
+                "format": format.name,
+                "message": n.event,
+                "stripped": n.stripped,
+                "rules": a.routing.rules,
+                "recipients": a.deliveries,
+                "withheld": a.withheld,
+                "unrouted": a.routing.unrouted,
+                "notes": a.routing.notes,
+            })
+        }
+        Err(problem) => json!({
+            "accepted": false,
+            "format": format.name,
+            "error": problem,
+        }),
+    };
+    Ok(Explanation { accepted: output["accepted"] == json!(true), output })
+}

@@ -1,0 +1,102 @@
+//! Stage 9 of the pipeline: who receives an accepted message, and each recipient's copy (fields
+//! above its clearance removed, the public copy anonymised). Pure: no I/O.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::intake::Normalized;
+use crate::model::{AgencyId, Problem};
+use crate::route::{Recipient, Role, Routed, Router, Routing};
+use crate::secrecy::Level;
+use crate::secrecy::view::{self, Redaction, View};
+use crate::store::NewDelivery;
+
+/// One recipient's copy of an accepted message, ready for the outbox.
+#[derive(Debug, Serialize)]
+pub struct Delivery {
+    #[serde(flatten)]
+    pub routed: Routed,
+    pub clearance: Level,
+    /// What was removed for this recipient (above its clearance, personal data).
+    pub removed: Vec<Redaction>,
+    /// The event as this recipient receives it.
+    #[serde(skip)]
+    pub event: Value,
+}
+
+/// The outbox rows of the copies of `event`: a copy that is the event as it is refers to it
+/// instead of repeating it.
+pub fn outbox(deliveries: &[Delivery], event: &Value) -> Vec<NewDelivery> {
+    deliveries
+        .iter()
+        .map(|d| NewDelivery {
+            recipient: d.routed.id.to_string(),
+            role: d.routed.role.as_str(),
+            rules: d.routed.rules.clone(),
+            event: (d.event != *event).then(|| d.event.to_string()),
+        })
+        .collect()
+}
+
+/// A recipient that rules named but that may not receive the message.
+#[derive(Debug, Serialize)]
+pub struct Withheld {
+    pub id: Recipient,
+    pub rules: Vec<String>,
+    pub reason: String,
+}
+
+/// Who receives an accepted message, and what each receives.
+#[derive(Debug)]
+pub struct Addressed {
+    pub routing: Routing,
+    pub deliveries: Vec<Delivery>,
+    pub withheld: Vec<Withheld>,
+}
+
+/// Each recipient's copy of `event`: fields above its clearance removed, the public copy
+/// anonymised; those cleared below the message as a whole are withheld.
+pub fn copies(router: &Router, event: &Value, recipients: &[Routed]) -> (Vec<Delivery>, Vec<Withheld>) {
+    let mut deliveries = Vec::new();
+    let mut withheld = Vec::new();
+    for routed in recipients {
+        let clearance = router.clearance(&routed.id);
+        match view::for_recipient(event, clearance, routed.id.is_public()) {
+            View::Deliver { event, removed } => {
+                deliveries.push(Delivery { routed: routed.clone(), clearance, removed, event })
+            }
+            View::Withhold(reason) => {
+                withheld.push(Withheld { id: routed.id.clone(), rules: routed.rules.clone(), reason })
+            }
+        }
+    }
+    (deliveries, withheld)
+}
+
+/// Routes an accepted message and makes each recipient's copy. `replying_to` is the sender of
+/// the message it answers, when known (the store knows; `explain` without one does not). A recipient cleared below the
+/// message as a whole is withheld; when that leaves nobody, the operators' feed keeps it.
+pub fn address(
+    router: &Router,
+    normalized: &Normalized,
+    sender: &AgencyId,
+    replying_to: Option<&str>,
+) -> Result<Addressed, Problem> {
+    let routing = router.route(&normalized.event, sender, replying_to)?;
+    let (mut deliveries, withheld) = copies(router, &normalized.event, &routing.recipients);
+    if deliveries.is_empty() {
+        let id = Recipient::Feed(router.operators_feed.clone());
+        let clearance = router.clearance(&id);
+        let routed = Routed {
+            id,
+            role: Role::Primary,
+            rules: Vec::new(),
+            reasons: vec!["every recipient was withheld: the operators' feed keeps the message".into()],
+            fallback: None,
+        };
+        if let View::Deliver { event, removed } = view::for_recipient(&normalized.event, clearance, false) {
+            deliveries.push(Delivery { routed, clearance, removed, event });
+        }
+    }
+    Ok(Addressed { routing, deliveries, withheld })
+}

@@ -1,0 +1,167 @@
+//! Messages: committing an accepted message with its outbox (every recipient's copy), the audit
+//! records of accepts and refusals, and reading a message back (its event, whom it answers,
+//! where it went).
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::error::StoreError;
+use crate::audit::Entry;
+use crate::model::AgencyId;
+
+#[async_trait]
+pub trait Messages: Send + Sync {
+    /// Commits `message` and its outbox unless its sender already sent the same native id.
+    /// Returns once the message is durable: this is the promise behind `202 Accepted`.
+    async fn accept(&self, message: NewMessage) -> Result<Accepted, StoreError>;
+
+    /// Commits the audit record of a refused message.
+    async fn record_refusal(&self, refusal: Refusal) -> Result<(), StoreError>;
+
+    /// A committed message's canonical event and native id.
+    async fn message(&self, id: &str) -> Result<Option<(String, String)>, StoreError>;
+
+    /// The sender of the message `link` names (its id or its sender's own id), preferring one
+    /// its author `reader` sent or received: whom a reply answers.
+    async fn sender_of(&self, link: &str, reader: &str) -> Result<Option<String>, StoreError>;
+
+    /// Where a message went.
+    async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError>;
+}
+
+/// A message the pipeline accepted, to be committed.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub id: String,
+    /// The sender: an agency id, or `gateway` for the gateway's own notices.
+    pub sender: String,
+    pub native_id: String,
+    pub message_type: &'static str,
+    pub subject: Option<String>,
+    pub content_sha256: String,
+    pub body_sha256: String,
+    pub stripped: Vec<String>,
+    /// The canonical CloudEvent, serialised.
+    pub event: String,
+    /// The outbox: every recipient with its own copy, committed with the message.
+    pub deliveries: Vec<NewDelivery>,
+    /// When the gateway received it (the gateway's clock), unix ms.
+    pub received_ms: i64,
+    /// The sender's reference to an earlier message (`inreplyto`).
+    pub in_reply_to: Option<String>,
+}
+
+/// One recipient's copy of a message, in the outbox.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    pub recipient: String,
+    pub role: &'static str,
+    /// The rules that chose the recipient.
+    pub rules: Vec<String>,
+    /// The event as the recipient receives it, serialised; `None` when it is the message's
+    /// event as it is (nothing above the recipient's clearance, not anonymised): the store then
+    /// keeps the event once.
+    pub event: Option<String>,
+}
+
+/// A recipient as the sender is told about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Addressee {
+    pub id: String,
+    pub role: String,
+}
+
+/// What a sender is told about a committed message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub message_type: String,
+    pub stripped: Vec<String>,
+    pub recipients: Vec<Addressee>,
+}
+
+/// The outcome of `accept`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Committed now.
+    Created(Receipt),
+    /// The sender sent this message (same sender, same native id, same content) before; the
+    /// receipt is the first one's. Nothing new was created.
+    Duplicate(Receipt),
+    /// The sender used this native id before for a different message; nothing was created.
+    Conflict(Receipt),
+}
+
+/// The audit record of a refused message: metadata only, never content.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub sender: Option<AgencyId>,
+    pub body_sha256: String,
+    pub code: &'static str,
+    /// The pointers the refusal names (never values).
+    pub pointers: String,
+}
+
+impl NewMessage {
+    /// The audit record of what `accept` did with this message: `accepted` (with its
+    /// recipients), or `duplicate` / `conflict` naming the message `id` sent before.
+    pub fn audit_entry(&self, action: &str, id: &str) -> Entry {
+        let mut entry = Entry::new(action).actor(self.sender.as_str()).message(id);
+        entry.message_type = Some(self.message_type.to_string());
+        entry.body_sha256 = Some(self.body_sha256.clone());
+        if action == "accepted" {
+            let to: Vec<&str> = self.deliveries.iter().map(|d| d.recipient.as_str()).collect();
+            entry.recipient = Some(to.join(" "));
+        }
+        entry
+    }
+}
+
+impl Refusal {
+    /// The audit record of the refusal: its code, the hash of the body and the pointers named.
+    pub fn audit_entry(&self) -> Entry {
+        let mut entry = Entry::new("refused").code(self.code);
+        entry.actor = self.sender.map(|s| s.to_string());
+        entry.body_sha256 = Some(self.body_sha256.clone());
+        entry.detail = Some(self.pointers.clone()).filter(|p| !p.is_empty());
+        entry
+    }
+}
+
+/// Where a message went: each recipient, and each webhook attempt.
+#[derive(Clone, Debug, Serialize)]
+pub struct Trace {
+    pub id: String,
+    pub sender: String,
+    #[serde(rename = "type")]
+    pub message_type: String,
+    pub subject: Option<String>,
+    pub received_at: String,
+    /// The feed position of the message.
+    pub cursor: i64,
+    pub recipients: Vec<TraceRecipient>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceRecipient {
+    pub id: String,
+    pub role: String,
+    pub rules: Vec<String>,
+    pub webhooks: Vec<TraceAttempt>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceAttempt {
+    pub subscription: String,
+    pub webhook_id: String,
+    /// pending, delivered or dead.
+    pub state: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    /// Unix ms: when the next try is due (pending).
+    pub next_at: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}

@@ -1,0 +1,132 @@
+//! The webhook queue: attempts created from a subscription's feed, leased while being sent,
+//! finished with an outcome (and its audit record), dead letters and their replay.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::error::StoreError;
+use crate::audit::Entry;
+
+/// The start of an endpoint's answer kept with a dead letter (characters).
+pub const RESPONSE_KEPT: usize = 2048;
+
+#[async_trait]
+pub trait WebhookQueue: Send + Sync {
+    /// Creates the attempts of a webhook subscription for the feed `entries` that its filter
+    /// matched (an entry with an attempt already is skipped), then moves its cursor to `through`.
+    async fn enqueue(&self, subscription: &str, entries: Vec<NewAttempt>, through: i64) -> Result<(), StoreError>;
+
+    /// Leases up to `max` due attempts of a subscription until `now_ms + lease_ms`: the oldest
+    /// unfinished attempt of each case thread only, so a thread reaches the endpoint in order.
+    async fn lease(
+        &self,
+        subscription: &str,
+        max: usize,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Attempt>, StoreError>;
+
+    /// Records how a leased attempt ended.
+    async fn complete(&self, attempt: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError>;
+
+    async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Makes a dead attempt due again now (same webhook id); whether it was dead.
+    async fn replay(&self, attempt: i64, by: &str) -> Result<bool, StoreError>;
+}
+
+/// A feed entry that a webhook subscription's filter matched: an attempt to create.
+#[derive(Clone, Debug)]
+pub struct NewAttempt {
+    /// The feed position.
+    pub seq: i64,
+    /// The case thread (messages of one thread reach the endpoint in order).
+    pub thread: String,
+    pub message_id: String,
+    pub message_type: String,
+    /// The subscriber's copy of the event.
+    pub event: String,
+}
+
+/// A webhook attempt leased for sending.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub id: i64,
+    pub subscription: String,
+    /// The subscription's owner: the recipient.
+    pub recipient: String,
+    pub message_seq: i64,
+    pub message_id: String,
+    pub message_type: String,
+    pub webhook_id: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// The subscriber's copy of the event.
+    pub event: String,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered {
+        status: u16,
+    },
+    /// Try again at `at_ms` (unix ms).
+    Retry {
+        at_ms: i64,
+        status: Option<u16>,
+        error: String,
+    },
+    /// Given up: the schedule is exhausted, or the endpoint refused it (a 4xx other than 408,
+    /// 410 and 429). `response` keeps the start of the endpoint's answer.
+    Dead {
+        status: Option<u16>,
+        error: String,
+        response: Option<String>,
+    },
+    /// The endpoint answered 410 Gone: the subscription is disabled and its attempts are dead.
+    Gone {
+        status: u16,
+    },
+}
+
+/// The audit record of what happened to webhook attempt `id` of `subscription`, done by `by`
+/// (`gateway`, or the operator of a replay); the caller adds the type, recipient and status it
+/// knows.
+pub fn attempt_entry(action: &str, by: &str, id: i64, subscription: &str, message_id: &str) -> Entry {
+    let mut entry = Entry::new(action).actor(by).message(message_id);
+    entry.detail = Some(format!("subscription {subscription}, attempt {id}"));
+    entry
+}
+
+impl Attempt {
+    /// The audit record of this attempt's outcome, when it is final (a retry is kept in the
+    /// attempt's own record, not in the audit chain).
+    pub fn outcome_entry(&self, outcome: &AttemptOutcome) -> Option<Entry> {
+        let (action, status) = match outcome {
+            AttemptOutcome::Delivered { status } => ("delivered", Some(*status)),
+            AttemptOutcome::Dead { status, .. } => ("dead", *status),
+            AttemptOutcome::Gone { status } => ("gone", Some(*status)),
+            AttemptOutcome::Retry { .. } => return None,
+        };
+        let mut entry = attempt_entry(action, "gateway", self.id, &self.subscription, &self.message_id);
+        entry.message_type = Some(self.message_type.clone()).filter(|t| !t.is_empty());
+        entry.recipient = Some(self.recipient.clone()).filter(|r| !r.is_empty());
+        entry.code = status.map(|s| s.to_string());
+        Some(entry)
+    }
+}
+
+/// An attempt the schedule gave up on, or the endpoint refused.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub subscription: String,
+    pub message_id: String,
+    pub webhook_id: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub last_response: Option<String>,
+    pub updated_at: String,
+}

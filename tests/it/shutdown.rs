@@ -1,0 +1,85 @@
+//! Graceful shutdown of the real binary: on SIGTERM it stops accepting, finishes the request in
+//! flight, commits it, and exits 0.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::common::*;
+
+#[test]
+fn sigterm_finishes_the_request_in_flight() {
+    let config = ConfigDir::new("");
+    let data = tempfile::tempdir().unwrap();
+    let mut server = BinaryServer::spawn(config.path(), data.path());
+    let addr = server.url.trim_start_matches("http://").to_string();
+
+    let body = example("prc-non-prosecution-transfer.json");
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        stream,
+        "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        demo_token("procuratorate:330100"),
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(head).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    // New connections are refused while the request in flight is still served.
+    assert!(TcpStream::connect(&addr).is_err(), "the listener closes on SIGTERM");
+
+    stream.write_all(tail).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert_eq!(server.wait(), Some(0), "a graceful stop exits 0");
+
+    let conn = rusqlite::Connection::open(data.path().join(xietong::store::sqlite::DB_FILE)).unwrap();
+    let n: i64 = conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn sigterm_ends_event_streams_and_long_polls_instead_of_waiting_for_them() {
+    // A long shutdown timeout: were the stream and the long-poll waited for, the process would
+    // take a minute to stop.
+    let config = ConfigDir::new("shutdown_timeout_secs: 60\n");
+    let data = tempfile::tempdir().unwrap();
+    let mut server = BinaryServer::spawn(config.path(), data.path());
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let token = demo_token("procuratorate:330100");
+    let open = |path: &str| {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(50))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        s
+    };
+    let mut stream = open("/v1/feeds/procuratorate:330100/stream");
+    let mut poll = open("/v1/feeds/procuratorate:330100/events?wait=45");
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200", "the stream is open");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let asked = std::time::Instant::now();
+    server.signal("TERM");
+    let mut rest = String::new();
+    stream.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("text/event-stream"), "{rest}");
+    let mut answer = String::new();
+    poll.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("\"events\":[]"), "{answer}");
+    assert_eq!(server.wait(), Some(0), "a graceful stop exits 0");
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "stopped after {:?}, not after the 60 s timeout",
+        asked.elapsed()
+    );
+}

@@ -1,0 +1,373 @@
+//! TLS on the listener and mutual TLS for agency systems, with certificates made in the test:
+//! TLS 1.2 and 1.3 only, the client certificate naming the sender, token/certificate/both per
+//! agency, revocation by CRL, and certificates reloaded without a restart.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer, DnType, IsCa, KeyIdMethod,
+    KeyPair, RevokedCertParams, SanType, SerialNumber, date_time_ymd,
+};
+use serde_json::Value;
+
+/// A certificate authority of the test.
+struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        Ca { issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap() }
+    }
+
+    fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A leaf certificate and its key (PEM), with `serial`, common name `cn`, and either the IP
+    /// address 127.0.0.1 (a server) or an optional SAN URI (a client).
+    fn leaf(&self, serial: u64, cn: &str, server: bool, uri: Option<&str>) -> (String, String) {
+        let names = if server { vec!["127.0.0.1".to_string()] } else { Vec::new() };
+        let mut params = CertificateParams::new(names).unwrap();
+        params.serial_number = Some(SerialNumber::from(serial));
+        params.distinguished_name.push(DnType::CommonName, cn);
+        if let Some(u) = uri {
+            params.subject_alt_names.push(SanType::URI(u.try_into().unwrap()));
+        }
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn crl(&self, revoked: &[u64]) -> String {
+        let params = CertificateRevocationListParams {
+            this_update: date_time_ymd(2026, 1, 1),
+            next_update: date_time_ymd(2036, 1, 1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|s| RevokedCertParams {
+                    serial_number: SerialNumber::from(*s),
+                    revocation_time: date_time_ymd(2026, 6, 1),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).unwrap().pem().unwrap()
+    }
+}
+
+/// The files of one test: the server's CA and certificate, the agencies' CA, clients and CRL.
+struct Pki {
+    dir: tempfile::TempDir,
+    server_ca: Ca,
+    clients: Ca,
+}
+
+const REVOKED: u64 = 66;
+
+impl Pki {
+    fn new() -> Pki {
+        let pki = Pki {
+            dir: tempfile::tempdir().unwrap(),
+            server_ca: Ca::new("xietong server CA"),
+            clients: Ca::new("agencies CA"),
+        };
+        let (cert, key) = pki.server_ca.leaf(1, "xietong", true, None);
+        pki.write("server.pem", &cert);
+        pki.write("server.key", &key);
+        pki.write("server-ca.pem", &pki.server_ca.pem());
+        pki.write("clients-ca.pem", &pki.clients.pem());
+        pki.write("crl.pem", &pki.clients.crl(&[REVOKED]));
+        pki
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        // Written aside and renamed, as operators deploy certificates: never read half-written.
+        let aside = self.path(&format!("{name}.new"));
+        std::fs::write(&aside, text).unwrap();
+        std::fs::rename(aside, self.path(name)).unwrap();
+    }
+
+    fn settings(&self, watch_every: &str) -> String {
+        format!(
+            "tls:\n  cert: {}\n  key: {}\n  client_ca: [{}]\n  crls: [{}]\n  watch_every: {watch_every}\n",
+            self.path("server.pem").display(),
+            self.path("server.key").display(),
+            self.path("clients-ca.pem").display(),
+            self.path("crl.pem").display(),
+        )
+    }
+
+    /// A client's certificate and key in one PEM, as reqwest takes them.
+    fn identity(&self, serial: u64, cn: &str, uri: Option<&str>) -> Vec<u8> {
+        let (cert, key) = self.clients.leaf(serial, cn, false, uri);
+        format!("{cert}{key}").into_bytes()
+    }
+}
+
+/// A fresh HTTPS client (no pooled connection) trusting `ca`, with an optional identity.
+fn https(ca: &Path, identity: Option<&[u8]>) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    let mut b =
+        reqwest::Client::builder().tls_certs_only([ca]).pool_max_idle_per_host(0).timeout(Duration::from_secs(10));
+    if let Some(id) = identity {
+        b = b.identity(reqwest::Identity::from_pem(id).unwrap());
+    }
+    b.build().unwrap()
+}
+
+/// agencies.yaml with `lines` added to the entry of `id`.
+fn configure(config: &ConfigDir, entries: &[(&str, String)]) {
+    let mut text = std::fs::read_to_string(config.path().join("agencies.yaml")).unwrap();
+    for (id, lines) in entries {
+        let head = format!("  - id: {id}\n");
+        let at = text.find(&head).unwrap_or_else(|| panic!("{id} is in the demo agencies")) + head.len();
+        text.insert_str(at, lines);
+    }
+    config.write("agencies.yaml", &text);
+}
+
+fn server(pki: &Pki, watch_every: &str) -> TestServer {
+    let config = ConfigDir::new(&pki.settings(watch_every));
+    configure(
+        &config,
+        &[
+            ("ip_office:330100", "    auth: certificate\n".to_string()),
+            (
+                "procuratorate:330100",
+                "    auth: both\n    certificates:\n      - subject: CN=深圳某检察系统\n".to_string(),
+            ),
+        ],
+    );
+    TestServer::with_config(config)
+}
+
+async fn post(client: &reqwest::Client, server: &TestServer, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    let mut r =
+        client.post(format!("{}/v1/messages", server.url)).header("content-type", "application/json").body(body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+const IP_OFFICE_URI: &str = "urn:xietong:agency:ip_office:330100";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_speaks_tls_1_2_and_1_3_only() {
+    let pki = Pki::new();
+    let server = server(&pki, "1h");
+    assert!(server.url.starts_with("https://"));
+    let (status, _) = post(
+        &https(&pki.path("server-ca.pem"), None),
+        &server,
+        Some("demo-ip_office-330000"),
+        example("ipo-bulletin-field-secret.json"),
+    )
+    .await;
+    assert_eq!(status, 202, "a token over HTTPS");
+
+    // openssl, an independent client, tries each protocol version.
+    let host = server.url.trim_start_matches("https://").to_string();
+    let handshake = |version: &str| {
+        let status = Command::new("openssl")
+            .args(["s_client", "-connect", &host, version, "-CAfile"])
+            .arg(pki.path("server-ca.pem"))
+            .args(["-verify_return_error", "-brief"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        status.success()
+    };
+    assert!(handshake("-tls1_3"), "TLS 1.3");
+    assert!(handshake("-tls1_2"), "TLS 1.2");
+    assert!(!handshake("-tls1_1"), "no TLS 1.1");
+    assert!(!handshake("-tls1"), "no TLS 1.0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_certificate_names_the_sender() {
+    let pki = Pki::new();
+    let server = server(&pki, "1h");
+    let ca = pki.path("server-ca.pem");
+    let office = pki.identity(10, "杭州市知识产权局", Some(IP_OFFICE_URI));
+
+    // ip_office:330100 authenticates by certificate: no token needed.
+    let (status, receipt) = post(&https(&ca, Some(&office)), &server, None, example("ipo-clue-transfer.json")).await;
+    assert_eq!(status, 202, "{receipt}");
+    let trace: Value = client_with(&ca)
+        .get(format!("{}/v1/admin/messages/{}", server.url, receipt["id"].as_str().unwrap()))
+        .bearer_auth("demo-operator")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(trace["sender"], "ip_office:330100", "{trace}");
+
+    // A body claiming another sender (the province's bulletin) is refused.
+    let (status, answer) =
+        post(&https(&ca, Some(&office)), &server, None, example("ipo-bulletin-field-secret.json")).await;
+    assert_eq!((status, answer["code"].as_str()), (403, Some("sender_mismatch")), "{answer}");
+
+    // Its token alone is not enough: it must present its certificate.
+    let (status, answer) =
+        post(&https(&ca, None), &server, Some("demo-ip_office-330100"), example("ipo-clue-transfer.json")).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("client certificate"), "{answer}");
+
+    // The certificate and another agency's token: two identities, refused.
+    let (status, answer) =
+        post(&https(&ca, Some(&office)), &server, Some("demo-ip_office-330000"), example("ipo-clue-transfer.json"))
+            .await;
+    assert_eq!((status, answer["code"].as_str()), (403, Some("forbidden")), "{answer}");
+
+    // Token agencies are unaffected by mutual TLS being on.
+    let (status, _) =
+        post(&https(&ca, None), &server, Some("demo-ip_office-330000"), example("ipo-bulletin-field-secret.json"))
+            .await;
+    assert_eq!(status, 202);
+
+    // The certificate also opens the agency's own feed, and only that.
+    let feed = |f: &str| format!("{}/v1/feeds/{f}/events", server.url);
+    let own = https(&ca, Some(&office)).get(feed("ip_office:330100")).send().await.unwrap();
+    assert_eq!(own.status(), 200);
+    let other = https(&ca, Some(&office)).get(feed("procuratorate:330100")).send().await.unwrap();
+    assert_eq!(other.status(), 403);
+}
+
+fn client_with(ca: &Path) -> reqwest::Client {
+    https(ca, None)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agency_configured_for_both_needs_both() {
+    let pki = Pki::new();
+    let server = server(&pki, "1h");
+    let ca = pki.path("server-ca.pem");
+    // Recognised by its subject, as configured (no SAN URI in this certificate).
+    let system = pki.identity(20, "深圳某检察系统", None);
+    let token = Some("demo-procuratorate-330100");
+    let body = || example("prc-non-prosecution-transfer.json");
+
+    let (status, answer) = post(&https(&ca, Some(&system)), &server, token, body()).await;
+    assert_eq!(status, 202, "certificate and token: {answer}");
+    let (status, answer) = post(&https(&ca, Some(&system)), &server, None, body()).await;
+    assert_eq!(status, 401, "certificate alone: {answer}");
+    let (status, answer) = post(&https(&ca, None), &server, token, body()).await;
+    assert_eq!(status, 401, "token alone: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoked_and_unknown_certificates_fail_the_handshake() {
+    let pki = Pki::new();
+    let server = server(&pki, "1h");
+    let ca = pki.path("server-ca.pem");
+    let revoked = pki.identity(REVOKED, "杭州市知识产权局", Some(IP_OFFICE_URI));
+    let stranger = Ca::new("somebody else's CA");
+    let (cert, key) = stranger.leaf(30, "杭州市知识产权局", false, Some(IP_OFFICE_URI));
+    let forged = format!("{cert}{key}").into_bytes();
+
+    for (what, identity) in [("revoked", revoked), ("from an unknown CA", forged)] {
+        let r = https(&ca, Some(&identity))
+            .post(format!("{}/v1/messages", server.url))
+            .header("content-type", "application/json")
+            .body(example("ipo-clue-transfer.json"))
+            .send()
+            .await;
+        assert!(r.is_err(), "a certificate {what} gets no answer, but got {:?}", r.map(|r| r.status()));
+    }
+    // The same agency with a good certificate gets through.
+    let good = pki.identity(11, "杭州市知识产权局", Some(IP_OFFICE_URI));
+    let (status, _) = post(&https(&ca, Some(&good)), &server, None, example("ipo-clue-transfer.json")).await;
+    assert_eq!(status, 202);
+}
+
+/// Whether a fresh connection trusting only `ca` succeeds.
+async fn trusted_by(server: &TestServer, ca: &Path) -> bool {
+    https(ca, None).get(format!("{}/healthz", server.url)).send().await.is_ok()
+}
+
+/// A new server certificate from a new CA, and a new CRL that also revokes `also_revoked`.
+fn rotate(pki: &Pki, also_revoked: u64) -> PathBuf {
+    let new_ca = Ca::new("xietong server CA, next");
+    let (cert, key) = new_ca.leaf(2, "xietong", true, None);
+    std::fs::write(pki.path("next-ca.pem"), new_ca.pem()).unwrap();
+    pki.write("server.key", &key);
+    pki.write("server.pem", &cert);
+    pki.write("crl.pem", &pki.clients.crl(&[REVOKED, also_revoked]));
+    pki.path("next-ca.pem")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_and_crls_reload_when_the_files_change() {
+    let pki = Pki::new();
+    let server = server(&pki, "100ms");
+    let old_ca = pki.path("server-ca.pem");
+    let office = pki.identity(12, "杭州市知识产权局", Some(IP_OFFICE_URI));
+    assert!(trusted_by(&server, &old_ca).await);
+    let (status, _) = post(&https(&old_ca, Some(&office)), &server, None, example("ipo-clue-transfer.json")).await;
+    assert_eq!(status, 202);
+
+    let new_ca = rotate(&pki, 12);
+    let mut switched = false;
+    for _ in 0..100 {
+        if trusted_by(&server, &new_ca).await {
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(switched, "the new certificate is served without a restart");
+    assert!(!trusted_by(&server, &old_ca).await, "the old one is not");
+    let r = https(&new_ca, Some(&office)).get(format!("{}/v1/feeds/ip_office:330100/events", server.url)).send().await;
+    assert!(r.is_err(), "the certificate revoked in the new CRL is refused");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_applies_new_certificates_and_a_bad_one_keeps_the_old() {
+    let pki = Pki::new();
+    // Not watched in practice (an hour): only the reload applies the files.
+    let server = server(&pki, "1h");
+    let old_ca = pki.path("server-ca.pem");
+    let reload = |ca: PathBuf| {
+        let url = format!("{}/v1/admin/reload", server.url);
+        async move { https(&ca, None).post(url).bearer_auth("demo-operator").send().await.unwrap() }
+    };
+
+    // A key that does not go with the certificate: the reload is refused, nothing changes.
+    let (_, stray_key) = pki.server_ca.leaf(3, "stray", true, None);
+    let good_key = std::fs::read_to_string(pki.path("server.key")).unwrap();
+    pki.write("server.key", &stray_key);
+    let refused = reload(old_ca.clone()).await;
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(problem.to_string().contains("does not go with the certificate"), "{problem}");
+    assert!(trusted_by(&server, &old_ca).await, "the old certificate still serves");
+    pki.write("server.key", &good_key);
+
+    let new_ca = rotate(&pki, 0);
+    assert!(trusted_by(&server, &old_ca).await, "nothing changes before the reload");
+    assert_eq!(reload(old_ca.clone()).await.status(), 200);
+    assert!(trusted_by(&server, &new_ca).await, "the new certificate after the reload");
+    assert!(!trusted_by(&server, &old_ca).await);
+}
