@@ -8,14 +8,16 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so a change to the code alone reuses their layer.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && for b in pipeline store routing threads; do echo 'fn main() {}' > benches/$b.rs; done \
-    && cargo build --release --locked && rm -rf src benches
+COPY benches/load/Cargo.toml benches/load/Cargo.toml
+RUN mkdir -p src benches/load/src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && for b in pipeline store routing threads stages; do echo 'fn main() {}' > benches/$b.rs; done \
+    && echo 'fn main() {}' > benches/load/src/main.rs && touch benches/load/src/lib.rs \
+    && cargo build --release --locked -p xietong && rm -rf src benches
 COPY src src
 COPY schemas schemas
 COPY config config
 COPY benches benches
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin xietong
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked -p xietong --bin xietong
 
 # glibc and libgcc, no shell, no package manager; user 65532 (nonroot).
 FROM gcr.io/distroless/cc-debian12:nonroot

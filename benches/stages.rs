@@ -16,7 +16,6 @@ mod common;
 use serde_json::Value;
 use xietong::clock::SystemClock;
 use xietong::config::Config;
-use xietong::load::messages::{Generator, Mix};
 use xietong::model::AgencyId;
 use xietong::model::BodyKind;
 use xietong::model::shape::Shape;
@@ -25,6 +24,7 @@ use xietong::secrecy::scan;
 use xietong::store::sqlite::{Options, SqliteStore};
 use xietong::store::{Messages, NewDelivery, NewMessage};
 use xietong::telemetry::Metrics;
+use xietong_load::messages::{Generator, Mix};
 
 /// The gateway's allocator (src/main.rs), so the figures are the binary's.
 #[global_allocator]

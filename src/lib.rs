@@ -18,7 +18,6 @@ pub mod deliver;
 pub mod fuzzing;
 pub mod gateway;
 pub mod http;
-pub mod load;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;

@@ -7,30 +7,18 @@ use crate::clock::{Clock, format_ms};
 use crate::config::Current;
 use crate::store::{Feeds, StoreError};
 
-pub struct Janitor {
-    store: Arc<dyn Feeds>,
-    clock: Arc<dyn Clock>,
-    config: Current,
-}
-
-impl Janitor {
-    pub fn new(store: Arc<dyn Feeds>, clock: Arc<dyn Clock>, config: Current) -> Janitor {
-        Janitor { store, clock, config }
-    }
-
-    /// Purges every `purge_every` until the store is closed.
-    pub async fn run(self) {
-        loop {
-            let delivery = (self.config)().settings.delivery.clone();
-            tokio::time::sleep(delivery.purge_every).await;
-            let retention = i64::try_from(delivery.retention.as_millis()).unwrap_or(i64::MAX);
-            let before = format_ms(self.clock.now_ms().saturating_sub(retention));
-            match self.store.purge(before).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(entries = n, "purged feed entries past the retention"),
-                Err(StoreError::Closed) => return,
-                Err(e) => tracing::warn!(error = %e, "could not purge feed entries"),
-            }
+/// Purges every `purge_every` until the store is closed.
+pub async fn run(store: Arc<dyn Feeds>, clock: Arc<dyn Clock>, config: Current) {
+    loop {
+        let delivery = config().settings.delivery.clone();
+        tokio::time::sleep(delivery.purge_every).await;
+        let retention = i64::try_from(delivery.retention.as_millis()).unwrap_or(i64::MAX);
+        let before = format_ms(clock.now_ms().saturating_sub(retention));
+        match store.purge(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "purged feed entries past the retention"),
+            Err(StoreError::Closed) => return,
+            Err(e) => tracing::warn!(error = %e, "could not purge feed entries"),
         }
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::reload::PEER_RELOAD;
 use super::state::Gateway;
-use crate::audit::checkpointer::Checkpointer;
-use crate::deliver::janitor::Janitor;
+use crate::audit::checkpointer;
+use crate::deliver::janitor;
 use crate::deliver::worker::WebhookWorker;
 use crate::tls;
 
@@ -21,9 +21,9 @@ impl Gateway {
         tokio::spawn(
             WebhookWorker::new(self.store.clone(), self.clock.clone(), self.metrics.clone(), current.clone()).run(),
         );
-        tokio::spawn(Janitor::new(self.store.clone(), self.clock.clone(), current.clone()).run());
+        tokio::spawn(janitor::run(self.store.clone(), self.clock.clone(), current.clone()));
         tokio::spawn(self.thread_worker().run());
-        tokio::spawn(Checkpointer::new(self.store.clone(), self.clock.clone(), current.clone()).run());
+        tokio::spawn(checkpointer::run(self.store.clone(), self.clock.clone(), current.clone()));
         if let Some(live) = self.tls_listener() {
             tokio::spawn(tls::listener::watch(live.clone(), move || {
                 let config = current();

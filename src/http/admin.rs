@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{auth, body};
+use super::{auth, request};
 use crate::gateway::{Gateway, ReloadError};
 use crate::model::{AgencyId, Code, Detail, Problem};
 use crate::pipeline::explain;
@@ -39,8 +39,8 @@ pub async fn explain(
     let sender: AgencyId = query.sender.parse().map_err(|e: String| {
         Problem::new(Code::BadRequest, e).with_details(vec![Detail::new("", "query parameter `as`")])
     })?;
-    let kind = body::kind(&req)?;
-    let body = body::read(&req, payload, config.settings.limits.max_body_bytes).await?;
+    let kind = request::kind(&req)?;
+    let body = request::read(&req, payload, config.settings.limits.max_body_bytes).await?;
     tracing::info!(operator = %operator, sender = %sender, "explain");
     match explain::explain(config, &sender, kind, &body, Some(gw.store.as_ref())).await {
         Ok(e) => Ok(HttpResponse::Ok().json(e.output)),

@@ -9,8 +9,8 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::auth;
 use super::error::ApiError;
+use super::{auth, request};
 use crate::deliver::feeds::{self, check_retention, cursor, page_or_wait};
 use crate::gateway::Gateway;
 use crate::model::{Code, Problem};
@@ -49,9 +49,7 @@ pub async fn events(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let feed = authorize(&gw, &req, &path)?;
-    let query = web::Query::<PageQuery>::from_query(req.query_string())
-        .map_err(|e| Problem::new(Code::BadRequest, format!("query: {e}")))?
-        .into_inner();
+    let query: PageQuery = request::query(&req)?;
     let after = cursor(query.after.as_deref())?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {

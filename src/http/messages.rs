@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use tracing_actix_web::RequestId;
 
 use super::error::ApiError;
-use super::{auth, body};
+use super::{auth, request};
 use crate::gateway::Gateway;
 use crate::model::{Code, Problem};
 use crate::pipeline;
@@ -51,8 +51,8 @@ async fn handle(gw: &Gateway, req: &HttpRequest, payload: web::Payload) -> Resul
         );
         return Err(ApiError::retry_after(p, wait));
     }
-    let kind = body::kind(req).map_err(before_reading)?;
-    let body = body::read(req, payload, config.settings.limits.max_body_bytes).await.map_err(before_reading)?;
+    let kind = request::kind(req).map_err(before_reading)?;
+    let body = request::read(req, payload, config.settings.limits.max_body_bytes).await.map_err(before_reading)?;
     let format = config.mapping_for(&agency.id, kind).ok_or_else(|| {
         before_reading(Problem::new(
             Code::UnsupportedMediaType,

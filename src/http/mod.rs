@@ -1,6 +1,6 @@
 //! Everything that speaks HTTP: the server's start-up and shutdown ([`server`]), the route table
 //! ([`routes`]), what every request passes through ([`middleware`], [`connections`]), who is
-//! calling ([`auth`]), request bodies ([`body`]), the one mapping of refusals to responses
+//! calling ([`auth`]), what a request carries ([`request`]), the one mapping of refusals to responses
 //! ([`error`]), and one file per resource: [`messages`], [`feeds`] (pages and streams),
 //! [`subscriptions`], [`threads`] (threads and statistics), [`admin`], [`health`] (health,
 //! readiness, metrics).
@@ -10,13 +10,13 @@
 
 pub mod admin;
 pub mod auth;
-pub mod body;
 pub mod connections;
 pub mod error;
 pub mod feeds;
 pub mod health;
 pub mod messages;
 pub mod middleware;
+pub mod request;
 pub mod routes;
 pub mod server;
 pub mod subscriptions;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::auth;
 use super::error::ApiError;
+use super::request::query;
 use crate::clock::{format_ms, parse_time};
 use crate::gateway::Gateway;
 use crate::model::{Code, Problem};
@@ -59,9 +60,7 @@ pub struct ThreadsParams {
 
 pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     operator(&gw, &req)?;
-    let params = web::Query::<ThreadsParams>::from_query(req.query_string())
-        .map_err(|e| Problem::new(Code::BadRequest, format!("query: {e}")))?
-        .into_inner();
+    let params: ThreadsParams = query(&req)?;
     if params.state.as_deref().is_some_and(|s| !["open", "overdue", "closed"].contains(&s)) {
         return Err(Problem::new(Code::BadRequest, "state: open, overdue or closed").into());
     }
@@ -106,9 +105,7 @@ pub struct StatsParams {
 
 pub async fn stats(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     operator(&gw, &req)?;
-    let params = web::Query::<StatsParams>::from_query(req.query_string())
-        .map_err(|e| Problem::new(Code::BadRequest, format!("query: {e}")))?
-        .into_inner();
+    let params: StatsParams = query(&req)?;
     let now = gw.clock.now_ms();
     let from_ms = time(params.from.as_deref())?.unwrap_or(0);
     let to_ms = time(params.to.as_deref())?.unwrap_or(now + 1);

@@ -9,8 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::common::*;
 use serde_json::{Value, json};
 
-const OPERATOR: &str = "demo-operator";
-
 async fn admin(url: &str, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> (u16, Value) {
     let mut r = client().post(format!("{url}{path}")).header("content-type", content_type).body(body);
     if let Some(t) = token {
@@ -116,10 +114,9 @@ fn rules_with_national_copy(dir: &ConfigDir) -> String {
     )
 }
 
-fn bulletin(n: usize) -> Vec<u8> {
-    let mut m = example_json("prc-bulletin-secret-field.json");
-    m["header"]["messageId"] = json!(format!("RELOAD-{n}"));
-    serde_json::to_vec(&m).unwrap()
+/// The Zhejiang procuratorate's bulletin `n` (to ip_office:330000).
+fn reload_bulletin(n: usize) -> Vec<u8> {
+    bulletin(&format!("RELOAD-{n}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -149,7 +146,7 @@ async fn no_request_sees_half_old_half_new_configuration() {
     let new_set = BTreeSet::from(["ip_office:000000".to_string(), "ip_office:330000".to_string()]);
     let (mut saw_old, mut saw_new) = (0, 0);
     for n in 0..300 {
-        let (status, r) = post_json(&url, "procuratorate:330000", &bulletin(1000 + n)).await;
+        let (status, r) = post_json(&url, "procuratorate:330000", &reload_bulletin(1000 + n)).await;
         assert_eq!(status, 202);
         let got = recipient_ids(&r["recipients"]);
         if got == old_set {
@@ -170,14 +167,14 @@ async fn sighup_reloads_the_real_binary() {
     let config = ConfigDir::new("");
     let data = tempfile::tempdir().unwrap();
     let server = BinaryServer::spawn(config.path(), data.path());
-    let (_, r) = post_json(&server.url, "procuratorate:330000", &bulletin(1)).await;
+    let (_, r) = post_json(&server.url, "procuratorate:330000", &reload_bulletin(1)).await;
     assert_eq!(recipient_ids(&r["recipients"]).len(), 1);
     config.write("rules.yaml", &rules_with_national_copy(&config));
     server.signal("HUP");
     let mut applied = false;
     for n in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let (_, r) = post_json(&server.url, "procuratorate:330000", &bulletin(100 + n)).await;
+        let (_, r) = post_json(&server.url, "procuratorate:330000", &reload_bulletin(100 + n)).await;
         if recipient_ids(&r["recipients"]).len() == 2 {
             applied = true;
             break;
@@ -241,7 +238,7 @@ mod embedded {
     async fn reload_applies_a_valid_configuration_and_refuses_an_invalid_one() {
         let server = TestServer::start();
         let dir = server.config.path().to_path_buf();
-        let (_, r) = post_json(&server.url, "procuratorate:330000", &bulletin(1)).await;
+        let (_, r) = post_json(&server.url, "procuratorate:330000", &reload_bulletin(1)).await;
         assert_eq!(recipient_ids(&r["recipients"]), BTreeSet::from(["ip_office:330000".to_string()]));
 
         let original = std::fs::read_to_string(dir.join("rules.yaml")).unwrap();
@@ -251,7 +248,7 @@ mod embedded {
         assert_eq!(status, 200, "{out}");
         assert_eq!(out["summary"]["rules"], original.matches("- name:").count());
         assert_eq!(out["summary"]["restart_needed"], json!([]), "command-line settings are not changes");
-        let (_, r) = post_json(&server.url, "procuratorate:330000", &bulletin(2)).await;
+        let (_, r) = post_json(&server.url, "procuratorate:330000", &reload_bulletin(2)).await;
         assert_eq!(
             recipient_ids(&r["recipients"]),
             BTreeSet::from(["ip_office:000000".to_string(), "ip_office:330000".to_string()])
@@ -271,7 +268,7 @@ mod embedded {
         assert_eq!((status, out["code"].as_str()), (422, Some("invalid_configuration")), "{out}");
         assert!(out["details"][0]["reason"].as_str().unwrap().contains("rules.yaml:"), "{out}");
         assert!(out["details"][0]["reason"].as_str().unwrap().contains("unknown agency kind `police`"), "{out}");
-        let (_, r) = post_json(&server.url, "procuratorate:330000", &bulletin(3)).await;
+        let (_, r) = post_json(&server.url, "procuratorate:330000", &reload_bulletin(3)).await;
         assert_eq!(recipient_ids(&r["recipients"]).len(), 2, "still the last good configuration");
 
         let metrics = client().get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap();
@@ -289,7 +286,7 @@ mod embedded {
             admin(&server.url, "/v1/admin/reload", Some(OPERATOR), "application/json", Vec::new()).await;
         assert_eq!(status, 200, "{out}");
         assert_eq!(out["summary"]["restart_needed"], json!(["listen"]));
-        let (status, _) = post_json(&server.url, "procuratorate:330000", &bulletin(4)).await;
+        let (status, _) = post_json(&server.url, "procuratorate:330000", &reload_bulletin(4)).await;
         assert_eq!(status, 202, "still serving where it listens");
     }
 }

@@ -8,27 +8,10 @@ use std::time::Duration;
 use crate::common::*;
 use serde_json::{Value, json};
 
-async fn get(url: &str, token: Option<&str>) -> (u16, Value) {
-    let mut r = client().get(url);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-/// A bulletin from the Zhejiang procuratorate: it goes to ip_office:330000 only.
-fn bulletin(n: usize) -> Vec<u8> {
-    let mut m = example_json("prc-bulletin-secret-field.json");
-    m["header"]["messageId"] = json!(format!("FEED-{n}"));
-    serde_json::to_vec(&m).unwrap()
-}
-
 async fn post_bulletins(url: &str, range: std::ops::Range<usize>) -> Vec<String> {
     let mut ids = Vec::new();
     for n in range {
-        let (status, r) = post_json(url, "procuratorate:330000", &bulletin(n)).await;
+        let (status, r) = post_json(url, "procuratorate:330000", &bulletin(&format!("FEED-{n}"))).await;
         assert_eq!(status, 202);
         ids.push(r["id"].as_str().unwrap().to_string());
     }
@@ -189,26 +172,16 @@ async fn server_sent_events_resume_from_last_event_id_with_no_gap_and_no_duplica
     assert_eq!(r.status(), 403);
 }
 
-async fn send(method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut r = client().request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cursor_subscription_filters_and_remembers_what_was_acknowledged() {
     use reqwest::Method;
     let server = TestServer::start();
     let hub = "demo-hub-yangtze_delta";
     let subs = format!("{}/v1/subscriptions", server.url);
-    let (status, sub) = send(
+    let (status, sub) = call(
         Method::POST,
         &subs,
-        hub,
+        Some(hub),
         Some(json!({"id": "yrd-clues", "cursor": true, "filter": {"types": ["cn.xietong.clue.transfer"]}})),
     )
     .await;
@@ -226,47 +199,52 @@ async fn a_cursor_subscription_filters_and_remembers_what_was_acknowledged() {
             .await;
     assert_eq!(r.status(), 202);
 
-    let (status, page) = send(Method::GET, &format!("{subs}/yrd-clues/events"), hub, None).await;
+    let (status, page) = call(Method::GET, &format!("{subs}/yrd-clues/events"), Some(hub), None).await;
     assert_eq!(status, 200, "{page}");
     let got: Vec<&str> =
         page["events"].as_array().unwrap().iter().map(|e| e["event"]["id"].as_str().unwrap()).collect();
     assert_eq!(got, [clue["id"].as_str().unwrap()]);
     let next = page["next"].as_str().unwrap().to_string();
     let (status, acked) =
-        send(Method::POST, &format!("{subs}/yrd-clues/ack"), hub, Some(json!({"cursor": next}))).await;
+        call(Method::POST, &format!("{subs}/yrd-clues/ack"), Some(hub), Some(json!({"cursor": next}))).await;
     assert_eq!((status, acked["cursor"].as_str()), (200, Some(next.as_str())));
-    let (_, page) = send(Method::GET, &format!("{subs}/yrd-clues/events"), hub, None).await;
+    let (_, page) = call(Method::GET, &format!("{subs}/yrd-clues/events"), Some(hub), None).await;
     assert!(
         page["events"].as_array().unwrap().is_empty(),
         "acknowledged: nothing left, and the notice was passed by the filter"
     );
 
     // Only the owner sees it; nobody subscribes to another's feed; bad specs are explained.
-    let (status, _) = send(Method::GET, &format!("{subs}/yrd-clues"), "demo-hub-west_strait", None).await;
+    let (status, _) = call(Method::GET, &format!("{subs}/yrd-clues"), Some("demo-hub-west_strait"), None).await;
     assert_eq!(status, 404);
-    let (status, _) =
-        send(Method::POST, &subs, "demo-hub-west_strait", Some(json!({"owner": "hub:yangtze_delta", "cursor": true})))
-            .await;
-    assert_eq!(status, 403);
-    let (status, body) = send(
+    let (status, _) = call(
         Method::POST,
         &subs,
-        hub,
+        Some("demo-hub-west_strait"),
+        Some(json!({"owner": "hub:yangtze_delta", "cursor": true})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = call(
+        Method::POST,
+        &subs,
+        Some(hub),
         Some(json!({"cursor": true, "filter": {"types": ["cn.xietong.gossip"], "levels": ["town"]}})),
     )
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["details"].as_array().unwrap().len(), 2, "{body}");
-    let (status, _) = send(Method::POST, &subs, hub, Some(json!({"id": "yrd-clues", "cursor": true}))).await;
+    let (status, _) = call(Method::POST, &subs, Some(hub), Some(json!({"id": "yrd-clues", "cursor": true}))).await;
     assert_eq!(status, 409, "ids are unique");
-    let (status, _) = send(Method::POST, &format!("{subs}/yrd-clues/ack"), hub, Some(json!({"cursor": "99999"}))).await;
+    let (status, _) =
+        call(Method::POST, &format!("{subs}/yrd-clues/ack"), Some(hub), Some(json!({"cursor": "99999"}))).await;
     assert_eq!(status, 400, "no acknowledging the future");
 
-    let (status, list) = send(Method::GET, &subs, hub, None).await;
+    let (status, list) = call(Method::GET, &subs, Some(hub), None).await;
     assert_eq!((status, list["subscriptions"].as_array().unwrap().len()), (200, 1));
-    let (status, _) = send(Method::DELETE, &format!("{subs}/yrd-clues"), hub, None).await;
+    let (status, _) = call(Method::DELETE, &format!("{subs}/yrd-clues"), Some(hub), None).await;
     assert_eq!(status, 204);
-    let (_, list) = send(Method::GET, &subs, hub, None).await;
+    let (_, list) = call(Method::GET, &subs, Some(hub), None).await;
     assert!(list["subscriptions"].as_array().unwrap().is_empty());
 }
 

@@ -146,15 +146,7 @@ async fn webhooks_stay_away_from_internal_addresses() {
             .to_string();
     let mut error = String::new();
     for _ in 0..100 {
-        let trace: Value = client()
-            .get(format!("{}/v1/admin/messages/{id}", server.url))
-            .bearer_auth("demo-operator")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let trace = operator_get(&format!("{}/v1/admin/messages/{id}", server.url)).await;
         error = trace.pointer("/recipients/0/webhooks/0/last_error").and_then(Value::as_str).unwrap_or("").to_string();
         if !error.is_empty() {
             break;

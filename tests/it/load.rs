@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use serde_json::Value;
-use xietong::load::messages::{Generator, Mix};
+use xietong_load::messages::{Generator, Mix};
 
 const UNLIMITED: &str = "rate_limit:\n  per_second: 1000000\n  burst: 1000000\n";
 
@@ -45,7 +45,7 @@ fn the_harness_reports_the_gateway_and_the_ceiling_as_text_and_json() {
     let server = TestServer::with_settings(UNLIMITED);
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("report.json");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_xietong-load"))
+    let run = std::process::Command::new(load_harness())
         .args(["--url", &server.url, "--ceiling", "--connections", "4", "--duration", "1s", "--warmup", "200ms"])
         .args(["--sizes", "1k,16k", "--json", json.to_str().unwrap()])
         .output()
@@ -74,7 +74,7 @@ fn the_harness_follows_deliveries_to_a_webhook_receiver_and_an_sse_reader() {
     let server = TestServer::with_settings(&format!("{UNLIMITED}delivery:\n  allow_internal: [127.0.0.0/8]\n"));
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("report.json");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_xietong-load"))
+    let run = std::process::Command::new(load_harness())
         .args(["--url", &server.url, "--rate", "100", "--connections", "4", "--duration", "1s", "--warmup", "200ms"])
         .args(["--procuratorate", "0.5", "--webhook-copies", "2"])
         .args(["--webhook", "procuratorate:330100=demo-procuratorate-330100"])

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Settings that put the gateway on Redis at `url` under `prefix`.
 fn on_redis(url: &str, prefix: &str, more: &str) -> String {
@@ -101,10 +101,9 @@ impl Drop for RedisServer {
     }
 }
 
-fn bulletin(n: usize, tag: &str) -> Vec<u8> {
-    let mut m = example_json("prc-bulletin-secret-field.json");
-    m["header"]["messageId"] = json!(format!("{tag}-{n}"));
-    serde_json::to_vec(&m).unwrap()
+/// The Zhejiang procuratorate's bulletin `tag-n` (to ip_office:330000).
+fn tagged_bulletin(n: usize, tag: &str) -> Vec<u8> {
+    bulletin(&format!("{tag}-{n}"))
 }
 
 /// Configuration for instances of one gateway: on `redis` under `prefix`, with a webhook
@@ -158,7 +157,7 @@ async fn two_instances_are_one_gateway_and_one_finishes_what_a_killed_one_began(
     let mut posted = Vec::new();
     for n in 0..MESSAGES {
         let url = if n % 2 == 0 { &a.url } else { &b.url };
-        let (status, body) = post_json(url, "procuratorate:330000", &bulletin(n, "TWO")).await;
+        let (status, body) = post_json(url, "procuratorate:330000", &tagged_bulletin(n, "TWO")).await;
         assert_eq!(status, 202, "{body}");
         posted.push(body["id"].as_str().unwrap().to_string());
     }
@@ -166,7 +165,7 @@ async fn two_instances_are_one_gateway_and_one_finishes_what_a_killed_one_began(
     assert_eq!(from_a, posted, "the feed holds every message in commit order");
     assert_eq!(from_a, from_b, "and reads the same from any instance");
     // A resend to the other instance is recognised.
-    let (status, body) = post_json(&b.url, "procuratorate:330000", &bulletin(0, "TWO")).await;
+    let (status, body) = post_json(&b.url, "procuratorate:330000", &tagged_bulletin(0, "TWO")).await;
     assert_eq!((status, body["id"].as_str()), (200, Some(posted[0].as_str())));
 
     // Both deliver; one is killed mid-delivery and the other finishes its leased work.
@@ -202,7 +201,7 @@ async fn a_reload_on_one_instance_reaches_the_other() {
     let recipients = |r: &Value| -> Vec<String> {
         r["recipients"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect()
     };
-    let (_, r) = post_json(&b.url, "procuratorate:330000", &bulletin(1, "RELOAD")).await;
+    let (_, r) = post_json(&b.url, "procuratorate:330000", &tagged_bulletin(1, "RELOAD")).await;
     assert_eq!(recipients(&r), ["ip_office:330000"]);
 
     // The operator changes the rules everywhere (a ConfigMap) and reloads one instance.
@@ -219,7 +218,7 @@ async fn a_reload_on_one_instance_reaches_the_other() {
     assert_eq!(r.status(), 200);
     let mut n = 2;
     let reached = loop {
-        let (_, r) = post_json(&b.url, "procuratorate:330000", &bulletin(n, "RELOAD")).await;
+        let (_, r) = post_json(&b.url, "procuratorate:330000", &tagged_bulletin(n, "RELOAD")).await;
         if recipients(&r).contains(&"ip_office:000000".to_string()) {
             break true;
         }
@@ -252,9 +251,13 @@ async fn while_redis_is_down_ingest_answers_503_and_all_recovers_without_a_resta
                 let mut n = 0;
                 while !stop.load(Ordering::SeqCst) {
                     n += 1;
-                    let r =
-                        post_as(&url, "procuratorate:330000", "application/json", bulletin(c * 100_000 + n, "DOWN"))
-                            .await;
+                    let r = post_as(
+                        &url,
+                        "procuratorate:330000",
+                        "application/json",
+                        tagged_bulletin(c * 100_000 + n, "DOWN"),
+                    )
+                    .await;
                     match r.status().as_u16() {
                         202 => {
                             let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
@@ -324,7 +327,7 @@ async fn a_redis_that_lost_its_data_gets_the_configured_subscriptions_back() {
     let config = config(&redis.url(), "lost", Some(&receiver.url));
     let data = tempfile::tempdir().unwrap();
     let server = BinaryServer::spawn(config.path(), data.path());
-    let (status, _) = post_json(&server.url, "procuratorate:330000", &bulletin(1, "LOST")).await;
+    let (status, _) = post_json(&server.url, "procuratorate:330000", &tagged_bulletin(1, "LOST")).await;
     assert_eq!(status, 202);
     assert!(eventually(10, || receiver.delivered().len() == 1).await);
 
@@ -333,7 +336,7 @@ async fn a_redis_that_lost_its_data_gets_the_configured_subscriptions_back() {
     let () = ::redis::cmd("FLUSHALL").query(&mut c).unwrap();
     let mut n = 2;
     let delivered = loop {
-        let (status, _) = post_json(&server.url, "procuratorate:330000", &bulletin(n, "LOST")).await;
+        let (status, _) = post_json(&server.url, "procuratorate:330000", &tagged_bulletin(n, "LOST")).await;
         assert_eq!(status, 202);
         if eventually(1, || receiver.delivered().len() >= 2).await {
             break true;
@@ -363,7 +366,7 @@ fn waiting_for_the_append_only_file_needs_a_redis_that_can() {
     if has_waitaof {
         let server = BinaryServer::spawn(config.path(), data.path());
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let (status, _) = rt.block_on(post_json(&server.url, "procuratorate:330000", &bulletin(1, "AOF")));
+        let (status, _) = rt.block_on(post_json(&server.url, "procuratorate:330000", &tagged_bulletin(1, "AOF")));
         assert_eq!(status, 202);
     } else {
         let out = command.output().unwrap();
@@ -400,7 +403,7 @@ async fn tls_to_redis_with_a_password_kept_in_a_file() {
     let config = ConfigDir::new(&settings);
     config.write("redis-password", "s3cret-红\n");
     let server = TestServer::with_config(config);
-    let (status, body) = post_json(&server.url, "procuratorate:330000", &bulletin(1, "TLS")).await;
+    let (status, body) = post_json(&server.url, "procuratorate:330000", &tagged_bulletin(1, "TLS")).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(feed(&server.url, "0").await, [body["id"].as_str().unwrap().to_string()]);
 
@@ -475,7 +478,7 @@ async fn a_redis_cluster_of_three_shards_serves_and_the_delivery_queues_spread_o
     let server = TestServer::with_config(config);
     let mut posted = HashSet::new();
     for n in 0..10 {
-        let (status, body) = post_json(&server.url, "procuratorate:330000", &bulletin(n, "CLUSTER")).await;
+        let (status, body) = post_json(&server.url, "procuratorate:330000", &tagged_bulletin(n, "CLUSTER")).await;
         assert_eq!(status, 202, "{body}");
         posted.insert(body["id"].as_str().unwrap().to_string());
     }
@@ -500,7 +503,7 @@ async fn the_audit_chain_in_redis_is_verified_and_a_removed_record_is_caught() {
     let config = config("redis://127.0.0.1:6379", &prefix.0, None);
     let server = TestServer::with_config(ConfigDir::new(&on_redis("redis://127.0.0.1:6379", &prefix.0, "")));
     for n in 0..3 {
-        let (status, _) = post_json(&server.url, "procuratorate:330000", &bulletin(n, "AUDIT")).await;
+        let (status, _) = post_json(&server.url, "procuratorate:330000", &tagged_bulletin(n, "AUDIT")).await;
         assert_eq!(status, 202);
     }
     let dir = config.path().to_str().unwrap().to_string();

@@ -108,6 +108,7 @@ contract!(
     webhook_outcomes_dead_letters_replay_and_gone,
     purge_keeps_what_is_still_pending,
     threads_open_answer_escalate_and_fall_due,
+    a_reply_answers_the_owed_request_it_names_then_the_oldest_then_the_first_opened,
     concurrent_accepts_keep_one_unbroken_audit_chain,
     audit_records_refusals_entries_and_checkpoints,
     a_copy_that_is_the_event_as_it_is_reads_as_the_event,
@@ -377,6 +378,13 @@ async fn webhook_outcomes_dead_letters_replay_and_gone(b: Backend) {
     assert!(store.lease("hook", 10, now_ms(), 30_000).await.unwrap().is_empty());
     let letters = store.dead_letters(Some("hook".into()), 10).await.unwrap();
     assert_eq!(letters.len(), 3, "the gone one and every pending one: {letters:?}");
+    // What arrives while it is disabled waits for its owner to enable it again.
+    let later = created(store.accept(message(A, "W-4", "h", &[(B, "primary")])).await.unwrap()).id;
+    store.enqueue("hook", new_attempts(&store, B, &[(4, "case-z", &later)]).await, 4).await.unwrap();
+    assert!(store.lease("hook", 10, now_ms(), 30_000).await.unwrap().is_empty(), "nothing goes to a gone endpoint");
+    assert!(store.update_subscription("hook", None, Some(None)).await.unwrap());
+    let waiting = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
+    assert_eq!(waiting.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [4], "and it goes once enabled");
 
     let actions: Vec<String> = b
         .chain()
@@ -539,6 +547,66 @@ async fn threads_open_answer_escalate_and_fall_due(b: Backend) {
     created(store.accept(message(B, "ALONE", "h", &[(A, "primary")])).await.unwrap());
     let out = store.apply_thread_steps(steps(&store, |_| StepRole::Other).await).await.unwrap();
     assert_eq!(out[0].thread, None);
+}
+
+/// The tie-break of `threads::decide::answer`, pinned on both stores: four requests of A owe B
+/// a reply in one thread; R2, R3 and R4 refer to R1, R3 arrived first, R1, R2 and R4 at the same
+/// moment. Replies that name R4 and then only a note of the thread answer R4 (named), R3 (the
+/// oldest), R1 (tied with R2 and R4 on time, opened first), then R2; one more is flagged.
+async fn a_reply_answers_the_owed_request_it_names_then_the_oldest_then_the_first_opened(b: Backend) {
+    let store = b.store();
+    let t0 = 1_800_000_000_000i64;
+    let mut ids = std::collections::BTreeMap::new();
+    for (native, link, at) in
+        [("R1", None, t0), ("R2", Some("R1"), t0), ("R3", Some("R1"), t0 - 1_000), ("R4", Some("R1"), t0)]
+    {
+        let mut request = message(A, native, "h", &[(B, "primary")]);
+        request.message_type = "cn.xietong.opinion.request";
+        request.in_reply_to = link.map(str::to_string);
+        request.received_ms = at;
+        ids.insert(request.id.clone(), native);
+        created(store.accept(request).await.unwrap());
+    }
+    let mut note = message(A, "NOTE", "h", &[(B, "primary")]);
+    note.in_reply_to = Some("R1".into());
+    created(store.accept(note).await.unwrap());
+    let opened = steps(&store, |e| match e.message_type.as_str() {
+        "cn.xietong.opinion.request" => StepRole::Request { awaiting: vec![B.into()], deadline_ms: t0 + 60_000 },
+        _ => StepRole::Other,
+    })
+    .await;
+    let out = store.apply_thread_steps(opened).await.unwrap();
+    assert!(out.iter().all(|o| o.thread == out[0].thread && o.thread.is_some()), "one thread: {out:?}");
+
+    let mut replies = Vec::new();
+    for (n, link) in ["R4", "NOTE", "NOTE", "NOTE", "NOTE"].into_iter().enumerate() {
+        let mut reply = message(B, &format!("ANSWER-{n}"), "h", &[(A, "primary")]);
+        reply.message_type = "cn.xietong.opinion.reply";
+        reply.in_reply_to = Some(link.into());
+        reply.received_ms = t0 + 1_000 + n as i64;
+        replies.push(reply.id.clone());
+        created(store.accept(reply).await.unwrap());
+    }
+    let answers = steps(&store, |_| StepRole::Reply {
+        answers: vec!["cn.xietong.opinion.request".into()],
+        cannot_determine: false,
+        escalates: Vec::new(),
+    })
+    .await;
+    let out = store.apply_thread_steps(answers).await.unwrap();
+    assert!(out[..4].iter().all(|o| o.flag.is_none()), "{out:?}");
+    assert!(out[4].flag.as_deref().is_some_and(|f| f.contains("already answered")), "{:?}", out[4]);
+
+    let rows = store.threads(ThreadQuery { limit: 10, ..ThreadQuery::default() }).await.unwrap();
+    let answered: std::collections::BTreeMap<&str, usize> = rows[0]
+        .obligations
+        .iter()
+        .map(|o| {
+            let by = o.answered_by.as_deref().expect("every request answered");
+            (ids[&o.request_id], replies.iter().position(|r| r == by).unwrap())
+        })
+        .collect();
+    assert_eq!(answered, [("R1", 2), ("R2", 3), ("R3", 1), ("R4", 0)].into_iter().collect());
 }
 
 async fn a_copy_that_is_the_event_as_it_is_reads_as_the_event(b: Backend) {

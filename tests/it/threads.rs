@@ -7,7 +7,6 @@ use crate::common::*;
 use serde_json::{Value, json};
 use xietong::clock::{Clock, ManualClock};
 
-const OPERATOR: &str = "demo-operator";
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn ms(rfc3339: &str) -> i64 {
@@ -22,16 +21,8 @@ fn gateway() -> (TestServer, ManualClock) {
     (server, clock)
 }
 
-async fn get(url: &str, token: &str) -> (u16, Value) {
-    let r = client().get(url).bearer_auth(token).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn admin(server: &TestServer, path: &str) -> Value {
-    let (status, body) = get(&format!("{}{path}", server.url), OPERATOR).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body
+    operator_get(&format!("{}{path}", server.url)).await
 }
 
 /// Polls an admin view until `done` holds of it.
@@ -83,7 +74,7 @@ async fn inbox_until(server: &TestServer, agency: &str, done: impl Fn(&[Value]) 
     let url = format!("{}/v1/feeds/{agency}/events?limit=1000", server.url);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, page) = get(&url, &demo_token(agency)).await;
+        let (status, page) = get(&url, Some(&demo_token(agency))).await;
         assert_eq!(status, 200, "{page}");
         let events: Vec<Value> = page["events"].as_array().unwrap().iter().map(|e| e["event"].clone()).collect();
         if done(&events) {
@@ -524,7 +515,7 @@ async fn replies_to_unknown_or_answered_requests_are_accepted_and_flagged() {
 async fn operators_views_are_for_operators_and_check_their_parameters() {
     let (server, _clock) = gateway();
     for path in ["/v1/admin/threads", "/v1/admin/stats", "/v1/admin/threads/x"] {
-        let (status, _) = get(&format!("{}{path}", server.url), "demo-ip_office-330100").await;
+        let (status, _) = get(&format!("{}{path}", server.url), Some("demo-ip_office-330100")).await;
         assert_eq!(status, 403, "{path}");
         let r = client().get(format!("{}{path}", server.url)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
@@ -535,11 +526,11 @@ async fn operators_views_are_for_operators_and_check_their_parameters() {
         ("/v1/admin/stats?to=2026-13-01", "2026-13-01"),
         ("/v1/admin/stats?region=atlantis", "region"),
     ] {
-        let (status, body) = get(&format!("{}{path}", server.url), OPERATOR).await;
+        let (status, body) = get(&format!("{}{path}", server.url), Some(OPERATOR)).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert!(body["message"].as_str().unwrap().contains(field), "{path}: {body}");
     }
-    let (status, body) = get(&format!("{}/v1/admin/threads/no-such-thread", server.url), OPERATOR).await;
+    let (status, body) = get(&format!("{}/v1/admin/threads/no-such-thread", server.url), Some(OPERATOR)).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
 }
 

@@ -213,15 +213,8 @@ async fn the_client_certificate_names_the_sender() {
     // ip_office:330100 authenticates by certificate: no token needed.
     let (status, receipt) = post(&https(&ca, Some(&office)), &server, None, example("ipo-clue-transfer.json")).await;
     assert_eq!(status, 202, "{receipt}");
-    let trace: Value = client_with(&ca)
-        .get(format!("{}/v1/admin/messages/{}", server.url, receipt["id"].as_str().unwrap()))
-        .bearer_auth("demo-operator")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("{}/v1/admin/messages/{}", server.url, receipt["id"].as_str().unwrap());
+    let (_, trace) = call_with(&client_with(&ca), reqwest::Method::GET, &url, Some(OPERATOR), None).await;
     assert_eq!(trace["sender"], "ip_office:330100", "{trace}");
 
     // A body claiming another sender (the province's bulletin) is refused.

@@ -21,12 +21,10 @@ fn server_with(hooks: &[(&str, &str, &str)], delivery: &str) -> TestServer {
     TestServer::with_config(config)
 }
 
-/// A bulletin from the Zhejiang procuratorate to ip_office:330000, on its own case thread
-/// unless `thread` names one (bulletins have no case: the thread is then per message).
-fn bulletin(n: usize) -> Vec<u8> {
-    let mut m = example_json("prc-bulletin-secret-field.json");
-    m["header"]["messageId"] = json!(format!("HOOK-{n}"));
-    serde_json::to_vec(&m).unwrap()
+/// The Zhejiang procuratorate's bulletin `n` to ip_office:330000, on a case thread of its own
+/// (bulletins have no case: the thread is then per message).
+fn hook_bulletin(n: usize) -> Vec<u8> {
+    bulletin(&format!("HOOK-{n}"))
 }
 
 /// A related-case notice on case `case` (a case thread), as a canonical event.
@@ -60,15 +58,7 @@ async fn delivered_trace(server: &TestServer, id: &str) -> Value {
 }
 
 async fn admin_get(server: &TestServer, path: &str) -> Value {
-    client()
-        .get(format!("{}{path}", server.url))
-        .bearer_auth("demo-operator")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    operator_get(&format!("{}{path}", server.url)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -80,7 +70,7 @@ async fn configured_subscriptions_are_stored_before_the_gateway_accepts_anything
     let stored = server.gateway.store.subscriptions().await.unwrap();
     assert_eq!(stored.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["inbox-hook"]);
     assert_eq!(stored[0].cursor, 0, "from the head of an empty feed");
-    post(&server, bulletin(10), false).await;
+    post(&server, hook_bulletin(10), false).await;
     assert!(eventually(10, || receiver.delivered().len() == 1).await);
 }
 
@@ -88,7 +78,7 @@ async fn configured_subscriptions_are_stored_before_the_gateway_accepts_anything
 async fn webhooks_are_signed_per_standard_webhooks_and_carry_the_cloudevent() {
     let receiver = Receiver::start(|_, _| Answer::Status(204));
     let server = server_with(&[("inbox-hook", &receiver.url, "")], "");
-    let id = post(&server, bulletin(1), false).await;
+    let id = post(&server, hook_bulletin(1), false).await;
     assert!(eventually(10, || receiver.delivered().len() == 1).await);
     let got = &receiver.received()[0];
 
@@ -123,7 +113,7 @@ async fn failures_are_retried_with_the_same_id_and_retry_after_is_honoured() {
         _ => Answer::Status(200),
     });
     let server = server_with(&[("inbox-hook", &receiver.url, "")], "");
-    let id = post(&server, bulletin(2), false).await;
+    let id = post(&server, hook_bulletin(2), false).await;
     assert!(eventually(10, || receiver.delivered().len() == 1).await);
     let got = receiver.received();
     assert_eq!(got.len(), 3, "503, then 429, then 200");
@@ -144,7 +134,7 @@ async fn gone_disables_the_subscription_until_its_owner_enables_it() {
         move |_, _| if gone.load(Ordering::SeqCst) { Answer::Status(410) } else { Answer::Status(200) }
     });
     let server = server_with(&[("inbox-hook", &receiver.url, "")], "");
-    post(&server, bulletin(5), false).await;
+    post(&server, hook_bulletin(5), false).await;
     assert!(eventually(10, || receiver.received().len() == 1).await);
     let sub = format!("{}/v1/subscriptions/inbox-hook", server.url);
     let mut disabled = Value::Null;
@@ -156,7 +146,7 @@ async fn gone_disables_the_subscription_until_its_owner_enables_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(disabled["disabled"].as_str().unwrap().contains("410"), "{disabled}");
-    post(&server, bulletin(6), false).await;
+    post(&server, hook_bulletin(6), false).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(receiver.received().len(), 1, "a disabled subscription is not sent to");
 
@@ -196,10 +186,10 @@ async fn a_stalled_endpoint_is_retried_after_its_timeout_and_never_delays_anothe
         }
     });
     let server = server_with(&[("slow", &slow.url, ""), ("fast", &fast.url, "")], "");
-    let first = post(&server, bulletin(7), false).await;
+    let first = post(&server, hook_bulletin(7), false).await;
     assert!(eventually(10, || stalling.load(Ordering::SeqCst)).await);
     // While the slow endpoint stalls on the first message, the fast one gets both.
-    post(&server, bulletin(8), false).await;
+    post(&server, hook_bulletin(8), false).await;
     assert!(eventually(10, || fast.delivered().len() == 2).await);
     assert!(seen_while_stalling.load(Ordering::SeqCst), "the fast endpoint was served while the slow one stalled");
 
@@ -298,7 +288,7 @@ mod embedded {
         );
         let without_cert = format!("      ca: {}\n", pki.ca.display());
         let server = server_with(&[("mtls", &receiver.url, &with_cert), ("no-cert", &receiver.url, &without_cert)], "");
-        let id = post(&server, bulletin(9), false).await;
+        let id = post(&server, hook_bulletin(9), false).await;
         assert!(receiver.url.starts_with("https://"));
         assert!(eventually(10, || receiver.delivered().len() == 1).await, "delivered over mutual TLS");
         assert_eq!(receiver.delivered()[0].json()["id"], id.as_str());
@@ -332,7 +322,7 @@ mod embedded {
             }
         });
         let server = server_with(&[("inbox-hook", &receiver.url, "")], "");
-        let id = post(&server, bulletin(3), false).await;
+        let id = post(&server, hook_bulletin(3), false).await;
         let mut dead = Value::Null;
         assert!(eventually(10, || receiver.received().len() == 1).await);
         for _ in 0..100 {
@@ -405,7 +395,7 @@ mod embedded {
     async fn after_the_schedule_an_attempt_is_dead() {
         let receiver = Receiver::start(|_, _| Answer::Status(500));
         let server = server_with(&[("inbox-hook", &receiver.url, "")], "");
-        let id = post(&server, bulletin(4), false).await;
+        let id = post(&server, hook_bulletin(4), false).await;
         // One try and three retries (the schedule has three waits), then it is dead.
         assert!(eventually(10, || receiver.received().len() == 4).await);
         assert!(
@@ -427,7 +417,7 @@ mod embedded {
     async fn the_official_python_package_verifies_the_signature_too() {
         let receiver = Receiver::start(|_, _| Answer::Status(200));
         let server = server_with(&[("inbox-hook", &receiver.url, "")], "");
-        post(&server, bulletin(10), false).await;
+        post(&server, hook_bulletin(10), false).await;
         assert!(eventually(10, || receiver.delivered().len() == 1).await);
         let got = &receiver.received()[0];
         let dir = tempfile::tempdir().unwrap();

@@ -28,7 +28,11 @@ impl WebhookQueue for RedisStore {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Vec<Attempt>, StoreError> {
-        if max == 0 {
+        // A disabled subscription (its endpoint answered 410) is not sent to: its attempts wait
+        // until its owner enables it again, as on the embedded store.
+        let disabled: Option<String> =
+            self.conn().hget(self.keys.key(&format!("sub:{subscription}")), "disabled").await.map_err(unavailable)?;
+        if max == 0 || disabled.is_some_and(|d| !d.is_empty()) {
             return Ok(Vec::new());
         }
         self.queue(subscription).lease(self, max, now_ms, lease_ms).await

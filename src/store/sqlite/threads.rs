@@ -45,7 +45,7 @@ impl Threads for SqliteStore {
 
 const CURSOR: &str = "threads_cursor";
 
-pub fn backlog(c: &Connection, limit: usize) -> rusqlite::Result<Vec<LogEntry>> {
+fn backlog(c: &Connection, limit: usize) -> rusqlite::Result<Vec<LogEntry>> {
     let cursor: i64 =
         c.query_row("SELECT coalesce((SELECT value FROM meta WHERE key = ?1), 0)", [CURSOR], |r| r.get(0))?;
     let mut entries: Vec<LogEntry> = c
@@ -84,7 +84,7 @@ fn thread_of(tx: &Savepoint<'_>, message_id: &str) -> rusqlite::Result<Option<St
 }
 
 /// Applies `steps` in order and moves the worker's cursor past the last.
-pub fn apply_all(tx: &Savepoint<'_>, steps: &[ThreadStep]) -> rusqlite::Result<Vec<StepOutcome>> {
+fn apply_all(tx: &Savepoint<'_>, steps: &[ThreadStep]) -> rusqlite::Result<Vec<StepOutcome>> {
     let outcomes = steps.iter().map(|step| apply(tx, step)).collect::<rusqlite::Result<_>>()?;
     if let Some(last) = steps.iter().map(|s| s.seq).max() {
         tx.execute_cached(
@@ -194,7 +194,7 @@ fn latest_of_case(tx: &Savepoint<'_>, case: &str) -> rusqlite::Result<Option<Str
         .optional()
 }
 
-pub fn due(c: &Connection, now_ms: i64, limit: usize) -> rusqlite::Result<Vec<DueObligation>> {
+fn due(c: &Connection, now_ms: i64, limit: usize) -> rusqlite::Result<Vec<DueObligation>> {
     c.prepare_cached(
         "SELECT o.id, o.thread_id, o.request_id, m.native_id, o.request_type, o.requester, o.awaiting, o.deadline_ms, t.case_number
          FROM obligations o JOIN messages m ON m.id = o.request_id JOIN threads t ON t.id = o.thread_id
@@ -216,7 +216,7 @@ pub fn due(c: &Connection, now_ms: i64, limit: usize) -> rusqlite::Result<Vec<Du
     .collect()
 }
 
-pub fn unescalated(c: &Connection, types: &[String]) -> rusqlite::Result<Vec<(i64, String, String)>> {
+fn unescalated(c: &Connection, types: &[String]) -> rusqlite::Result<Vec<(i64, String, String)>> {
     c.prepare_cached(
         "SELECT o.id, o.request_id, o.awaiting FROM obligations o
          WHERE o.outcome = 'cannot_determine' AND o.request_type IN (SELECT value FROM json_each(?1))
@@ -227,7 +227,7 @@ pub fn unescalated(c: &Connection, types: &[String]) -> rusqlite::Result<Vec<(i6
     .collect()
 }
 
-pub fn mark_overdue(tx: &Savepoint<'_>, id: i64) -> rusqlite::Result<bool> {
+fn mark_overdue(tx: &Savepoint<'_>, id: i64) -> rusqlite::Result<bool> {
     Ok(tx.execute_cached("UPDATE obligations SET state = 'overdue' WHERE id = ?1 AND state = 'open'", [id])? == 1)
 }
 
@@ -251,7 +251,7 @@ fn obligation(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObligationRow> {
 
 const OBLIGATION_COLUMNS: &str = "id, thread_id, request_id, request_type, requester, awaiting, opened_ms, deadline_ms, state, answered_by, answered_ms, late, outcome";
 
-pub fn obligations(c: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result<Vec<ObligationRow>> {
+fn obligations(c: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result<Vec<ObligationRow>> {
     c.prepare_cached(&format!(
         "SELECT {OBLIGATION_COLUMNS} FROM obligations WHERE opened_ms >= ?1 AND opened_ms < ?2 ORDER BY id"
     ))?
@@ -259,7 +259,7 @@ pub fn obligations(c: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result
     .collect()
 }
 
-pub fn threads(c: &Connection, q: &ThreadQuery) -> rusqlite::Result<Vec<ThreadRow>> {
+fn threads(c: &Connection, q: &ThreadQuery) -> rusqlite::Result<Vec<ThreadRow>> {
     let ids: Vec<(String, Option<String>, i64)> = c
         .prepare_cached(
             "SELECT t.id, t.case_number, t.opened_ms FROM threads t

@@ -12,7 +12,9 @@ use serde_json::Value;
 use xietong::gateway::{Gateway, Overrides};
 
 mod config;
+mod requests;
 pub use config::*;
+pub use requests::*;
 
 pub fn examples_dir() -> PathBuf {
     root().join("tests/fixtures/shared/examples")
@@ -31,11 +33,6 @@ pub fn expectations() -> Vec<(String, Value)> {
     let text = std::fs::read_to_string(root().join("tests/fixtures/shared/expected.json")).unwrap();
     let all: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap();
     all.into_iter().filter(|(k, _)| !k.starts_with('_')).collect()
-}
-
-/// The demo token of an agency (see config/agencies.yaml and the README).
-pub fn demo_token(agency: &str) -> String {
-    format!("demo-{}", agency.replace(':', "-"))
 }
 
 /// An in-process gateway on 127.0.0.1:0, on its own actix system thread, with its own data
@@ -229,29 +226,26 @@ impl Drop for BinaryServer {
     }
 }
 
-/// A client for the plain-HTTP servers of the tests. It trusts no roots: loading the system's
-/// certificate store for every request would dominate the tests' time.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).tls_certs_only([]).build().unwrap()
-}
-
-/// Posts `body` as `agency` (by its demo token) with `content_type`.
-pub async fn post_as(url: &str, agency: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-    client()
-        .post(format!("{url}/v1/messages"))
-        .bearer_auth(demo_token(agency))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("the request completes")
-}
-
-/// Posts a native JSON message as `agency`; returns the status and the JSON body.
-pub async fn post_json(url: &str, agency: &str, body: &[u8]) -> (u16, Value) {
-    let r = post_as(url, agency, "application/json", body.to_vec()).await;
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+/// The `xietong-load` binary (the load harness, a crate of its own in this workspace), built
+/// beside `xietong` with the same profile: built here when missing or out of date (a no-op once
+/// `cargo build --workspace` or `cargo nextest run --workspace` built it).
+pub fn load_harness() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let gateway = PathBuf::from(env!("CARGO_BIN_EXE_xietong"));
+            let profile = gateway.parent().and_then(|d| d.file_name()).and_then(|n| n.to_str()).unwrap_or("debug");
+            let mut build = Command::new(env!("CARGO"));
+            build.args(["build", "--quiet", "-p", "xietong-load", "--bin", "xietong-load", "--manifest-path"]);
+            build.arg(root().join("Cargo.toml"));
+            if profile == "release" {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "cargo build -p xietong-load failed");
+            gateway.with_file_name(format!("xietong-load{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
 }
 
 /// Runs the `xietong` binary with `args`; returns exit code, stdout and stderr.

@@ -1,9 +1,9 @@
-//! Request bodies: the media type decides how the body is read; the size is bounded before
-//! anything is buffered beyond the limit.
+//! What a request carries: its body (the media type decides how it is read; the size is bounded
+//! before anything is buffered beyond the limit) and its query string.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::web::{BytesMut, Payload};
+use actix_web::web::{self, BytesMut, Payload};
 use futures_util::StreamExt;
 
 use crate::model::BodyKind;
@@ -62,4 +62,11 @@ pub async fn read(req: &HttpRequest, mut payload: Payload, limit: usize) -> Resu
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The query string as `T`; a 400 naming what does not fit.
+pub fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, Problem> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| Problem::new(Code::BadRequest, format!("query: {e}")))
 }

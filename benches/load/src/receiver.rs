@@ -1,14 +1,15 @@
 //! A webhook receiver for the delivery side of a load run: it checks each request's Standard
-//! Webhooks signature against the subscription's secret, answers 204 (or 401 to a bad
-//! signature, which the gateway retries), and notes which message arrived when.
+//! Webhooks signature against the subscription's secret with the official crate, answers 204
+//! (or 401 to a bad signature, which the gateway retries), and notes which message arrived
+//! when.
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-
-use crate::deliver::signature;
+use base64::Engine;
+use standardwebhooks::Webhook;
 
 /// What arrived.
 #[derive(Default)]
@@ -21,8 +22,14 @@ pub struct Arrivals {
 }
 
 struct State {
-    keys: Vec<Vec<u8>>,
+    webhook: Webhook,
     arrivals: Mutex<Arrivals>,
+}
+
+/// A fresh `whsec_…` secret (24 random bytes) for the subscriptions of a run.
+pub fn new_secret() -> String {
+    let bytes: [u8; 24] = rand::random();
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// A running receiver: its URL (subscriptions append `/NAME` to tell themselves apart), and
@@ -36,10 +43,10 @@ pub struct Receiver {
 impl Receiver {
     /// Serves on `listen` (e.g. `127.0.0.1:0`) with `workers` threads, verifying with `secret`.
     pub fn start(listen: &str, secret: &str, workers: usize) -> Result<Receiver, String> {
-        let keys = vec![signature::decode_secret(secret)?];
+        let webhook = Webhook::new(secret).map_err(|e| format!("the webhook secret: {e}"))?;
         let listener = TcpListener::bind(listen).map_err(|e| format!("the receiver on {listen}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let state = Arc::new(State { keys, arrivals: Mutex::default() });
+        let state = Arc::new(State { webhook, arrivals: Mutex::default() });
         let data = web::Data::from(state.clone());
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -75,9 +82,14 @@ impl Receiver {
 async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
     let at = Instant::now();
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let (id, timestamp) = (header("webhook-id"), header("webhook-timestamp").parse::<i64>().unwrap_or(0));
-    let expected = signature::sign(&state.keys, id, timestamp, &body);
-    let signed = header("webhook-signature").split(' ').any(|s| s == expected);
+    let id = header("webhook-id");
+    let mut headers = http::HeaderMap::new();
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        if let Ok(value) = http::HeaderValue::from_str(header(name)) {
+            headers.insert(name, value);
+        }
+    }
+    let signed = state.webhook.verify(&body, &headers).is_ok();
     let Ok(mut arrivals) = state.arrivals.lock() else { return HttpResponse::InternalServerError().finish() };
     if !signed {
         arrivals.bad_signatures += 1;

@@ -1,4 +1,5 @@
-//! The load harness behind `xietong-load` (docs/performance.md): realistic native messages
+//! The load harness of the xietong gateway, behind `xietong-load` (docs/performance.md). It is
+//! a crate of its own beside the gateway and knows it only by its HTTP API: realistic native messages
 //! ([`messages`]), a driver at a chosen concurrency or rate ([`drive`]), the ceiling server
 //! measured beside the gateway ([`ceiling`]), the delivery side (a webhook [`receiver`], SSE
 //! readers in [`sse`], both matched with what was sent in [`delivery`]), and the reports

@@ -19,14 +19,15 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use xietong::load::delivery::{self, DeliveryReport, Reader};
-use xietong::load::drive::{self, Plan};
-use xietong::load::messages::Mix;
-use xietong::load::receiver::Receiver;
-use xietong::load::report::Report;
-use xietong::load::sse;
+use xietong_load::delivery::{self, DeliveryReport, Reader};
+use xietong_load::drive::{self, Plan};
+use xietong_load::messages::Mix;
+use xietong_load::receiver::{self, Receiver};
+use xietong_load::report::Report;
+use xietong_load::sse;
 
-/// The gateway's allocator (src/main.rs), so the ceiling measured here runs on the same one.
+/// The gateway's allocator (the gateway's src/main.rs), so the ceiling measured here runs on the
+/// same one.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -146,7 +147,7 @@ fn serve_ceiling(listen: &str, workers: usize) -> ExitCode {
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let result = actix_web::rt::System::new().block_on(async move {
-        let server = xietong::load::ceiling::server(listener, workers)?;
+        let server = xietong_load::ceiling::server(listener, workers)?;
         println!("ceiling listening on http://{addr}");
         server.await
     });
@@ -214,7 +215,7 @@ impl Watch {
             stop,
         };
         if !cli.webhook.is_empty() {
-            let secret = xietong::deliver::signature::new_secret();
+            let secret = receiver::new_secret();
             let receiver = Receiver::start("127.0.0.1:0", &secret, cores())?;
             watch.receiver = Some(receiver);
             let copies = (0..cli.webhook_copies.max(1)).flat_map(|_| &cli.webhook);
@@ -261,7 +262,7 @@ impl Watch {
 
     /// Deletes the subscriptions and stops the readers; what arrived at the receiver and the
     /// readers.
-    async fn end(&mut self, url: &str) -> (Option<xietong::load::receiver::Arrivals>, Vec<(String, sse::Seen)>) {
+    async fn end(&mut self, url: &str) -> (Option<xietong_load::receiver::Arrivals>, Vec<(String, sse::Seen)>) {
         for (id, reader, _) in self.subscriptions.drain(..) {
             if let Err(e) = delivery::unsubscribe(url, &reader, &id).await {
                 eprintln!("xietong-load: {e}");

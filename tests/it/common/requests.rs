@@ -1,0 +1,86 @@
+//! Requests as an agency, a hub or an operator, and the messages the suites post.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::example_json;
+
+/// The operators' demo token (config/operators.yaml).
+pub const OPERATOR: &str = "demo-operator";
+
+/// The demo token of an agency or hub (see config/agencies.yaml and the README).
+pub fn demo_token(agency: &str) -> String {
+    format!("demo-{}", agency.replace(':', "-"))
+}
+
+/// A client for the plain-HTTP servers of the tests. It trusts no roots: loading the system's
+/// certificate store for every request would dominate the tests' time.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).tls_certs_only([]).build().unwrap()
+}
+
+/// Posts `body` as `agency` (by its demo token) with `content_type`.
+pub async fn post_as(url: &str, agency: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    client()
+        .post(format!("{url}/v1/messages"))
+        .bearer_auth(demo_token(agency))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("the request completes")
+}
+
+/// Posts a native JSON message as `agency`; returns the status and the JSON body.
+pub async fn post_json(url: &str, agency: &str, body: &[u8]) -> (u16, Value) {
+    let r = post_as(url, agency, "application/json", body.to_vec()).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A request with `client`, with `token` as its bearer token and `body` as JSON; the status
+/// and the JSON answer (`Null` when there is none).
+pub async fn call_with(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut r = client.request(method, url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(b);
+    }
+    let r = r.send().await.expect("the request completes");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// [`call_with`] on the tests' plain-HTTP client.
+pub async fn call(method: reqwest::Method, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    call_with(&client(), method, url, token, body.as_ref()).await
+}
+
+/// GET with `token`; the status and the JSON answer.
+pub async fn get(url: &str, token: Option<&str>) -> (u16, Value) {
+    call(reqwest::Method::GET, url, token, None).await
+}
+
+/// GET as the operator; the answer, which must be 200.
+pub async fn operator_get(url: &str) -> Value {
+    let (status, body) = get(url, Some(OPERATOR)).await;
+    assert_eq!(status, 200, "{url}: {body}");
+    body
+}
+
+/// A bulletin of the Zhejiang procuratorate (procuratorate:330000) with native id `id`: it goes
+/// to ip_office:330000 only, with its analysis removed (a field marked 秘密).
+pub fn bulletin(id: &str) -> Vec<u8> {
+    let mut m = example_json("prc-bulletin-secret-field.json");
+    m["header"]["messageId"] = json!(id);
+    serde_json::to_vec(&m).unwrap()
+}
