@@ -52,6 +52,9 @@ types! {
 /// The gateway's own overdue notice (section 十七); agencies never send it.
 pub const OVERDUE: &str = "cn.xietong.thread.overdue";
 
+/// 逐级请示: a request passed on to the superior; a reply to it answers whoever first asked.
+pub const ESCALATION: &str = "cn.xietong.opinion.escalation";
+
 /// The type named `name` (a full CloudEvents type), if there is one.
 pub fn lookup(name: &str) -> Option<&'static MessageType> {
     ALL.iter().find(|t| t.name == name)

@@ -4,9 +4,13 @@
 use super::intake::{self, Normalized};
 use super::recipients::{self, Addressed, Delivery};
 use crate::config::Config;
-use crate::model::{AgencyId, Problem};
+use crate::model::{AgencyId, Problem, types};
 use crate::normalize::Mapping;
+use crate::route::Reply;
 use crate::store::{Messages, NewMessage};
+
+/// How many escalations a reply's requester is looked for through.
+const ESCALATIONS_FOLLOWED: usize = 8;
 
 /// A message the pipeline accepted: its canonical event, and who receives what.
 #[derive(Debug)]
@@ -17,8 +21,8 @@ pub struct Unit {
 
 /// Every stage on `body`, sent by `sender` in `format`: parse and shape limits, normalisation and
 /// the no-state-secrets rule, the sender's permission for the type, routing and each
-/// recipient's copy. `links` (the store) says who sent the message a reply answers, so that the
-/// reply goes back to whoever asked (`reply_to: sender` in the rules); without it
+/// recipient's copy. `links` (the store) says whom a reply answers, so that it goes back to
+/// whoever asked (`reply_to: sender` and `requester` in the rules); without it
 /// (`xietong explain`), that is not known.
 pub async fn run(
     config: &Config,
@@ -30,12 +34,29 @@ pub async fn run(
     let doc = intake::parse(body, &config.settings.limits.shape())?;
     let normalized = intake::normalize_document(&config.schemas, format, sender, doc)?;
     config.permissions.check(sender, normalized.message_type.name)?;
-    let replying_to = match (links, &normalized.in_reply_to) {
-        (Some(store), Some(link)) => store.sender_of(link, &sender.to_string()).await.ok().flatten(),
+    let reply = match (links, &normalized.in_reply_to) {
+        (Some(store), Some(link)) => reply_context(store, link, &sender.to_string()).await,
         _ => None,
     };
-    let addressed = recipients::address(&config.router, &normalized, sender, replying_to.as_deref())?;
+    let addressed = recipients::address(&config.router, &normalized, sender, reply.as_ref())?;
     Ok(Unit { normalized, addressed })
+}
+
+/// Whom a message from `reader` that links `link` answers: the sender of the linked message, and
+/// the agency that first asked, found by following escalations (which pass a request on in the
+/// name of the office that could not determine) back to the request. `None` when the store does
+/// not know the link (or cannot be read: the reply is then routed as an unlinked one).
+pub async fn reply_context(store: &dyn Messages, link: &str, reader: &str) -> Option<Reply> {
+    let first = store.linked(link, reader).await.ok().flatten()?;
+    let mut at = first.clone();
+    for _ in 0..ESCALATIONS_FOLLOWED {
+        let Some(up) = at.in_reply_to.as_deref().filter(|_| at.message_type == types::ESCALATION) else { break };
+        match store.linked(up, &at.sender).await.ok().flatten() {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    Some(Reply { sender: first.sender, requester: at.sender })
 }
 
 impl Unit {

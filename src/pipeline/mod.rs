@@ -28,6 +28,6 @@ pub mod explain;
 pub mod intake;
 pub mod recipients;
 
-pub use accept::{Unit, run, stored};
+pub use accept::{Unit, reply_context, run, stored};
 pub use intake::{Normalized, body_sha256, content_hash, normalize, normalize_document, parse};
 pub use recipients::{Addressed, Delivery, Withheld, address, copies, outbox};

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::intake::Normalized;
 use crate::model::{AgencyId, Problem};
-use crate::route::{Recipient, Role, Routed, Router, Routing};
+use crate::route::{Recipient, Reply, Role, Routed, Router, Routing};
 use crate::secrecy::Level;
 use crate::secrecy::view::{self, Redaction, View};
 use crate::store::NewDelivery;
@@ -73,16 +73,16 @@ pub fn copies(router: &Router, event: &Value, recipients: &[Routed]) -> (Vec<Del
     (deliveries, withheld)
 }
 
-/// Routes an accepted message and makes each recipient's copy. `replying_to` is the sender of
-/// the message it answers, when known (the store knows; `explain` without one does not). A recipient cleared below the
+/// Routes an accepted message and makes each recipient's copy. `reply` says whom it answers,
+/// when known (the store knows; `explain` without one does not). A recipient cleared below the
 /// message as a whole is withheld; when that leaves nobody, the operators' feed keeps it.
 pub fn address(
     router: &Router,
     normalized: &Normalized,
     sender: &AgencyId,
-    replying_to: Option<&str>,
+    reply: Option<&Reply>,
 ) -> Result<Addressed, Problem> {
-    let routing = router.route(&normalized.event, sender, replying_to)?;
+    let routing = router.route(&normalized.event, sender, reply)?;
     let (mut deliveries, withheld) = copies(router, &normalized.event, &routing.recipients);
     if deliveries.is_empty() {
         let id = Recipient::Feed(router.operators_feed.clone());

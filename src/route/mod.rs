@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 pub use divisions::Divisions;
 pub use recipient::Recipient;
 pub use regions::Regions;
-use rules::{Fallback, KindRef, Of, Relation, Rule, Target};
+use rules::{Fallback, KindRef, Of, Relation, Rule, Target, Whom};
 
 use crate::model::{AgencyId, AgencyKind, Code, Detail, Division, Problem, types};
 use crate::secrecy::Level;
@@ -63,6 +63,15 @@ pub struct Routing {
     /// What the router noticed on the way (conditions that failed, targets that do not exist).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// Whom a reply answers, as the store knows it: the sender of the message its `inreplyto` names,
+/// and the agency that first asked (the same, unless that message passed a request on: an
+/// escalation sent in the name of the office that could not determine).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    pub sender: String,
+    pub requester: String,
 }
 
 /// Clearances of recipients: the default of each kind of recipient and overrides.
@@ -139,8 +148,8 @@ impl Router {
 
     /// Routes a canonical event from `sender`. A case division or sender division that is not
     /// in the division table is refused (422 `unknown_division`): never a silent misroute.
-    /// `replying_to` is the sender of the message this one answers, when the gateway knows it.
-    pub fn route(&self, event: &Value, sender: &AgencyId, replying_to: Option<&str>) -> Result<Routing, Problem> {
+    /// `reply` says whom the message answers, when the gateway knows it.
+    pub fn route(&self, event: &Value, sender: &AgencyId, reply: Option<&Reply>) -> Result<Routing, Problem> {
         let divisions = self.case_divisions(event, sender)?;
         let message_type = event.get("type").and_then(Value::as_str).and_then(types::lookup);
         let candidates = message_type.and_then(|t| self.by_type.get(t.name)).map(Vec::as_slice).unwrap_or_default();
@@ -148,7 +157,7 @@ impl Router {
         let mut routing = Routing::default();
         let mut found: BTreeMap<Recipient, Routed> = BTreeMap::new();
         let mut context = cel::Context::with_env(self.env.clone());
-        let mut built = [false; 4];
+        let mut built = [false; rules::VARIABLES.len()];
         for &i in candidates {
             let rule = &self.rules[i];
             if rule.senders.as_ref().is_some_and(|kinds| !kinds.contains(&sender.kind)) {
@@ -158,7 +167,7 @@ impl Router {
                 // Each variable is built once, and only when a condition reads it.
                 for (v, needed) in condition.reads.iter().enumerate() {
                     if *needed && !built[v] {
-                        self.add_variable(&mut context, v, event, sender, &divisions, replying_to);
+                        self.add_variable(&mut context, v, event, sender, &divisions, reply);
                         built[v] = true;
                     }
                 }
@@ -185,7 +194,7 @@ impl Router {
             for (role, targets) in [(Role::Primary, &rule.to), (Role::Copy, &rule.copy)] {
                 for target in targets {
                     for (recipient, reason) in
-                        self.resolve(target, sender, &divisions, replying_to, &rule.name, &mut routing.notes)
+                        self.resolve(target, sender, &divisions, reply, &rule.name, &mut routing.notes)
                     {
                         if recipient == Recipient::Agency(*sender) {
                             routing.notes.push(format!(
@@ -255,8 +264,8 @@ impl Router {
     }
 
     /// Adds variable `which` of [`rules::VARIABLES`] to a condition context: `message` (the
-    /// event), `sender`, `case`, or `replying_to` (the agency whose message this one answers,
-    /// or empty).
+    /// event), `sender`, `case`, `replying_to` (the agency whose message this one answers, or
+    /// empty) or `requester` (the agency that first asked, or empty).
     fn add_variable(
         &self,
         ctx: &mut cel::Context<'_, '_>,
@@ -264,11 +273,12 @@ impl Router {
         event: &Value,
         sender: &AgencyId,
         divisions: &[Division],
-        replying_to: Option<&str>,
+        reply: Option<&Reply>,
     ) {
         let value = match which {
             0 => event.clone(),
-            3 => json!(replying_to.unwrap_or_default()),
+            3 => json!(reply.map_or("", |r| r.sender.as_str())),
+            4 => json!(reply.map_or("", |r| r.requester.as_str())),
             1 => {
                 let level = self.divisions.get(&sender.division).map(|e| e.level.as_str()).unwrap_or("unknown");
                 json!({"id": sender.to_string(), "kind": sender.kind.as_str(), "division": sender.division.as_str(),
@@ -294,20 +304,26 @@ impl Router {
         target: &Target,
         sender: &AgencyId,
         case: &[Division],
-        replying_to: Option<&str>,
+        reply: Option<&Reply>,
         rule: &str,
         notes: &mut Vec<String>,
     ) -> Vec<(Recipient, String)> {
         match target {
-            Target::ReplyTo => match replying_to.and_then(|r| r.parse::<Recipient>().ok()) {
-                Some(r) => vec![(r.clone(), format!("{r} asked: this answers its message"))],
-                None => {
-                    notes.push(format!(
-                        "rule `{rule}`: the message this one answers is not known, so neither is who asked"
-                    ));
-                    Vec::new()
+            Target::ReplyTo(whom) => {
+                let (agency, why) = match whom {
+                    Whom::Sender => (reply.map(|r| &r.sender), "asked: this answers its message"),
+                    Whom::Requester => (reply.map(|r| &r.requester), "first asked: this answers its request"),
+                };
+                match agency.and_then(|r| r.parse::<Recipient>().ok()) {
+                    Some(r) => vec![(r.clone(), format!("{r} {why}"))],
+                    None => {
+                        notes.push(format!(
+                            "rule `{rule}`: the message this one answers is not known, so neither is who asked"
+                        ));
+                        Vec::new()
+                    }
                 }
-            },
+            }
             Target::Fixed(r) => vec![(r.clone(), format!("{r}, named by the rule"))],
             Target::TouchedHubs => self
                 .regions
@@ -331,6 +347,15 @@ impl Router {
                 };
                 let bases: Vec<(Division, String)> = match of {
                     Of::Sender => vec![(sender.division, format!("the sender {sender}"))],
+                    Of::ReplyingTo => match reply.and_then(|r| r.sender.parse::<AgencyId>().ok()) {
+                        Some(a) => vec![(a.division, format!("{a}, whose message this answers"))],
+                        None => {
+                            notes.push(format!(
+                                "rule `{rule}`: the message this one answers is not known, so neither is its division"
+                            ));
+                            return Vec::new();
+                        }
+                    },
                     Of::Case => case
                         .iter()
                         .map(|d| (*d, format!("case division {d}")))

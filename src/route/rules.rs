@@ -74,11 +74,12 @@ pub(crate) struct TargetSpec {
     /// A named feed, such as `public`.
     #[serde(default)]
     pub feed: Option<Spanned<String>>,
-    /// `sender`: the sender of the message this one answers (its `inreplyto`), whoever asked.
+    /// `sender`: the sender of the message this one answers (its `inreplyto`); `requester`: the
+    /// agency that first asked, when that message passed a request on (an escalation).
     #[serde(default)]
     pub reply_to: Option<Spanned<String>>,
-    /// For `same_level` and `superior`: relative to the `sender` (default) or to each of the
-    /// `case`'s divisions.
+    /// For `same_level` and `superior`: relative to the `sender` (default), to each of the
+    /// `case`'s divisions, or to the agency this message answers (`replying_to`).
     #[serde(default)]
     pub of: Option<Of>,
 }
@@ -89,6 +90,17 @@ pub enum Of {
     #[default]
     Sender,
     Case,
+    /// The agency whose message this one answers.
+    ReplyingTo,
+}
+
+/// Whom `reply_to` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whom {
+    /// The sender of the message this one answers.
+    Sender,
+    /// The agency that first asked: the sender of the request an escalation passed on.
+    Requester,
 }
 
 /// What happens when a target agency is not connected (not configured in agencies.yaml).
@@ -126,8 +138,8 @@ pub enum Target {
     },
     Fixed(Recipient),
     TouchedHubs,
-    /// The sender of the message this one answers.
-    ReplyTo,
+    /// The sender of the message this one answers, or the agency that first asked.
+    ReplyTo(Whom),
 }
 
 /// A compiled rule.
@@ -144,14 +156,14 @@ pub struct Rule {
 }
 
 /// The variables a condition may use.
-pub const VARIABLES: [&str; 4] = ["message", "sender", "case", "replying_to"];
+pub const VARIABLES: [&str; 5] = ["message", "sender", "case", "replying_to", "requester"];
 
 /// A compiled CEL condition, with the variables it reads (so that only those are built).
 pub struct Condition {
     pub source: String,
     pub program: cel::Program,
     /// Which of [`VARIABLES`] it reads.
-    pub reads: [bool; 4],
+    pub reads: [bool; VARIABLES.len()],
 }
 
 pub(crate) struct RuleError {
@@ -205,7 +217,7 @@ pub(crate) fn compile(specs: Vec<RuleSpec>, divisions: &Divisions, regions: &Reg
                 free_variables(program.expression(), &mut Vec::new(), &mut free);
                 let unknown: Vec<String> = free.iter().filter(|v| !VARIABLES.contains(&v.as_str())).cloned().collect();
                 if unknown.is_empty() {
-                    let mut reads = [false; 4];
+                    let mut reads = [false; VARIABLES.len()];
                     for (i, v) in VARIABLES.iter().enumerate() {
                         reads[i] = free.contains(*v);
                     }
@@ -214,7 +226,7 @@ pub(crate) fn compile(specs: Vec<RuleSpec>, divisions: &Divisions, regions: &Reg
                     err(
                         w.referenced,
                         format!(
-                            "rule `{name}`: unknown variable {}; conditions can use message, sender, case and replying_to",
+                            "rule `{name}`: unknown variable {}; conditions can use message, sender, case, replying_to and requester",
                             unknown.join(", ")
                         ),
                     );
@@ -380,9 +392,15 @@ fn compile_target(
             }
         },
         "hubs" if value.value == "touched" => Some(Target::TouchedHubs),
-        "reply_to" if value.value == "sender" => Some(Target::ReplyTo),
+        "reply_to" if value.value == "sender" => Some(Target::ReplyTo(Whom::Sender)),
+        "reply_to" if value.value == "requester" => Some(Target::ReplyTo(Whom::Requester)),
         "reply_to" => {
-            err(at, format!("rule `{rule}`: `reply_to` takes `sender` (the sender of the message this one answers)"));
+            err(
+                at,
+                format!(
+                    "rule `{rule}`: `reply_to` takes `sender` (the sender of the message this one answers) or `requester` (the agency that first asked)"
+                ),
+            );
             None
         }
         "hubs" => {

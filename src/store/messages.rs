@@ -21,9 +21,9 @@ pub trait Messages: Send + Sync {
     /// A committed message's canonical event and native id.
     async fn message(&self, id: &str) -> Result<Option<(String, String)>, StoreError>;
 
-    /// The sender of the message `link` names (its id or its sender's own id), preferring one
-    /// its author `reader` sent or received: whom a reply answers.
-    async fn sender_of(&self, link: &str, reader: &str) -> Result<Option<String>, StoreError>;
+    /// The message `link` names (its id or its sender's own id), preferring one its author
+    /// `reader` sent or received (native ids are unique per sender only): what a reply answers.
+    async fn linked(&self, link: &str, reader: &str) -> Result<Option<Linked>, StoreError>;
 
     /// Where a message went.
     async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError>;
@@ -62,6 +62,16 @@ pub struct NewDelivery {
     /// event as it is (nothing above the recipient's clearance, not anonymised): the store then
     /// keeps the event once.
     pub event: Option<String>,
+}
+
+/// A committed message as a link (`inreplyto`) finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Linked {
+    pub id: String,
+    pub sender: String,
+    pub message_type: String,
+    /// What it links to in turn.
+    pub in_reply_to: Option<String>,
 }
 
 /// A recipient as the sender is told about it.

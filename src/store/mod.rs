@@ -31,7 +31,8 @@ pub use error::StoreError;
 pub use feeds::{FeedEntry, FeedPage, Feeds};
 pub use lifecycle::Lifecycle;
 pub use messages::{
-    Accepted, Addressee, Messages, NewDelivery, NewMessage, Receipt, Refusal, Trace, TraceAttempt, TraceRecipient,
+    Accepted, Addressee, Linked, Messages, NewDelivery, NewMessage, Receipt, Refusal, Trace, TraceAttempt,
+    TraceRecipient,
 };
 pub use subscriptions::{SubscriptionRow, Subscriptions};
 pub use threads::{

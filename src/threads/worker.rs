@@ -114,11 +114,13 @@ impl ThreadWorker {
             return Ok(());
         };
         let (Ok(mut event), Some(message_type)) =
-            (serde_json::from_str::<Value>(&event), types::lookup("cn.xietong.opinion.escalation"))
+            (serde_json::from_str::<Value>(&event), types::lookup(types::ESCALATION))
         else {
             return Ok(());
         };
-        let asker = event.get("sender").and_then(Value::as_str).map(str::to_string);
+        // Whoever sent the request, and whoever first asked (the same, unless it was itself an
+        // escalation): the rules copy the escalation to the one who asked.
+        let reply = pipeline::reply_context(self.store.as_ref(), request_id, replier).await;
         let id = uuid::Uuid::now_v7().to_string();
         let native_id = format!("escalation-{obligation}");
         if let Some(e) = event.as_object_mut() {
@@ -153,7 +155,7 @@ impl ThreadWorker {
             in_reply_to: Some(request_native_id),
             stripped: Vec::new(),
         };
-        match pipeline::address(&config.router, &normalized, &replier_id, asker.as_deref()) {
+        match pipeline::address(&config.router, &normalized, &replier_id, reply.as_ref()) {
             Ok(a) => {
                 tracing::info!(obligation, from = %replier, recipients = a.deliveries.len(), "无法认定: the request goes up a level");
                 self.commit(&normalized, replier, &a.deliveries).await

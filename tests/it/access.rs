@@ -18,7 +18,10 @@ fn may_send(message_type: &str, kind: &str, division: &str) -> bool {
         "expert.request" | "opinion.request" | "supervision.feedback" | "non_prosecution.transfer" => {
             kind == "procuratorate"
         }
-        "opinion.reply" | "clue.transfer" | "supervision.filing_suggestion" => kind == "ip_office",
+        "clue.transfer" | "supervision.filing_suggestion" => kind == "ip_office",
+        // §七 逐级请示: the IP office answers; a superior procuratorate answers its subordinate's
+        // escalation (a county one has no subordinate).
+        "opinion.reply" => kind == "ip_office" || (kind == "procuratorate" && division != "510104"),
         "major_case.supervision" => both && division == "000000",
         other => panic!("no expectation for {other}"),
     }
@@ -138,8 +141,8 @@ async fn who_may_send_what_the_whole_matrix() {
             }
         }
     }
-    assert_eq!((allowed, denied), (46, 114), "the matrix has both sides");
-    assert_eq!(denials(&server, 403, "/v1/messages").await, 114.0);
+    assert_eq!((allowed, denied), (49, 111), "the matrix has both sides");
+    assert_eq!(denials(&server, 403, "/v1/messages").await, 111.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

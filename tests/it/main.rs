@@ -14,6 +14,7 @@ mod cli;
 mod crash;
 mod examples;
 mod feeds;
+mod flows;
 mod fuzz_bodies;
 mod fuzz_regressions;
 mod hardening;

@@ -514,9 +514,19 @@ async fn threads_open_answer_escalate_and_fall_due(b: Backend) {
     assert!(store.threads(later).await.unwrap().is_empty());
     assert_eq!(store.obligations(t0, t0 + 1).await.unwrap().len(), 2);
     assert!(store.obligations(t0 + 1, t0 + 2).await.unwrap().is_empty());
-    assert_eq!(store.sender_of("REQ-1", B).await.unwrap().as_deref(), Some(A));
-    assert_eq!(store.sender_of(&request_id, B).await.unwrap().as_deref(), Some(A));
-    assert_eq!(store.sender_of("nothing", B).await.unwrap(), None);
+    let sender_of = |link: &str| {
+        let (store, link) = (store.clone(), link.to_string());
+        async move { store.linked(&link, B).await.unwrap().map(|l| l.sender) }
+    };
+    assert_eq!(sender_of("REQ-1").await.as_deref(), Some(A));
+    assert_eq!(sender_of(&request_id).await.as_deref(), Some(A));
+    assert_eq!(sender_of("nothing").await, None);
+    let linked = store.linked("REP-C", A).await.unwrap().unwrap();
+    assert_eq!(
+        (linked.sender.as_str(), linked.message_type.as_str(), linked.in_reply_to.as_deref()),
+        (C, "cn.xietong.opinion.reply", Some("REQ-1")),
+        "a link finds the message's sender, type and what it links to in turn"
+    );
 
     // A second request nobody answers falls due once.
     let mut second = message(A, "REQ-2", "h", &[(B, "primary")]);

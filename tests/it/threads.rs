@@ -69,22 +69,6 @@ async fn send(server: &TestServer, agency: &str, message: &Value) -> String {
     receipt["id"].as_str().unwrap().to_string()
 }
 
-/// The events of `agency`'s feed, read with its token, once `done` holds of them.
-async fn inbox_until(server: &TestServer, agency: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let url = format!("{}/v1/feeds/{agency}/events?limit=1000", server.url);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, page) = get(&url, Some(&demo_token(agency))).await;
-        assert_eq!(status, 200, "{page}");
-        let events: Vec<Value> = page["events"].as_array().unwrap().iter().map(|e| e["event"].clone()).collect();
-        if done(&events) {
-            return events;
-        }
-        assert!(Instant::now() < deadline, "{agency}'s feed never got there: {events:#?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == t).collect()
 }
@@ -146,7 +130,7 @@ async fn clue_transfer_police_silence_filing_suggestion_and_feedback() {
     // The 31st day: the IP office is told, and the police's superior gets a copy.
     clock.advance(2 * DAY);
     let events =
-        inbox_until(&server, "ip_office:330100", |e| !of_type(e, "cn.xietong.thread.overdue").is_empty()).await;
+        inbox_until(&server.url, "ip_office:330100", |e| !of_type(e, "cn.xietong.thread.overdue").is_empty()).await;
     let notice = of_type(&events, "cn.xietong.thread.overdue")[0].clone();
     assert_eq!(notice["sender"], "gateway");
     assert_eq!(notice["subject"], "杭市监知执〔2026〕123号");
@@ -210,14 +194,14 @@ async fn opinion_request_cannot_determine_escalates_and_the_superior_answers() {
     // The gateway sends the request on to the superior IP office in the office's name, with a
     // new deadline; the procuratorate that asked gets a copy.
     let events =
-        inbox_until(&server, "ip_office:440000", |e| !of_type(e, "cn.xietong.opinion.escalation").is_empty()).await;
+        inbox_until(&server.url, "ip_office:440000", |e| !of_type(e, "cn.xietong.opinion.escalation").is_empty()).await;
     let escalation = of_type(&events, "cn.xietong.opinion.escalation")[0].clone();
     assert_eq!(escalation["sender"], "ip_office:440300");
     assert_eq!(escalation["inreplyto"], "SZ-JCY-2026-OPN-0042");
     assert_eq!(escalation["data"]["request"]["replyBy"], "2026-12-07", "15 days from the escalation");
     assert_eq!(escalation["data"]["case"]["number"], "深检知刑审〔2026〕19号");
     let escalation_id = escalation["id"].as_str().unwrap().to_string();
-    inbox_until(&server, "procuratorate:440300", |e| e.iter().any(|m| m["id"] == escalation_id.as_str())).await;
+    inbox_until(&server.url, "procuratorate:440300", |e| e.iter().any(|m| m["id"] == escalation_id.as_str())).await;
 
     let thread = thread_until(&server, &escalation_id, |t| obligations(t).len() == 2).await;
     assert_eq!(thread["id"], request.as_str(), "the thread follows the request up");
@@ -261,7 +245,7 @@ async fn opinion_request_cannot_determine_escalates_and_the_superior_answers() {
         "every step is visible in the thread"
     );
     // The answer goes back down to the office that escalated, which relays it.
-    inbox_until(&server, "ip_office:440300", |e| e.iter().any(|m| m["id"] == superior.as_str())).await;
+    inbox_until(&server.url, "ip_office:440300", |e| e.iter().any(|m| m["id"] == superior.as_str())).await;
 
     // Escalated once, whatever the worker goes through again.
     settle(&server).await;
@@ -274,7 +258,7 @@ async fn a_superior_that_cannot_determine_either_sends_the_request_further_up() 
     let request = send(&server, "procuratorate:440300", &example_json("prc-opinion-request.json")).await;
     send(&server, "ip_office:440300", &example_json("ipo-opinion-cannot-determine.json")).await;
     let events =
-        inbox_until(&server, "ip_office:440000", |e| !of_type(e, "cn.xietong.opinion.escalation").is_empty()).await;
+        inbox_until(&server.url, "ip_office:440000", |e| !of_type(e, "cn.xietong.opinion.escalation").is_empty()).await;
     let first = of_type(&events, "cn.xietong.opinion.escalation")[0].clone();
 
     // The province cannot determine either; it refers to the escalation by its native id.
@@ -284,7 +268,7 @@ async fn a_superior_that_cannot_determine_either_sends_the_request_further_up() 
     answer["fsdw"] = json!({"dm": "440000", "mc": "广东省知识产权局"});
     send(&server, "ip_office:440000", &answer).await;
     let events =
-        inbox_until(&server, "ip_office:000000", |e| !of_type(e, "cn.xietong.opinion.escalation").is_empty()).await;
+        inbox_until(&server.url, "ip_office:000000", |e| !of_type(e, "cn.xietong.opinion.escalation").is_empty()).await;
     let second = of_type(&events, "cn.xietong.opinion.escalation")[0].clone();
     assert_eq!(second["sender"], "ip_office:440000");
     assert_eq!(second["inreplyto"], first["nativeid"]);
@@ -340,7 +324,7 @@ async fn non_prosecution_transfer_and_result_feedback() {
     let owed = &obligations(&thread)[0];
     assert_eq!((owed["answered_by"].as_str(), owed["late"].as_bool()), (Some(feedback.as_str()), Some(false)));
     assert_eq!(owed["reply_seconds"], 10 * 86_400);
-    inbox_until(&server, "procuratorate:330100", |e| e.iter().any(|m| m["id"] == feedback.as_str())).await;
+    inbox_until(&server.url, "procuratorate:330100", |e| e.iter().any(|m| m["id"] == feedback.as_str())).await;
 
     let stats = admin(&server, "/v1/admin/stats").await;
     let agencies = stats["agencies"].as_array().unwrap();
@@ -362,12 +346,12 @@ async fn an_overdue_request_then_a_late_reply_and_the_figures() {
     // 2026-11-25 in Beijing: the replyBy day (11-24) is over.
     clock.advance(5 * DAY);
     let events =
-        inbox_until(&server, "procuratorate:440300", |e| !of_type(e, "cn.xietong.thread.overdue").is_empty()).await;
+        inbox_until(&server.url, "procuratorate:440300", |e| !of_type(e, "cn.xietong.thread.overdue").is_empty()).await;
     let notice = of_type(&events, "cn.xietong.thread.overdue")[0].clone();
     assert_eq!(notice["data"]["thread"]["awaiting"], "ip_office:440300");
     assert_eq!(notice["data"]["thread"]["request"], request.as_str());
     // The late office's superior gets a copy.
-    inbox_until(&server, "ip_office:440000", |e| e.iter().any(|m| m["id"] == notice["id"])).await;
+    inbox_until(&server.url, "ip_office:440000", |e| e.iter().any(|m| m["id"] == notice["id"])).await;
     let overdue = admin_until(&server, "/v1/admin/threads?state=overdue", |v| containing(v, &request).is_some()).await;
     assert_eq!(overdue["threads"].as_array().unwrap().len(), 1, "the non-prosecution transfer is not due yet");
     let open = admin(&server, "/v1/admin/threads?state=open").await;
@@ -442,7 +426,7 @@ async fn a_deadline_survives_a_restart_and_fires_once() {
     let server = server.restart(Some(clock.clone()));
     clock.advance(31 * DAY);
     let server = server.restart(Some(clock.clone()));
-    inbox_until(&server, "ip_office:330100", |e| !of_type(e, "cn.xietong.thread.overdue").is_empty()).await;
+    inbox_until(&server.url, "ip_office:330100", |e| !of_type(e, "cn.xietong.thread.overdue").is_empty()).await;
     settle(&server).await;
     assert_eq!(overdue_notices(&server), 1);
 
@@ -451,7 +435,7 @@ async fn a_deadline_survives_a_restart_and_fires_once() {
     let server = server.restart(Some(clock.clone()));
     settle(&server).await;
     assert_eq!(overdue_notices(&server), 1);
-    let events = inbox_until(&server, "ip_office:330100", |_| true).await;
+    let events = inbox_until(&server.url, "ip_office:330100", |_| true).await;
     assert_eq!(of_type(&events, "cn.xietong.thread.overdue").len(), 1);
 }
 
@@ -562,7 +546,7 @@ async fn the_superior_copy_of_overdue_notices_can_be_turned_off() {
     send(&server, "ip_office:330100", &example_json("ipo-clue-transfer.json")).await;
     clock.advance(31 * DAY);
     let events =
-        inbox_until(&server, "ip_office:330100", |e| !of_type(e, "cn.xietong.thread.overdue").is_empty()).await;
+        inbox_until(&server.url, "ip_office:330100", |e| !of_type(e, "cn.xietong.thread.overdue").is_empty()).await;
     let notice = of_type(&events, "cn.xietong.thread.overdue")[0]["id"].as_str().unwrap().to_string();
     let trace = admin(&server, &format!("/v1/admin/messages/{notice}")).await;
     let recipients: Vec<&str> =

@@ -9,7 +9,8 @@ use super::store::RedisStore;
 use super::subscriptions::subscriptions;
 use super::values::{Fields, field, number, unavailable, value_str};
 use crate::store::{
-    Accepted, Addressee, Messages, NewMessage, Receipt, Refusal, StoreError, Trace, TraceAttempt, TraceRecipient,
+    Accepted, Addressee, Linked, Messages, NewMessage, Receipt, Refusal, StoreError, Trace, TraceAttempt,
+    TraceRecipient,
 };
 
 #[async_trait]
@@ -38,8 +39,8 @@ impl Messages for RedisStore {
         Ok(event.zip(native))
     }
 
-    async fn sender_of(&self, link: &str, reader: &str) -> Result<Option<String>, StoreError> {
-        Ok(referenced(self, link, i64::MAX, reader).await?.map(|(_, sender)| sender))
+    async fn linked(&self, link: &str, reader: &str) -> Result<Option<Linked>, StoreError> {
+        referenced(self, link, i64::MAX, reader).await
     }
 
     async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError> {
@@ -181,31 +182,38 @@ async fn trace(store: &RedisStore, id: &str) -> Result<Option<Trace>, StoreError
 
 /// The message a reference names, as `(id, sender)`: by the gateway's id or the sender's own
 /// id, earlier than `seq`, preferring one that `reader` sent or received.
-pub async fn referenced(
-    store: &RedisStore,
-    link: &str,
-    seq: i64,
-    reader: &str,
-) -> Result<Option<(String, String)>, StoreError> {
+/// A message's sequence, sender, type, link and recipients, as `HMGET` answers.
+type LinkFields = (Option<i64>, Option<String>, Option<String>, Option<String>, Option<String>);
+
+pub async fn referenced(store: &RedisStore, link: &str, seq: i64, reader: &str) -> Result<Option<Linked>, StoreError> {
     let mut conn = store.conn();
     let mut candidates: Vec<String> = conn
         .zrangebyscore(store.keys.key(&format!("nid:{link}")), "-inf", format!("({seq}"))
         .await
         .map_err(unavailable)?;
     candidates.push(link.to_string());
-    let mut best: Option<(bool, i64, String, String)> = None;
+    let mut best: Option<(bool, i64, Linked)> = None;
     for id in candidates {
-        let m: Fields = conn.hgetall(store.keys.key(&format!("m:{id}"))).await.map_err(unavailable)?;
-        let at = number(&m, "seq");
-        if m.is_empty() || at >= seq {
+        let fields: LinkFields = redis::cmd("HMGET")
+            .arg(store.keys.key(&format!("m:{id}")))
+            .arg(&["seq", "sender", "type", "reply_to", "recipients"][..])
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let (Some(at), Some(sender), message_type, in_reply_to, kept) = fields else { continue };
+        if at >= seq {
             continue;
         }
-        let sender = field(&m, "sender").unwrap_or_default();
-        let near = sender == reader
-            || recipients(m.get("recipients").map_or("[]", String::as_str)).iter().any(|r| r.id == reader);
-        if best.as_ref().is_none_or(|(n, s, _, _)| (near, at) > (*n, *s)) {
-            best = Some((near, at, id, sender));
+        let near = sender == reader || recipients(kept.as_deref().unwrap_or("[]")).iter().any(|r| r.id == reader);
+        if best.as_ref().is_none_or(|(n, s, _)| (near, at) > (*n, *s)) {
+            let linked = Linked {
+                id,
+                sender,
+                message_type: message_type.unwrap_or_default(),
+                in_reply_to: in_reply_to.filter(|r| !r.is_empty()),
+            };
+            best = Some((near, at, linked));
         }
     }
-    Ok(best.map(|(_, _, id, sender)| (id, sender)))
+    Ok(best.map(|(_, _, linked)| linked))
 }

@@ -228,7 +228,7 @@ async fn apply(store: &RedisStore, step: &ThreadStep, c: &mut Changes) -> Result
         return Ok(StepOutcome { thread: Some(m.thread), ..StepOutcome::default() });
     }
     let target = match &step.link {
-        Some(link) => referenced(store, link, step.seq, &step.sender).await?.map(|(id, _)| id),
+        Some(link) => referenced(store, link, step.seq, &step.sender).await?.map(|l| l.id),
         None => None,
     };
     let target_thread = match &target {

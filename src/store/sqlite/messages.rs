@@ -8,7 +8,8 @@ use super::audit;
 use super::writer::Commit;
 use crate::audit::Algorithm;
 use crate::store::{
-    Accepted, Addressee, Messages, NewMessage, Receipt, Refusal, StoreError, Trace, TraceAttempt, TraceRecipient,
+    Accepted, Addressee, Linked, Messages, NewMessage, Receipt, Refusal, StoreError, Trace, TraceAttempt,
+    TraceRecipient,
 };
 
 #[async_trait]
@@ -28,9 +29,9 @@ impl Messages for SqliteStore {
         self.read(move |c| message(c, &id)).await
     }
 
-    async fn sender_of(&self, link: &str, reader: &str) -> Result<Option<String>, StoreError> {
+    async fn linked(&self, link: &str, reader: &str) -> Result<Option<Linked>, StoreError> {
         let (link, reader) = (link.to_string(), reader.to_string());
-        self.read(move |c| Ok(referenced(c, &link, i64::MAX, &reader)?.map(|(_, sender)| sender))).await
+        self.read(move |c| referenced(c, &link, i64::MAX, &reader)).await
     }
 
     async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError> {
@@ -167,15 +168,16 @@ fn message(c: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)
         .optional()
 }
 
-/// The message a reference names, as `(id, sender)`: by the gateway's id or the sender's own
-/// id, earlier than `seq`, preferring one that `reader` sent or received (native ids are unique
-/// per sender only).
-pub fn referenced(c: &Connection, link: &str, seq: i64, reader: &str) -> rusqlite::Result<Option<(String, String)>> {
+/// The message a reference names: by the gateway's id or the sender's own id, earlier than
+/// `seq`, preferring one that `reader` sent or received (native ids are unique per sender only).
+pub fn referenced(c: &Connection, link: &str, seq: i64, reader: &str) -> rusqlite::Result<Option<Linked>> {
     c.prepare_cached(
-        "SELECT m.id, m.sender FROM messages m WHERE (m.native_id = ?1 OR m.id = ?1) AND m.seq < ?2
+        "SELECT m.id, m.sender, m.type, m.in_reply_to FROM messages m WHERE (m.native_id = ?1 OR m.id = ?1) AND m.seq < ?2
          ORDER BY (m.sender = ?3 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.recipient = ?3)) DESC,
                   m.seq DESC LIMIT 1",
     )?
-    .query_row(params![link, seq, reader], |r| Ok((r.get(0)?, r.get(1)?)))
+    .query_row(params![link, seq, reader], |r| {
+        Ok(Linked { id: r.get(0)?, sender: r.get(1)?, message_type: r.get(2)?, in_reply_to: r.get(3)? })
+    })
     .optional()
 }

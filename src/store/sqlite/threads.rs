@@ -115,7 +115,7 @@ fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome>
         return Ok(StepOutcome { thread: Some(thread), ..StepOutcome::default() });
     }
     let target = match &step.link {
-        Some(link) => referenced(tx, link, step.seq, &step.sender)?.map(|(id, _)| id),
+        Some(link) => referenced(tx, link, step.seq, &step.sender)?.map(|l| l.id),
         None => None,
     };
     let target_thread = match &target {

@@ -219,6 +219,44 @@ impl BinaryServer {
     }
 }
 
+/// The real binary serving `config` on a data directory of its own; with
+/// `XIETONG_TEST_STORE=redis`, on the Redis store under a key prefix of its own (removed when
+/// dropped). Killed when dropped.
+pub struct Exchange {
+    pub server: BinaryServer,
+    pub config: ConfigDir,
+    pub data: tempfile::TempDir,
+}
+
+impl Exchange {
+    pub fn start(config: ConfigDir) -> Exchange {
+        let data = tempfile::tempdir().unwrap();
+        if let Some(prefix) = shared_store_prefix(&data) {
+            let path = config.path().join("xietong.yaml");
+            let settings = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(!settings.contains("\nstore:"), "the test's settings choose the store themselves");
+            let store = format!("\nstore:\n  backend: redis\n  redis:\n    prefix: {prefix}\n");
+            std::fs::write(&path, settings + &store).unwrap();
+        }
+        let server = BinaryServer::spawn(config.path(), data.path());
+        Exchange { server, config, data }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.server.url
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let _ = self.server.child.kill();
+        let _ = self.server.child.wait();
+        if let Some(prefix) = shared_store_prefix(&self.data) {
+            forget_redis_prefix(&prefix);
+        }
+    }
+}
+
 impl Drop for BinaryServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -84,3 +84,53 @@ pub fn bulletin(id: &str) -> Vec<u8> {
     m["header"]["messageId"] = json!(id);
     serde_json::to_vec(&m).unwrap()
 }
+
+/// Posts `message` (native JSON) as `agency` and expects a 202; the receipt.
+pub async fn accepted(url: &str, agency: &str, message: &Value) -> Value {
+    let (status, receipt) = post_json(url, agency, &serde_json::to_vec(message).unwrap()).await;
+    assert_eq!(status, 202, "{agency}: {receipt}");
+    receipt
+}
+
+/// The events of `feed` read with `token` (its owner's), once `done` holds of them (10 s at most).
+pub async fn feed_until(url: &str, feed: &str, token: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let page = format!("{url}/v1/feeds/{feed}/events?limit=1000");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = get(&page, Some(token)).await;
+        assert_eq!(status, 200, "{feed}: {body}");
+        let events: Vec<Value> = body["events"].as_array().unwrap().iter().map(|e| e["event"].clone()).collect();
+        if done(&events) {
+            return events;
+        }
+        assert!(std::time::Instant::now() < deadline, "{feed}'s feed never got there: {events:#?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The events of an agency's or hub's own feed, once `done` holds of them.
+pub async fn inbox_until(url: &str, agency: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    feed_until(url, agency, &demo_token(agency), done).await
+}
+
+/// A canonical event (CloudEvents 1.0, structured JSON) from `sender`, to post as
+/// `application/cloudevents+json`.
+pub fn canonical(sender: &str, message_type: &str, native_id: &str, in_reply_to: Option<&str>, data: Value) -> Value {
+    let source = format!("urn:xietong:agency:{sender}");
+    let mut event = json!({
+        "specversion": "1.0", "id": native_id, "source": source, "type": message_type,
+        "time": "2026-12-01T09:00:00+08:00", "datacontenttype": "application/json",
+        "sender": sender, "classification": "内部", "nativeid": native_id, "data": data,
+    });
+    if let Some(link) = in_reply_to {
+        event["inreplyto"] = json!(link);
+    }
+    event
+}
+
+/// Posts a canonical event as `agency`; the status and the JSON answer.
+pub async fn post_canonical(url: &str, agency: &str, event: &Value) -> (u16, Value) {
+    let r = post_as(url, agency, "application/cloudevents+json", serde_json::to_vec(event).unwrap()).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
