@@ -6,7 +6,7 @@ use std::path::Path;
 use super::error::ConfigError;
 use super::files::{read_yaml, reference};
 use crate::deliver::guard::Guard;
-use crate::deliver::subscription::{self, Stored, SubscriptionSpec};
+use crate::deliver::subscription::{self, Start, Stored, SubscriptionSpec};
 use crate::route::Router;
 use crate::store::SubscriptionRow;
 
@@ -38,6 +38,7 @@ pub fn load(path: &Path, router: &Router, guard: &Guard, errors: &mut Vec<Config
             }
         }
         problems.extend(subscription::validate(&spec, router, guard));
+        let spec_start = spec.start();
         let owner = match spec.owner.as_deref().map(|o| subscription::validate_owner(o, router)) {
             Some(Ok(o)) => Some(o),
             Some(Err(e)) => {
@@ -69,7 +70,12 @@ pub fn load(path: &Path, router: &Router, guard: &Guard, errors: &mut Vec<Config
                 id,
                 owner: owner.to_string(),
                 spec: stored.to_json(),
-                cursor: -1,
+                // -1: the head of the feed when the subscription is first stored.
+                cursor: match spec_start {
+                    Ok(Start::Oldest) => 0,
+                    Ok(Start::After(c)) => c,
+                    _ => -1,
+                },
                 disabled: None,
                 source: "config".into(),
                 created_at: String::new(),

@@ -95,6 +95,42 @@ pub async fn page_or_wait(
     }
 }
 
+/// Pages a filtered read looks through, at most, before it answers with what it found.
+const PAGES_SCANNED: usize = 20;
+
+/// What a filtered read found: the entries kept, and the cursor to read after next time (past the
+/// entries the filter left out, so the reader moves on).
+pub struct Kept {
+    pub entries: Vec<FeedEntry>,
+    pub next: i64,
+}
+
+/// Reads entries after `after` that `keep` passes, waiting up to `wait` for the first: page after
+/// page (up to [`PAGES_SCANNED`]) until one holds something to keep, the feed has nothing more,
+/// or the wait is over.
+pub async fn read_kept(
+    store: &dyn Feeds,
+    stopping: watch::Receiver<bool>,
+    feed: &str,
+    mut after: i64,
+    limit: usize,
+    wait: Duration,
+    keep: impl Fn(&FeedEntry) -> bool,
+) -> Result<Kept, PageError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    for _ in 0..PAGES_SCANNED {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let page = page_or_wait(store, stopping.clone(), feed, after, limit, left).await?;
+        let Some(last) = page.entries.last().map(|e| e.cursor) else { break };
+        let entries: Vec<FeedEntry> = page.entries.into_iter().filter(|e| keep(e)).collect();
+        after = last;
+        if !entries.is_empty() {
+            return Ok(Kept { entries, next: after });
+        }
+    }
+    Ok(Kept { entries: Vec::new(), next: after })
+}
+
 pub fn render<'a>(feed: &Recipient, entries: &'a [FeedEntry], after: i64) -> Page<'a> {
     let events = entries
         .iter()

@@ -49,18 +49,75 @@ pub struct Webhook {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate: Option<ClientCertificate>,
     /// A PEM file of the CA certificates trusted for this endpoint instead of the system's:
-    /// the endpoint is pinned to its private PKI.
+    /// the endpoint is pinned to its private PKI. Configuration only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
+    /// The same CA certificates, as PEM text (what the API takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A client certificate and its key: files named in `subscriptions.yaml`, or PEM text (what the
+/// API takes; kept in the store like the webhook's secrets, never shown again).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCertificate {
     /// PEM certificate chain file.
-    pub cert: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
     /// PEM private key file.
-    pub key: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// The PEM certificate chain itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_pem: Option<String>,
+    /// The PEM private key itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_pem: Option<String>,
+}
+
+impl ClientCertificate {
+    /// The certificate chain and key as one PEM, read from the files or taken as written.
+    pub fn pem(&self) -> Result<Vec<u8>, String> {
+        let part = |file: &Option<PathBuf>, text: &Option<String>, what: &str| match (file, text) {
+            (Some(f), None) => std::fs::read(f).map_err(|e| format!("{what} {}: {e}", f.display())),
+            (None, Some(t)) => Ok(t.clone().into_bytes()),
+            _ => Err(format!("give the {what} as a file or as PEM text, one of the two")),
+        };
+        let mut pem = part(&self.cert, &self.cert_pem, "client certificate")?;
+        pem.push(b'\n');
+        pem.extend(part(&self.key, &self.key_pem, "client key")?);
+        Ok(pem)
+    }
+}
+
+impl Webhook {
+    /// The CA certificates the endpoint is pinned to, as PEM, if any.
+    pub fn ca_pem(&self) -> Result<Option<Vec<u8>>, String> {
+        match (&self.ca, &self.ca_pem) {
+            (None, None) => Ok(None),
+            (Some(f), None) => std::fs::read(f).map(Some).map_err(|e| format!("ca {}: {e}", f.display())),
+            (None, Some(t)) => Ok(Some(t.clone().into_bytes())),
+            (Some(_), Some(_)) => Err("give `ca` or `ca_pem`, not both".into()),
+        }
+    }
+
+    /// The fields that name files on the gateway's host: what the API refuses.
+    pub fn file_paths(&self) -> Vec<&'static str> {
+        let mut named = Vec::new();
+        if let Some(c) = &self.client_certificate {
+            if c.cert.is_some() {
+                named.push("webhook.client_certificate.cert");
+            }
+            if c.key.is_some() {
+                named.push("webhook.client_certificate.key");
+            }
+        }
+        if self.ca.is_some() {
+            named.push("webhook.ca");
+        }
+        named
+    }
 }
 
 /// A subscription as written.
@@ -80,6 +137,38 @@ pub struct SubscriptionSpec {
     /// A server-tracked cursor instead of a webhook.
     #[serde(default)]
     pub cursor: bool,
+    /// Where it starts: `now` (the default: what arrives from now on), `oldest` (everything the
+    /// feed still keeps), or the `cursor` of an entry (what came after it): a hub that joins late
+    /// backfills.
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+/// Where a new subscription starts reading its feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// What arrives from now on.
+    Now,
+    /// Everything the feed still keeps.
+    Oldest,
+    /// What came after this cursor.
+    After(i64),
+}
+
+impl SubscriptionSpec {
+    /// Where it starts; an error names what `from` takes.
+    pub fn start(&self) -> Result<Start, String> {
+        match self.from.as_deref().map(str::trim) {
+            None | Some("now") => Ok(Start::Now),
+            Some("oldest") => Ok(Start::Oldest),
+            Some(c) => c
+                .parse::<i64>()
+                .ok()
+                .filter(|c| *c >= 0)
+                .map(Start::After)
+                .ok_or_else(|| format!("from: `{c}` is not now, oldest or the cursor of an entry")),
+        }
+    }
 }
 
 /// What is stored: the filter and the webhook (none: a cursor subscription).
@@ -114,27 +203,10 @@ pub fn validate(spec: &SubscriptionSpec, router: &Router, guard: &Guard) -> Vec<
         (None, false) => problems.push("give `webhook` (the gateway pushes) or `cursor: true` (you pull)".into()),
         _ => {}
     }
-    let f = &spec.filter;
-    for t in &f.types {
-        if types::lookup(t).is_none() {
-            problems.push(format!("filter.types: unknown message type `{t}`"));
-        }
+    if let Err(e) = spec.start() {
+        problems.push(e);
     }
-    for d in &f.divisions {
-        if !matches!(d.len(), 2 | 4 | 6) || !d.bytes().all(|b| b.is_ascii_digit()) {
-            problems.push(format!("filter.divisions: `{d}` is not a division prefix (XX, XXYY or XXYYZZ)"));
-        }
-    }
-    for r in &f.regions {
-        if router.regions.get(r).is_none() {
-            problems.push(format!("filter.regions: no region `{r}`"));
-        }
-    }
-    for l in &f.levels {
-        if !["national", "province", "prefecture", "county"].contains(&l.as_str()) {
-            problems.push(format!("filter.levels: `{l}` is not national, province, prefecture or county"));
-        }
-    }
+    problems.extend(spec.filter.problems(router).into_iter().map(|p| format!("filter.{p}")));
     if let Some(w) = &spec.webhook {
         match reqwest::Url::parse(&w.url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
@@ -159,23 +231,53 @@ pub fn validate(spec: &SubscriptionSpec, router: &Router, guard: &Guard) -> Vec<
             problems.push("webhook.rate_per_second: above 0".into());
         }
         if let Some(c) = &w.client_certificate {
-            for (what, path) in [("cert", &c.cert), ("key", &c.key)] {
-                if !path.is_file() {
-                    problems.push(format!("webhook.client_certificate.{what}: no file {}", path.display()));
+            match c.pem().map(|pem| reqwest::Identity::from_pem(&pem)) {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    problems.push(format!("webhook.client_certificate: not a PEM certificate chain and key ({e})"))
                 }
+                Err(e) => problems.push(format!("webhook.client_certificate: {e}")),
             }
         }
-        if let Some(ca) = &w.ca {
-            match std::fs::read(ca).map(|pem| reqwest::Certificate::from_pem_bundle(&pem)) {
-                Ok(Ok(certs)) if !certs.is_empty() => {}
-                _ => problems.push(format!("webhook.ca: {} is not a readable PEM file of certificates", ca.display())),
-            }
+        match w.ca_pem() {
+            Ok(None) => {}
+            Ok(Some(pem)) => match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) if !certs.is_empty() => {}
+                _ => problems.push("webhook.ca: not a PEM bundle of certificates".into()),
+            },
+            Err(e) => problems.push(format!("webhook.ca: {e}")),
         }
     }
     problems
 }
 
 impl Filter {
+    /// What is wrong with the filter, each problem naming its list (`types: …`).
+    pub fn problems(&self, router: &Router) -> Vec<String> {
+        let mut problems = Vec::new();
+        for t in &self.types {
+            if types::lookup(t).is_none() {
+                problems.push(format!("types: unknown message type `{t}`"));
+            }
+        }
+        for d in &self.divisions {
+            if !matches!(d.len(), 2 | 4 | 6) || !d.bytes().all(|b| b.is_ascii_digit()) {
+                problems.push(format!("divisions: `{d}` is not a division prefix (XX, XXYY or XXYYZZ)"));
+            }
+        }
+        for r in &self.regions {
+            if router.regions.get(r).is_none() {
+                problems.push(format!("regions: no region `{r}`"));
+            }
+        }
+        for l in &self.levels {
+            if !["national", "province", "prefecture", "county"].contains(&l.as_str()) {
+                problems.push(format!("levels: `{l}` is not national, province, prefecture or county"));
+            }
+        }
+        problems
+    }
+
     /// Whether an entry of the feed passes.
     pub fn matches(&self, message_type: &str, event: &Value, router: &Router) -> bool {
         if !self.types.is_empty() && !self.types.iter().any(|t| t == message_type) {

@@ -55,15 +55,12 @@ impl Endpoint {
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(guard));
         if let Some(c) = &webhook.client_certificate {
-            let mut pem =
-                std::fs::read(&c.cert).map_err(|e| format!("client certificate {}: {e}", c.cert.display()))?;
-            pem.extend(std::fs::read(&c.key).map_err(|e| format!("client key {}: {e}", c.key.display()))?);
+            let pem = c.pem()?;
             client =
                 client.identity(reqwest::Identity::from_pem(&pem).map_err(|e| format!("client certificate: {e}"))?);
         }
-        if let Some(ca) = &webhook.ca {
-            let pem = std::fs::read(ca).map_err(|e| format!("ca {}: {e}", ca.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca {}: {e}", ca.display()))?;
+        if let Some(pem) = webhook.ca_pem()? {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca: {e}"))?;
             // Only these CAs: the endpoint is pinned to its private PKI.
             client = client.tls_certs_only(certs);
         }
@@ -155,7 +152,9 @@ impl WebhookWorker {
         loop {
             commits.borrow_and_update();
             match self.round(&sub, &stored, &endpoint, &wake, &mut cursor).await {
-                Ok(()) => {}
+                Ok(true) => {}
+                // Changed, disabled or deleted: the supervisor starts what there is now.
+                Ok(false) => return,
                 Err(StoreError::Closed) => return,
                 Err(e) => {
                     tracing::warn!(subscription = %sub.id, error = %e, "webhook worker: the store is unavailable; retrying")
@@ -171,6 +170,9 @@ impl WebhookWorker {
     }
 
     /// One pass for a subscription: create attempts from its feed, lease what is due, send.
+    /// False when the subscription is no longer the one this task was started for (its spec
+    /// changed, it was disabled or deleted): nothing is created or sent under the old spec once
+    /// the change is committed.
     async fn round(
         &self,
         sub: &SubscriptionRow,
@@ -178,13 +180,17 @@ impl WebhookWorker {
         endpoint: &Arc<Endpoint>,
         wake: &Arc<Notify>,
         cursor: &mut i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        let now = self.store.subscription(&sub.id).await?;
+        if now.is_none_or(|s| s.spec != sub.spec || s.disabled.is_some()) {
+            return Ok(false);
+        }
         let config = (self.config)();
         let delivery = &config.settings.delivery;
         *cursor = self.fan_out(sub, *cursor, stored, &config.router).await?;
         let free = endpoint.permits.available_permits();
         if free == 0 {
-            return Ok(());
+            return Ok(true);
         }
         let lease_ms = delivery.lease.as_millis() as i64;
         for attempt in self.store.lease(&sub.id, free, self.clock.now_ms(), lease_ms).await? {
@@ -201,7 +207,7 @@ impl WebhookWorker {
                 wake.notify_one();
             });
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Creates the attempts for the feed entries after `cursor`; the new cursor.

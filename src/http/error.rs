@@ -33,6 +33,7 @@ pub fn status(code: Code) -> StatusCode {
         | Code::UnknownDivision
         | Code::SchemaViolation
         | Code::InvalidConfiguration
+        | Code::FilePathRefused
         | Code::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Code::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -11,21 +11,57 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::{auth, request};
-use crate::deliver::feeds::{self, check_retention, cursor, page_or_wait};
+use crate::deliver::feeds::{self, check_retention, cursor, page_or_wait, read_kept};
+use crate::deliver::subscription::Filter;
 use crate::gateway::Gateway;
-use crate::model::{Code, Problem};
-use crate::route::Recipient;
+use crate::model::{Code, Detail, Problem};
+use crate::route::{Recipient, Router};
 use crate::store::FeedEntry;
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-/// The query of a feed page (and of a cursor subscription's events).
+/// The query of a feed page or stream (and of a cursor subscription's events): where to start,
+/// how many, how long to wait, and a filter as a subscription has one (each a comma-separated
+/// list: `types`, `divisions` (prefixes), `regions`, `levels`).
 #[derive(Deserialize)]
 pub struct PageQuery {
     pub after: Option<String>,
     pub limit: Option<usize>,
     pub wait: Option<u64>,
+    pub types: Option<String>,
+    pub divisions: Option<String>,
+    pub regions: Option<String>,
+    pub levels: Option<String>,
+}
+
+impl PageQuery {
+    /// The filter the query gives, checked; a 400 names each list that is wrong.
+    pub fn filter(&self, router: &Router) -> Result<Filter, Problem> {
+        let list = |v: &Option<String>| -> Vec<String> {
+            v.as_deref()
+                .map(|l| l.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect())
+                .unwrap_or_default()
+        };
+        let filter = Filter {
+            types: list(&self.types),
+            divisions: list(&self.divisions),
+            regions: list(&self.regions),
+            levels: list(&self.levels),
+        };
+        let problems = filter.problems(router);
+        if problems.is_empty() {
+            return Ok(filter);
+        }
+        let details = problems.into_iter().map(|p| Detail::new("", format!("query parameter {p}"))).collect();
+        Err(Problem::new(Code::BadRequest, "the feed's filter is not valid").with_details(details))
+    }
+}
+
+/// Whether `entry` passes `filter`.
+pub fn passes(filter: &Filter, entry: &FeedEntry, router: &Router) -> bool {
+    filter.is_empty()
+        || filter.matches(&entry.message_type, &serde_json::from_str(&entry.event).unwrap_or_default(), router)
 }
 
 /// The feed named in the path, if the caller may read it.
@@ -55,10 +91,20 @@ pub async fn events(
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Problem::new(Code::BadRequest, format!("limit: between 1 and {MAX_LIMIT}")).into());
     }
-    let max_wait = gw.runtime().config.settings.delivery.max_wait;
-    let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(max_wait);
-    let page = page_or_wait(gw.store.as_ref(), gw.stopping(), &feed.to_string(), after, limit, wait).await?;
-    Ok(HttpResponse::Ok().json(feeds::render(&feed, &page.entries, after)))
+    let rt = gw.runtime();
+    let router = &rt.config.router;
+    let filter = query.filter(router)?;
+    let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(rt.config.settings.delivery.max_wait);
+    let (store, stopping) = (gw.store.as_ref(), gw.stopping());
+    if filter.is_empty() {
+        let page = page_or_wait(store, stopping, &feed.to_string(), after, limit, wait).await?;
+        return Ok(HttpResponse::Ok().json(feeds::render(&feed, &page.entries, after)));
+    }
+    let kept =
+        read_kept(store, stopping, &feed.to_string(), after, limit, wait, |e| passes(&filter, e, router)).await?;
+    let mut page = feeds::render(&feed, &kept.entries, after);
+    page.next = kept.next.to_string();
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// The SSE form of one entry: `id:` the cursor, `event:` the type, `data:` the event.
@@ -69,6 +115,7 @@ fn sse(entry: &FeedEntry) -> Bytes {
 struct Stream {
     gw: web::Data<Gateway>,
     feed: String,
+    filter: Filter,
     after: i64,
     queued: VecDeque<Bytes>,
     commits: tokio::sync::watch::Receiver<u64>,
@@ -84,8 +131,9 @@ pub async fn stream(
 ) -> Result<HttpResponse, ApiError> {
     let feed = authorize(&gw, &req, &path)?;
     let last_event_id = req.headers().get("last-event-id").and_then(|v| v.to_str().ok());
-    let query = web::Query::<PageQuery>::from_query(req.query_string()).map(|q| q.into_inner()).ok();
-    let after = cursor(last_event_id.or(query.as_ref().and_then(|q| q.after.as_deref())))?;
+    let query: PageQuery = request::query(&req)?;
+    let after = cursor(last_event_id.or(query.after.as_deref()))?;
+    let filter = query.filter(&gw.runtime().config.router)?;
     // Refuse an expired cursor before the stream starts, with a proper status.
     page_or_wait(gw.store.as_ref(), gw.stopping(), &feed.to_string(), after, 1, Duration::ZERO).await?;
     let heartbeat = gw.runtime().config.settings.delivery.heartbeat;
@@ -97,6 +145,7 @@ pub async fn stream(
         stopping: gw.stopping(),
         gw,
         feed: feed.to_string(),
+        filter,
         after,
         queued,
         heartbeat,
@@ -114,7 +163,8 @@ pub async fn stream(
             match s.gw.store.feed(&s.feed, s.after, 100).await {
                 Ok(page) if check_retention(s.after, &page).is_err() => s.ended = true,
                 Ok(page) if !page.entries.is_empty() => {
-                    for e in &page.entries {
+                    let rt = s.gw.runtime();
+                    for e in page.entries.iter().filter(|e| passes(&s.filter, e, &rt.config.router)) {
                         s.queued.push_back(sse(e));
                     }
                     s.after = page.entries.last().map_or(s.after, |e| e.cursor);

@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(
             web::resource("/v1/subscriptions/{id}")
                 .route(web::get().to(subscriptions::read))
+                .route(web::patch().to(subscriptions::patch))
                 .route(web::delete().to(subscriptions::delete)),
         )
         .route("/v1/subscriptions/{id}/events", web::get().to(subscriptions::events))

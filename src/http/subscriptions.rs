@@ -11,16 +11,16 @@ use serde_json::{Value, json};
 
 use super::auth;
 use super::error::ApiError;
-use super::feeds::PageQuery;
+use super::feeds::{PageQuery, passes};
 use crate::clock::format_ms;
-use crate::deliver::feeds::{self, page_or_wait};
+use crate::deliver::feeds::{self, read_kept};
 use crate::deliver::guard::Guard;
 use crate::deliver::signature;
-use crate::deliver::subscription::{self, Stored, SubscriptionSpec};
+use crate::deliver::subscription::{self, Start, Stored, SubscriptionSpec};
 use crate::gateway::Gateway;
 use crate::model::{Code, Detail, Problem};
 use crate::route::Recipient;
-use crate::store::SubscriptionRow;
+use crate::store::{FeedEntry, SubscriptionRow};
 
 /// A subscription as its owner sees it: secrets are never shown again after creation.
 #[derive(Serialize)]
@@ -58,7 +58,7 @@ fn view(row: &SubscriptionRow) -> View {
             concurrency: w.concurrency,
             rate_per_second: w.rate_per_second,
             client_certificate: w.client_certificate.is_some(),
-            ca: w.ca.is_some(),
+            ca: w.ca.is_some() || w.ca_pem.is_some(),
         }),
         filter: stored.filter,
         disabled: row.disabled.clone(),
@@ -81,6 +81,15 @@ async fn own(gw: &Gateway, req: &HttpRequest, id: &str) -> Result<SubscriptionRo
     rows.into_iter()
         .find(|r| r.id == id && r.owner == owner.to_string())
         .ok_or_else(|| Problem::new(Code::NotFound, format!("you have no subscription `{id}`")).into())
+}
+
+/// A 400 naming every problem of a subscription as written, when there is one.
+fn invalid(problems: Vec<String>) -> Result<(), ApiError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let details = problems.into_iter().map(|p| Detail::new("", p)).collect();
+    Err(Problem::new(Code::BadRequest, "the subscription is not valid").with_details(details).into())
 }
 
 /// Refuses a change to a subscription of subscriptions.yaml.
@@ -109,13 +118,30 @@ pub async fn create(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) 
     if spec.owner.as_deref().is_some_and(|o| o != owner.to_string()) {
         return Err(Problem::new(Code::Forbidden, format!("{owner} may subscribe to its own feed only")).into());
     }
+    // Files on the gateway's host are the operators' to name (subscriptions.yaml): through the
+    // API, certificates come as PEM text.
+    let named = spec.webhook.as_ref().map(|w| w.file_paths()).unwrap_or_default();
+    if !named.is_empty() {
+        let details = named
+            .iter()
+            .map(|field| {
+                let pointer = format!("/{}", field.replace('.', "/"));
+                Detail::new(
+                    pointer,
+                    "a file path on the gateway's host; send the PEM text itself (cert_pem, key_pem, ca_pem)",
+                )
+            })
+            .collect();
+        return Err(Problem::new(
+            Code::FilePathRefused,
+            "the API does not take file paths on the gateway's host; send certificates as PEM text",
+        )
+        .with_details(details)
+        .into());
+    }
     let rt = gw.runtime();
     let guard = Guard::new(&rt.config.settings.delivery.allow_internal).unwrap_or_default();
-    let problems = subscription::validate(&spec, &rt.config.router, &guard);
-    if !problems.is_empty() {
-        let details = problems.into_iter().map(|p| Detail::new("", p)).collect();
-        return Err(Problem::new(Code::BadRequest, "the subscription is not valid").with_details(details).into());
-    }
+    invalid(subscription::validate(&spec, &rt.config.router, &guard))?;
     // The gateway makes the secret, and shows it this once.
     let mut secret = None;
     if let Some(w) = spec.webhook.as_mut()
@@ -126,13 +152,25 @@ pub async fn create(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) 
         secret = Some(s);
     }
     let id = spec.id.clone().unwrap_or_else(|| format!("sub_{}", uuid::Uuid::now_v7().simple()));
-    // It takes what arrives from now on.
     let head = gw.store.head().await?;
+    let cursor = match spec.start() {
+        Ok(Start::Oldest) => 0,
+        Ok(Start::After(c)) if c > head => {
+            return Err(Problem::new(
+                Code::BadRequest,
+                format!("from: cursor {c} is beyond the newest entry ({head})"),
+            )
+            .with_details(vec![Detail::new("/from", "the cursor of an entry you read")])
+            .into());
+        }
+        Ok(Start::After(c)) => c,
+        _ => head,
+    };
     let row = SubscriptionRow {
         id,
         owner: owner.to_string(),
         spec: Stored { filter: spec.filter, webhook: spec.webhook }.to_json(),
-        cursor: head,
+        cursor,
         disabled: None,
         source: "api".into(),
         created_at: format_ms(gw.clock.now_ms()),
@@ -154,6 +192,75 @@ pub async fn delete(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Stri
     configured(&row)?;
     gw.store.delete_subscription(&row.id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// What `PATCH /v1/subscriptions/{id}` may change: the filter, and a webhook's URL and limits.
+/// The cursor stays: nothing is missed or sent twice because of the change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patch {
+    #[serde(default)]
+    filter: Option<subscription::Filter>,
+    #[serde(default)]
+    webhook: Option<WebhookPatch>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookPatch {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    concurrency: Option<u32>,
+    #[serde(default)]
+    rate_per_second: Option<u32>,
+}
+
+/// Changes a subscription's filter, or its webhook's URL and limits, keeping its cursor.
+pub async fn patch(
+    gw: web::Data<Gateway>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let row = own(&gw, &req, &id).await?;
+    configured(&row)?;
+    let change: Patch = serde_json::from_slice(&body).map_err(|e| {
+        Problem::new(
+            Code::BadRequest,
+            format!("the body is not a change: {e}; send filter, or webhook url, concurrency, rate_per_second"),
+        )
+    })?;
+    let mut stored = Stored::parse(&row.spec);
+    if let Some(filter) = change.filter {
+        stored.filter = filter;
+    }
+    match (change.webhook, stored.webhook.as_mut()) {
+        (Some(w), Some(hook)) => {
+            hook.url = w.url.unwrap_or(hook.url.clone());
+            hook.concurrency = w.concurrency.or(hook.concurrency);
+            hook.rate_per_second = w.rate_per_second.or(hook.rate_per_second);
+        }
+        (Some(_), None) => {
+            return Err(Problem::new(Code::Conflict, "a cursor subscription has no webhook to change").into());
+        }
+        (None, _) => {}
+    }
+    // The changed subscription checks as a new one would.
+    let spec = SubscriptionSpec {
+        id: Some(row.id.clone()),
+        owner: None,
+        filter: stored.filter.clone(),
+        cursor: stored.webhook.is_none(),
+        webhook: stored.webhook.clone(),
+        from: None,
+    };
+    let rt = gw.runtime();
+    let guard = Guard::new(&rt.config.settings.delivery.allow_internal).unwrap_or_default();
+    invalid(subscription::validate(&spec, &rt.config.router, &guard))?;
+    gw.store.update_subscription(&row.id, Some(stored.to_json()), None).await?;
+    let changed = SubscriptionRow { spec: stored.to_json(), ..row };
+    Ok(HttpResponse::Ok().json(view(&changed)))
 }
 
 /// A new secret; the previous one keeps signing until the next rotation, so the endpoint can
@@ -193,22 +300,12 @@ pub async fn events(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Stri
     let rt = gw.runtime();
     let wait =
         Duration::from_secs(query.as_ref().and_then(|q| q.wait).unwrap_or(0)).min(rt.config.settings.delivery.max_wait);
-    let page = page_or_wait(gw.store.as_ref(), gw.stopping(), &row.owner, row.cursor, limit, wait).await?;
+    let router = &rt.config.router;
+    let keep = |e: &FeedEntry| passes(&stored.filter, e, router);
+    let kept = read_kept(gw.store.as_ref(), gw.stopping(), &row.owner, row.cursor, limit, wait, keep).await?;
     let feed: Recipient = row.owner.parse().unwrap_or(Recipient::Feed(row.owner.clone()));
-    let kept: Vec<_> = page
-        .entries
-        .iter()
-        .filter(|e| {
-            stored.filter.matches(
-                &e.message_type,
-                &serde_json::from_str(&e.event).unwrap_or_default(),
-                &rt.config.router,
-            )
-        })
-        .cloned()
-        .collect();
-    let mut out = feeds::render(&feed, &kept, row.cursor);
-    out.next = page.entries.last().map_or(row.cursor, |e| e.cursor).to_string();
+    let mut out = feeds::render(&feed, &kept.entries, row.cursor);
+    out.next = kept.next.to_string();
     Ok(HttpResponse::Ok().json(out))
 }
 

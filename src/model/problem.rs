@@ -50,6 +50,9 @@ pub enum Code {
     Conflict,
     /// The cursor is older than the feed's retention: entries after it are gone.
     CursorExpired,
+    /// A request through the API names a file on the gateway's host (only the operators'
+    /// configuration may).
+    FilePathRefused,
     /// Too many requests from this agency.
     RateLimited,
     /// The store cannot commit right now; retry later.
@@ -84,6 +87,7 @@ impl Code {
             Code::MessageIdConflict => "message_id_conflict",
             Code::Conflict => "conflict",
             Code::CursorExpired => "cursor_expired",
+            Code::FilePathRefused => "file_path_refused",
             Code::RateLimited => "rate_limited",
             Code::StoreUnavailable => "store_unavailable",
             Code::InvalidConfiguration => "invalid_configuration",

@@ -9,6 +9,9 @@ use super::error::StoreError;
 pub trait Subscriptions: Send + Sync {
     async fn subscriptions(&self) -> Result<Vec<SubscriptionRow>, StoreError>;
 
+    /// One subscription, as it is now.
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionRow>, StoreError>;
+
     /// Creates a subscription; `Conflict` if its id exists.
     async fn create_subscription(&self, row: SubscriptionRow) -> Result<(), StoreError>;
 

@@ -26,6 +26,7 @@ mod routing;
 mod scale_out;
 mod shutdown;
 mod store_contract;
+mod subscriptions;
 mod threads;
 mod tls;
 mod webhooks;

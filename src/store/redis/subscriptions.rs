@@ -15,6 +15,11 @@ impl Subscriptions for RedisStore {
         subscriptions(self).await
     }
 
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionRow>, StoreError> {
+        let f: Fields = self.conn().hgetall(self.keys.key(&format!("sub:{id}"))).await.map_err(unavailable)?;
+        Ok((!f.is_empty()).then(|| row(id.to_string(), &f)))
+    }
+
     async fn create_subscription(&self, row: SubscriptionRow) -> Result<(), StoreError> {
         match create_subscription(self, &row).await? {
             true => Ok(()),
@@ -58,20 +63,7 @@ pub async fn subscriptions(store: &RedisStore) -> Result<Vec<SubscriptionRow>, S
     }
     let rows: Vec<Fields> =
         if ids.is_empty() { Vec::new() } else { p.query_async(&mut conn).await.map_err(unavailable)? };
-    Ok(ids
-        .into_iter()
-        .zip(rows)
-        .filter(|(_, f)| !f.is_empty())
-        .map(|(id, f)| SubscriptionRow {
-            id,
-            owner: field(&f, "owner").unwrap_or_default(),
-            spec: field(&f, "spec").unwrap_or_default(),
-            cursor: number(&f, "cursor"),
-            disabled: field(&f, "disabled"),
-            source: field(&f, "source").unwrap_or_default(),
-            created_at: field(&f, "created_at").unwrap_or_default(),
-        })
-        .collect())
+    Ok(ids.into_iter().zip(rows).filter(|(_, f)| !f.is_empty()).map(|(id, f)| row(id, &f)).collect())
 }
 
 async fn create_subscription(store: &RedisStore, s: &SubscriptionRow) -> Result<bool, StoreError> {
@@ -162,4 +154,17 @@ async fn update_subscription(
     }
     let () = p.query_async(&mut conn).await.map_err(unavailable)?;
     Ok(true)
+}
+
+/// A subscription from its hash.
+fn row(id: String, f: &Fields) -> SubscriptionRow {
+    SubscriptionRow {
+        id,
+        owner: field(f, "owner").unwrap_or_default(),
+        spec: field(f, "spec").unwrap_or_default(),
+        cursor: number(f, "cursor"),
+        disabled: field(f, "disabled"),
+        source: field(f, "source").unwrap_or_default(),
+        created_at: field(f, "created_at").unwrap_or_default(),
+    }
 }

@@ -2,7 +2,7 @@
 //! subscriptions.yaml, changes, cursors.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Savepoint, params};
+use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
 use super::SqliteStore;
 use super::feeds::head;
@@ -13,6 +13,18 @@ use crate::store::{StoreError, SubscriptionRow, Subscriptions};
 impl Subscriptions for SqliteStore {
     async fn subscriptions(&self) -> Result<Vec<SubscriptionRow>, StoreError> {
         self.read(subscriptions).await
+    }
+
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionRow>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, owner, spec, cursor, disabled, source, created_at FROM subscriptions WHERE id = ?1",
+            )?
+            .query_row([id], row)
+            .optional()
+        })
+        .await
     }
 
     async fn create_subscription(&self, row: SubscriptionRow) -> Result<(), StoreError> {
