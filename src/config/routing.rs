@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use super::agencies::Agencies;
 use super::error::ConfigError;
-use super::files::{AGENCIES_FILE, DIVISIONS_FILE, REGIONS_FILE, RULES_DIR, RULES_FILE, read_yaml};
+use super::files::{AGENCIES_FILE, DIVISIONS_FILE, REGIONS_FILE, RULES_DIR, RULES_FILE, SETTINGS_FILE, read_yaml};
 use super::settings::Settings;
 use crate::normalize::SpecError;
 use crate::route::{self, Clearances, Divisions, Regions, Router};
+use crate::secrecy::mask::Masking;
 
 /// The division table, the regions and the rules, compiled into the router; each agency's
 /// division is checked against the table.
@@ -99,6 +100,11 @@ pub fn load(dir: &Path, settings: &Settings, agencies: &Agencies, errors: &mut V
         }
     }
 
+    let a = &settings.routing.anonymise;
+    let masking = Masking::new(&a.titles, &a.roles, &a.patterns).unwrap_or_else(|e| {
+        errors.push(ConfigError::new(&dir.join(SETTINGS_FILE), format!("routing.anonymise.{e}")));
+        Masking::default()
+    });
     let c = &settings.routing.clearance;
     let clearances = Clearances {
         agency: c.agency,
@@ -107,6 +113,7 @@ pub fn load(dir: &Path, settings: &Settings, agencies: &Agencies, errors: &mut V
         operators: c.operators,
         agencies: agencies.iter().filter_map(|a| a.clearance.map(|l| (a.id, l))).collect(),
         hubs: regions.iter().filter_map(|r| r.clearance.map(|l| (r.key.clone(), l))).collect(),
+        masking,
     };
     let connected = agencies.iter().map(|a| a.id).collect();
     Router::new(divisions, regions, rules, connected, clearances, settings.routing.operators_feed.clone())

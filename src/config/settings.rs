@@ -12,6 +12,7 @@ use super::error::ConfigError;
 use crate::model::AgencyKind;
 use crate::model::shape::Shape;
 use crate::secrecy::Level;
+use crate::secrecy::mask;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -178,6 +179,31 @@ pub struct Routing {
     pub operators_feed: String,
     /// The default clearance of each kind of recipient.
     pub clearance: ClearanceDefaults,
+    /// How the public feed's copy is anonymised.
+    pub anonymise: Anonymise,
+}
+
+/// How the public copy is anonymised, beyond its fixed rules (parties, numbers, e-mail and street
+/// addresses): docs/messages.md.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Anonymise {
+    /// Titles after which a surname (and given name) is a person's: 张警官 → 某警官.
+    pub titles: Vec<String>,
+    /// Role words before which a name is a person's: 联系人王芳 → 联系人某某.
+    pub roles: Vec<String>,
+    /// More regular expressions whose matches are masked (××××), e.g. car plates.
+    pub patterns: Vec<String>,
+}
+
+impl Default for Anonymise {
+    fn default() -> Self {
+        Anonymise {
+            titles: mask::TITLES.iter().map(|t| t.to_string()).collect(),
+            roles: mask::ROLES.iter().map(|r| r.to_string()).collect(),
+            patterns: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -191,7 +217,11 @@ pub struct ClearanceDefaults {
 
 impl Default for Routing {
     fn default() -> Self {
-        Routing { operators_feed: "operators".into(), clearance: ClearanceDefaults::default() }
+        Routing {
+            operators_feed: "operators".into(),
+            clearance: ClearanceDefaults::default(),
+            anonymise: Anonymise::default(),
+        }
     }
 }
 

@@ -61,7 +61,7 @@ pub fn copies(router: &Router, event: &Value, recipients: &[Routed]) -> (Vec<Del
     let mut withheld = Vec::new();
     for routed in recipients {
         let clearance = router.clearance(&routed.id);
-        match view::for_recipient(event, clearance, routed.id.is_public()) {
+        match view::for_recipient(event, clearance, routed.id.is_public().then_some(&router.clearances.masking)) {
             View::Deliver { event, removed } => {
                 deliveries.push(Delivery { routed: routed.clone(), clearance, removed, event })
             }
@@ -94,7 +94,7 @@ pub fn address(
             reasons: vec!["every recipient was withheld: the operators' feed keeps the message".into()],
             fallback: None,
         };
-        if let View::Deliver { event, removed } = view::for_recipient(&normalized.event, clearance, false) {
+        if let View::Deliver { event, removed } = view::for_recipient(&normalized.event, clearance, None) {
             deliveries.push(Delivery { routed, clearance, removed, event });
         }
     }

@@ -20,6 +20,7 @@ use rules::{Fallback, KindRef, Of, Relation, Rule, Target, Whom};
 
 use crate::model::{AgencyId, AgencyKind, Code, Detail, Division, Problem, types};
 use crate::secrecy::Level;
+use crate::secrecy::mask::Masking;
 
 /// Whether a recipient is the addressee or receives a copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -74,7 +75,8 @@ pub struct Reply {
     pub requester: String,
 }
 
-/// Clearances of recipients: the default of each kind of recipient and overrides.
+/// What each recipient may see: the clearance of each kind of recipient with its overrides,
+/// and how the public feed's copy is anonymised.
 #[derive(Clone, Debug)]
 pub struct Clearances {
     pub agency: Level,
@@ -83,6 +85,7 @@ pub struct Clearances {
     pub operators: Level,
     pub agencies: HashMap<AgencyId, Level>,
     pub hubs: HashMap<String, Level>,
+    pub masking: Masking,
 }
 
 /// The compiled routing configuration.

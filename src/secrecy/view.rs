@@ -36,8 +36,9 @@ pub fn base_level(classification: Level, marked: impl IntoIterator<Item = Level>
     }
 }
 
-/// The copy of `event` for a recipient cleared to `clearance`; `public` for the public feed.
-pub fn for_recipient(event: &Value, clearance: Level, public: bool) -> View {
+/// The copy of `event` for a recipient cleared to `clearance`; for the public feed, `public`
+/// says how it is anonymised.
+pub fn for_recipient(event: &Value, clearance: Level, public: Option<&mask::Masking>) -> View {
     let classification =
         event.get("classification").and_then(Value::as_str).and_then(Level::parse).unwrap_or(Level::Internal);
     let fields: Vec<(String, Level)> = event
@@ -69,9 +70,9 @@ pub fn for_recipient(event: &Value, clearance: Level, public: bool) -> View {
             kept.push(json!({"pointer": pointer, "level": level.name()}));
         }
     }
-    if public {
+    if let Some(masking) = public {
         removed.extend(
-            mask::mask_personal_data(&mut copy)
+            mask::mask_personal_data(&mut copy, masking)
                 .into_iter()
                 .map(|pointer| Redaction { pointer, reason: "personal_data" }),
         );
@@ -102,7 +103,7 @@ mod tests {
     #[test]
     fn removes_fields_above_the_clearance_for_that_recipient_only() {
         let e = event("工作秘密", json!([{"pointer": "/data/content", "level": "工作秘密"}]));
-        let View::Deliver { event: hub, removed } = for_recipient(&e, Level::Internal, false) else {
+        let View::Deliver { event: hub, removed } = for_recipient(&e, Level::Internal, None) else {
             panic!("withheld")
         };
         assert_eq!(removed, [Redaction { pointer: "/data/content".into(), reason: "above_clearance" }]);
@@ -111,7 +112,7 @@ mod tests {
         assert_eq!(hub["data"]["redactions"], json!([{"pointer": "/data/content", "reason": "above_clearance"}]));
         assert_eq!(e["data"]["content"], "c", "the original is untouched");
 
-        let View::Deliver { event: agency, removed } = for_recipient(&e, Level::WorkSecret, false) else { panic!() };
+        let View::Deliver { event: agency, removed } = for_recipient(&e, Level::WorkSecret, None) else { panic!() };
         assert!(removed.is_empty());
         assert_eq!(agency["data"]["content"], "c");
         assert_eq!(agency["classification"], "工作秘密");
@@ -120,10 +121,16 @@ mod tests {
     #[test]
     fn withholds_a_message_above_the_clearance_as_a_whole() {
         // 工作秘密 with no field marked: the whole message is a work secret.
-        assert!(matches!(for_recipient(&event("工作秘密", json!([])), Level::Internal, false), View::Withhold(_)));
+        assert!(matches!(for_recipient(&event("工作秘密", json!([])), Level::Internal, None), View::Withhold(_)));
         // A 内部 message does not reach the public feed.
-        assert!(matches!(for_recipient(&event("内部", json!([])), Level::Public, true), View::Withhold(_)));
-        assert!(matches!(for_recipient(&event("公开", json!([])), Level::Public, true), View::Deliver { .. }));
+        assert!(matches!(
+            for_recipient(&event("内部", json!([])), Level::Public, Some(&super::super::mask::Masking::default())),
+            View::Withhold(_)
+        ));
+        assert!(matches!(
+            for_recipient(&event("公开", json!([])), Level::Public, Some(&super::super::mask::Masking::default())),
+            View::Deliver { .. }
+        ));
     }
 
     #[test]

@@ -183,3 +183,11 @@ fn check_reports_routing_problems_with_positions() {
     }
     assert!(stderr.contains("has 23 problem(s)"), "each problem once:\n{stderr}");
 }
+
+#[test]
+fn check_refuses_an_anonymisation_pattern_that_is_not_a_regular_expression() {
+    let config = ConfigDir::new("routing:\n  anonymise:\n    patterns: ['浙A[0-9']\n");
+    let (code, stdout, stderr) = run_cli(&["check", "--config", config.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("xietong.yaml: routing.anonymise.patterns[0]: not a regular expression"), "{stderr}");
+}
