@@ -16,7 +16,7 @@ mod common;
 use serde_json::Value;
 use xietong::clock::SystemClock;
 use xietong::config::Config;
-use xietong::model::AgencyId;
+use xietong::model::Sender;
 use xietong::model::BodyKind;
 use xietong::model::shape::Shape;
 use xietong::pipeline::{self, Normalized};
@@ -33,7 +33,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const SIZES: [usize; 3] = [1024, 16 * 1024, 64 * 1024];
 
 /// A clue transfer of about `size` bytes, and its sender.
-fn message(size: usize) -> (Vec<u8>, AgencyId) {
+fn message(size: usize) -> (Vec<u8>, Sender) {
     let mix = Mix { sizes: vec![size], procuratorate: 0.0, cross_region: 0.0, stripped: 0.0 };
     let m = Generator::new(mix, "bench", 7).next_message();
     (m.body, m.sender.parse().expect("an agency id"))
@@ -49,7 +49,7 @@ fn open_store(dir: &std::path::Path) -> SqliteStore {
 /// native id of its own.
 fn to_commit(
     normalized: &Normalized,
-    sender: &AgencyId,
+    sender: &Sender,
     native_id: String,
     event: String,
     deliveries: Vec<NewDelivery>,

@@ -35,7 +35,8 @@ pub fn mapping(data: &[u8]) {
     let formats = FORMATS.clone();
     if let Ok(doc) = crate::pipeline::parse(data, &crate::model::shape::Shape::default()) {
         for (sender, mapping) in &formats.mappings {
-            if let Ok(n) = crate::pipeline::normalize_document(&formats.schemas, mapping, sender, doc.clone()) {
+            let sender = crate::model::Sender::Agency(*sender);
+            if let Ok(n) = crate::pipeline::normalize_document(&formats.schemas, mapping, &sender, doc.clone()) {
                 assert!(n.event.get("data").is_some(), "an accepted message has data");
             }
         }

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use xietong::config::Config;
 use xietong::config::settings::Backend;
-use xietong::model::{AgencyId, BodyKind};
+use xietong::model::{AgencyId, BodyKind, Sender};
 use xietong::pipeline::explain;
 
 /// mimalloc instead of the system allocator: the pipeline allocates and frees many small
@@ -43,9 +43,10 @@ enum Command {
     /// Run the whole pipeline on a message without storing or delivering it; print one JSON
     /// object. Exit 0 if accepted, 1 if refused, 2 on a usage or configuration error.
     Explain {
-        /// The sending agency, e.g. ip_office:330100.
+        /// The sending agency, e.g. ip_office:330100, or a hub, e.g. hub:yangtze_delta (hubs send
+        /// canonical events: --kind cloudevent).
         #[arg(long = "as", value_name = "AGENCY_ID")]
-        sender: AgencyId,
+        sender: Sender,
         /// Read the message as this kind of body.
         #[arg(long, value_enum, default_value_t = Kind::Native)]
         kind: Kind,
@@ -259,7 +260,7 @@ fn check(dir: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn explain_file(dir: &std::path::Path, sender: &AgencyId, kind: Kind, file: &std::path::Path) -> ExitCode {
+async fn explain_file(dir: &std::path::Path, sender: &Sender, kind: Kind, file: &std::path::Path) -> ExitCode {
     let config = match load(dir) {
         Ok(c) => c,
         Err(code) => return code,

@@ -1,10 +1,11 @@
 //! `agencies.yaml`: who may post. Each agency has an id (`KIND:DIVISION`), token hashes
-//! (never tokens), and optionally its own format and rate limit.
+//! (never tokens), and optionally its own format, rate limit and liaison (联络人, section 二);
+//! each regional hub its tokens, and optionally its rate limit and liaison.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use super::error::ConfigError;
@@ -33,6 +34,50 @@ struct HubSpec {
     name: Option<String>,
     #[serde(default)]
     tokens: Vec<Spanned<String>>,
+    #[serde(default)]
+    rate_limit: Option<RateLimit>,
+    #[serde(default)]
+    liaison: Option<Spanned<Liaison>>,
+}
+
+/// 联络人: the person who handles day-to-day liaison for an agency or hub (section 二: each side
+/// names one, 指定专人负责), as its counterparts read it from `GET /v1/agencies/{id}/liaison`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Liaison {
+    /// The liaison's name.
+    pub name: String,
+    /// 联络机构: the unit that handles liaison, e.g. 知识产权保护司.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl Liaison {
+    /// What is wrong with it, if anything.
+    fn problem(&self) -> Option<String> {
+        if self.name.trim().is_empty() {
+            return Some("liaison.name is empty: name the person who handles liaison".into());
+        }
+        if self.phone.is_none() && self.email.is_none() {
+            return Some("liaison: give a phone or an email, or the counterparts cannot reach the liaison".into());
+        }
+        if let Some(p) = &self.phone
+            && (p.trim().is_empty()
+                || !p.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')')))
+        {
+            return Some(format!("liaison.phone `{p}`: expected digits, with +, -, spaces or parentheses"));
+        }
+        if let Some(e) = &self.email
+            && !e.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+        {
+            return Some(format!("liaison.email `{e}` is not an email address"));
+        }
+        None
+    }
 }
 
 #[derive(Deserialize)]
@@ -55,6 +100,8 @@ struct AgencySpec {
     /// Client certificates that are the agency's, besides those naming it in a SAN URI.
     #[serde(default)]
     certificates: Vec<CertificateSpec>,
+    #[serde(default)]
+    liaison: Option<Spanned<Liaison>>,
 }
 
 /// A client certificate, by its SHA-256 fingerprint or its exact subject (RFC 4514).
@@ -111,6 +158,17 @@ pub struct Agency {
     /// Its clearance, when it differs from the default for agencies.
     pub clearance: Option<Level>,
     pub auth: AuthMode,
+    pub liaison: Option<Liaison>,
+}
+
+/// A configured hub.
+#[derive(Clone, Debug)]
+pub struct Hub {
+    /// Its region's key: the hub is `hub:KEY`.
+    pub key: String,
+    pub name: String,
+    pub rate_limit: RateLimit,
+    pub liaison: Option<Liaison>,
 }
 
 /// The configured agencies, by id and by token hash.
@@ -123,9 +181,25 @@ pub struct Agencies {
     /// Hub keys by token hash, and where each hub is written (checked against regions.yaml).
     hubs: HashMap<TokenHash, String>,
     hub_positions: Vec<(String, serde_saphyr::Location)>,
+    hub_details: BTreeMap<String, Hub>,
     /// Agencies by certificate fingerprint (`sha256:HEX`) and by subject.
     by_fingerprint: HashMap<String, AgencyId>,
     by_subject: HashMap<String, AgencyId>,
+}
+
+/// The liaison as written, when it is sound; its problem goes to `error` otherwise.
+fn checked_liaison(
+    spec: Option<Spanned<Liaison>>,
+    error: &mut impl FnMut(&serde_saphyr::Location, String),
+) -> Option<Liaison> {
+    let spec = spec?;
+    match spec.value.problem() {
+        None => Some(spec.value),
+        Some(p) => {
+            error(&spec.referenced, p);
+            None
+        }
+    }
 }
 
 impl Agencies {
@@ -229,15 +303,25 @@ impl Agencies {
             }
             let name = spec.name.unwrap_or_default();
             let clearance = spec.clearance.map(|c| c.value);
+            let liaison = checked_liaison(spec.liaison, &mut |l, m| errors.push(at(l, m)));
             out.positions.insert(id, spec.id.referenced);
-            out.by_id.insert(id, Agency { id, name, format, rate_limit, clearance, auth });
+            out.by_id.insert(id, Agency { id, name, format, rate_limit, clearance, auth, liaison });
         }
         for hub in file.hubs {
             let Some(key) = hub.id.value.strip_prefix("hub:") else {
                 errors.push(at(&hub.id.referenced, format!("`{}` is not a hub id; write hub:REGION", hub.id.value)));
                 continue;
             };
-            let _ = hub.name;
+            let rate_limit = hub.rate_limit.unwrap_or(settings.rate_limit);
+            if rate_limit.per_second == 0 || rate_limit.burst == 0 {
+                errors
+                    .push(at(&hub.id.referenced, "rate_limit.per_second and rate_limit.burst must be above 0".into()));
+            }
+            let liaison = checked_liaison(hub.liaison, &mut |l, m| errors.push(at(l, m)));
+            let details = Hub { key: key.to_string(), name: hub.name.unwrap_or_default(), rate_limit, liaison };
+            if out.hub_details.insert(key.to_string(), details).is_some() {
+                errors.push(at(&hub.id.referenced, format!("hub:{key} is configured twice")));
+            }
             out.hub_positions.push((key.to_string(), hub.id.referenced));
             for t in &hub.tokens {
                 match token::parse_hash(&t.value) {
@@ -264,6 +348,16 @@ impl Agencies {
     /// The hubs configured, with where each is written.
     pub fn hubs(&self) -> &[(String, serde_saphyr::Location)] {
         &self.hub_positions
+    }
+
+    /// A configured hub, by its region's key.
+    pub fn hub(&self, key: &str) -> Option<&Hub> {
+        self.hub_details.get(key)
+    }
+
+    /// Every configured hub.
+    pub fn hub_list(&self) -> impl Iterator<Item = &Hub> {
+        self.hub_details.values()
     }
 
     /// The agency a verified client certificate belongs to: the configured agency its SAN URI

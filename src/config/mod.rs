@@ -35,7 +35,7 @@ pub use permissions::Permissions;
 pub use settings::Settings;
 
 use crate::model::schema::Schemas;
-use crate::model::{AgencyId, BodyKind};
+use crate::model::{BodyKind, Sender};
 use crate::normalize::Mapping;
 use crate::route::Router;
 use crate::store::SubscriptionRow;
@@ -150,12 +150,14 @@ impl Config {
         }
     }
 
-    /// The mapping that reads a body of `kind` from `agency`: the agency's native format (as
-    /// configured, or its kind's default), or the built-in CloudEvents format.
-    pub fn mapping_for(&self, agency: &AgencyId, kind: BodyKind) -> Option<&Arc<Mapping>> {
-        match kind {
-            BodyKind::CloudEvent => Some(&self.cloudevents),
-            BodyKind::Native => {
+    /// The mapping that reads a body of `kind` from `sender`: an agency's native format (as
+    /// configured, or its kind's default), or the built-in CloudEvents format. Hubs have no
+    /// native format: they post canonical events.
+    pub fn mapping_for(&self, sender: &Sender, kind: BodyKind) -> Option<&Arc<Mapping>> {
+        match (kind, sender) {
+            (BodyKind::CloudEvent, _) => Some(&self.cloudevents),
+            (BodyKind::Native, Sender::Hub(_)) => None,
+            (BodyKind::Native, Sender::Agency(agency)) => {
                 let name = match self.agencies.get(agency) {
                     Some(a) => a.format.as_deref()?,
                     None => self.settings.default_format(agency.kind)?,

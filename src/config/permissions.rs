@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::error::ConfigError;
-use crate::model::{AgencyId, AgencyKind, Code, Problem, types};
+use crate::model::{Code, Problem, Sender, SenderKind, types};
 use crate::normalize::SpecError;
 use crate::route::divisions::Level;
 
@@ -33,15 +33,20 @@ struct GrantSpec {
 /// Who may send a type: any of these grants.
 #[derive(Clone, Debug)]
 struct Grant {
-    kinds: Vec<AgencyKind>,
+    kinds: Vec<SenderKind>,
     /// None: every level.
     levels: Option<Vec<Level>>,
 }
 
 impl Grant {
-    fn allows(&self, sender: &AgencyId) -> bool {
-        self.kinds.contains(&sender.kind)
-            && self.levels.as_ref().is_none_or(|ls| ls.contains(&Level::of(&sender.division)))
+    fn allows(&self, sender: &Sender) -> bool {
+        self.kinds.contains(&sender.kind())
+            && match (&self.levels, sender) {
+                (None, _) => true,
+                (Some(ls), Sender::Agency(a)) => ls.contains(&Level::of(&a.division)),
+                // A hub has no level; the loader refuses hubs in a grant with levels.
+                (Some(_), Sender::Hub(_)) => false,
+            }
     }
 
     fn describe(&self) -> String {
@@ -62,8 +67,6 @@ pub struct Permissions {
     by_type: HashMap<&'static str, Vec<Grant>>,
 }
 
-const LEVELS: [Level; 4] = [Level::National, Level::Province, Level::Prefecture, Level::County];
-
 impl Permissions {
     /// Reads `path`, which must exist: without it nobody could send anything, which is never
     /// what an operator means. Problems go to `errors`.
@@ -73,14 +76,21 @@ impl Permissions {
         let mut error =
             |at: &serde_saphyr::Location, m: String| errors.push(ConfigError::from_spec(path, SpecError::at(at, m)));
         for g in file.send {
-            let kinds: Vec<AgencyKind> = g
+            let kinds: Vec<SenderKind> = g
                 .kinds
                 .iter()
                 .filter_map(|k| k.value.parse().map_err(|e: String| error(&k.referenced, e)).ok())
                 .collect();
+            let hub = g.kinds.iter().find(|k| k.value.parse() == Ok(SenderKind::Hub));
+            if let (Some(_), Some(hub)) = (&g.levels, hub) {
+                error(
+                    &hub.referenced,
+                    "a hub has no level: grant hubs in a grant of their own, without `levels`".into(),
+                );
+            }
             let levels = g.levels.map(|ls| {
                 ls.iter()
-                    .filter_map(|l| match LEVELS.into_iter().find(|x| x.as_str() == l.value) {
+                    .filter_map(|l| match Level::named(&l.value) {
                         Some(level) => Some(level),
                         None => {
                             error(
@@ -119,24 +129,24 @@ impl Permissions {
     }
 
     /// Whether `sender` may send messages of `message_type`; the refusal says who may.
-    pub fn check(&self, sender: &AgencyId, message_type: &str) -> Result<(), Problem> {
+    pub fn check(&self, sender: &Sender, message_type: &str) -> Result<(), Problem> {
         let grants = self.by_type.get(message_type).map(Vec::as_slice).unwrap_or_default();
         if grants.iter().any(|g| g.allows(sender)) {
             return Ok(());
         }
-        let level = Level::of(&sender.division);
+        let what = match sender {
+            Sender::Agency(a) => format!("{} at {} level", a.kind, Level::of(&a.division)),
+            Sender::Hub(_) => "a regional hub".to_string(),
+        };
         let who = if grants.is_empty() {
-            "no agency may send it".to_string()
+            "no one may send it".to_string()
         } else {
             let allowed: Vec<String> = grants.iter().map(Grant::describe).collect();
             format!("only {} may", allowed.join("; or "))
         };
         Err(Problem::new(
             Code::Forbidden,
-            format!(
-                "{sender} ({} at {level} level) may not send {message_type}: {who} (permissions.yaml)",
-                sender.kind
-            ),
+            format!("{sender} ({what}) may not send {message_type}: {who} (permissions.yaml)"),
         ))
     }
 }
@@ -160,7 +170,7 @@ mod tests {
             "send:\n  - types: [cn.xietong.bulletin, cn.xietong.nonsense]\n    kinds: [ip_office, police]\n    levels: [city]\n  - types: [cn.xietong.thread.overdue]\n    kinds: [ip_office]\n",
         );
         assert_eq!(errors.len(), 4, "{errors:#?}");
-        assert!(errors[0].contains(":3:") && errors[0].contains("unknown agency kind `police`"), "{}", errors[0]);
+        assert!(errors[0].contains(":3:") && errors[0].contains("unknown sender kind `police`"), "{}", errors[0]);
         assert!(errors[1].contains(":4:") && errors[1].contains("unknown level `city`"), "{}", errors[1]);
         assert!(errors[2].contains(":2:") && errors[2].contains("cn.xietong.nonsense"), "{}", errors[2]);
         assert!(errors[3].contains(":5:") && errors[3].contains("the gateway's own notice"), "{}", errors[3]);
@@ -172,8 +182,8 @@ mod tests {
             "send:\n  - types: [cn.xietong.major_case.supervision]\n    kinds: [ip_office, procuratorate]\n    levels: [national]\n",
         );
         assert!(errors.is_empty(), "{errors:?}");
-        let spp: AgencyId = "procuratorate:000000".parse().unwrap();
-        let county: AgencyId = "procuratorate:510104".parse().unwrap();
+        let spp: Sender = "procuratorate:000000".parse().unwrap();
+        let county: Sender = "procuratorate:510104".parse().unwrap();
         assert!(p.check(&spp, "cn.xietong.major_case.supervision").is_ok());
         let refused = p.check(&county, "cn.xietong.major_case.supervision").unwrap_err();
         assert_eq!(refused.code, Code::Forbidden);
@@ -183,6 +193,6 @@ mod tests {
             refused.message
         );
         let nobody = p.check(&spp, "cn.xietong.bulletin").unwrap_err();
-        assert!(nobody.message.contains("no agency may send it"), "{}", nobody.message);
+        assert!(nobody.message.contains("no one may send it"), "{}", nobody.message);
     }
 }

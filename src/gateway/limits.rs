@@ -1,4 +1,4 @@
-//! Per-agency rate limits (GCRA, with governor). Each agency has its own quota from
+//! Per-sender rate limits (GCRA, with governor). Each agency and hub has its own quota from
 //! `agencies.yaml` or the default in `xietong.yaml`.
 
 use std::collections::HashMap;
@@ -10,34 +10,41 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::config::Agencies;
-use crate::model::AgencyId;
+use crate::config::settings::RateLimit;
+use crate::model::Sender;
 
 pub struct RateLimits {
-    limiters: HashMap<AgencyId, (Quota, Arc<DefaultDirectRateLimiter>)>,
+    limiters: HashMap<Sender, (Quota, Arc<DefaultDirectRateLimiter>)>,
     clock: DefaultClock,
 }
 
 impl RateLimits {
-    /// The limits of `agencies`. An agency whose quota is the same as in `previous` keeps its
-    /// limiter, so a configuration reload does not refill anyone's bucket.
+    /// The limits of the agencies and hubs of `agencies`. A sender whose quota is the same as
+    /// in `previous` keeps its limiter, so a configuration reload does not refill anyone's
+    /// bucket.
     pub fn new(agencies: &Agencies, previous: Option<&RateLimits>) -> Self {
-        let limiters = agencies
+        let senders = agencies
             .iter()
-            .filter_map(|a| {
-                let per_second = NonZeroU32::new(a.rate_limit.per_second)?;
-                let burst = NonZeroU32::new(a.rate_limit.burst)?;
+            .map(|a| (Sender::Agency(a.id), a.rate_limit))
+            .chain(agencies.hub_list().map(|h| (Sender::Hub(h.key.clone()), h.rate_limit)));
+        let limiters = senders
+            .filter_map(|(sender, limit): (Sender, RateLimit)| {
+                let per_second = NonZeroU32::new(limit.per_second)?;
+                let burst = NonZeroU32::new(limit.burst)?;
                 let quota = Quota::per_second(per_second).allow_burst(burst);
-                let kept =
-                    previous.and_then(|p| p.limiters.get(&a.id)).filter(|(q, _)| *q == quota).map(|(_, l)| l.clone());
-                Some((a.id, (quota, kept.unwrap_or_else(|| Arc::new(RateLimiter::direct(quota))))))
+                let kept = previous
+                    .and_then(|p| p.limiters.get(&sender))
+                    .filter(|(q, _)| *q == quota)
+                    .map(|(_, l)| l.clone());
+                Some((sender, (quota, kept.unwrap_or_else(|| Arc::new(RateLimiter::direct(quota))))))
             })
             .collect();
         RateLimits { limiters, clock: DefaultClock::default() }
     }
 
-    /// `Err(wait)` when the agency must wait before its next message is accepted.
-    pub fn check(&self, agency: &AgencyId) -> Result<(), Duration> {
-        match self.limiters.get(agency) {
+    /// `Err(wait)` when the sender must wait before its next message is accepted.
+    pub fn check(&self, sender: &Sender) -> Result<(), Duration> {
+        match self.limiters.get(sender) {
             None => Ok(()),
             Some((_, limiter)) => limiter.check().map_err(|not_until| not_until.wait_time_from(self.clock.now())),
         }

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::{auth, request};
 use crate::gateway::{Gateway, ReloadError};
-use crate::model::{AgencyId, Code, Detail, Problem};
+use crate::model::{Code, Detail, Problem, Sender};
 use crate::pipeline::explain;
 
 /// The operator calling.
@@ -36,7 +36,7 @@ pub async fn explain(
     let query = web::Query::<ExplainQuery>::from_query(req.query_string())
         .map_err(|_| Problem::new(Code::BadRequest, "give the sender: /v1/admin/explain?as=KIND:DIVISION"))?
         .into_inner();
-    let sender: AgencyId = query.sender.parse().map_err(|e: String| {
+    let sender: Sender = query.sender.parse().map_err(|e: String| {
         Problem::new(Code::BadRequest, e).with_details(vec![Detail::new("", "query parameter `as`")])
     })?;
     let kind = request::kind(&req)?;

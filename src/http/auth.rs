@@ -1,27 +1,32 @@
 //! Who is calling: an agency by its client certificate (mutual TLS), its bearer token, or
-//! both, as its `auth` in agencies.yaml requires; a hub or an operator by token. The agency so
-//! identified is the sender of what it posts.
+//! both, as its `auth` in agencies.yaml requires; a hub or an operator by token. The agency or
+//! hub so identified is the sender of what it posts.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
 
-use crate::config::{Agencies, Agency, Operators};
-use crate::model::{AgencyId, Code, Problem};
+use crate::config::settings::RateLimit;
+use crate::config::{Agencies, Operators};
+use crate::model::{AgencyId, Code, Problem, Sender};
 use crate::route::Recipient;
 use crate::tls::PeerCertificate;
 
-/// The agency the request comes from.
-pub fn authenticate<'a>(agencies: &'a Agencies, req: &HttpRequest) -> Result<&'a Agency, Problem> {
+/// Who posts a message, with its rate limit: an agency (by certificate, token or both), or a
+/// regional hub (by token).
+pub fn sender(agencies: &Agencies, req: &HttpRequest) -> Result<(Sender, RateLimit), Problem> {
     if let Some(agency) = agency_of(agencies, req)? {
-        return Ok(agency);
+        return Ok((Sender::Agency(agency.id), agency.rate_limit));
     }
-    bearer(req)?;
-    Err(Problem::new(Code::Unauthenticated, "the token is not valid for any configured agency"))
+    let token = bearer(req)?;
+    if let Some(hub) = agencies.authenticate_hub(token).and_then(|key| agencies.hub(key)) {
+        return Ok((Sender::Hub(hub.key.clone()), hub.rate_limit));
+    }
+    Err(Problem::new(Code::Unauthenticated, "the token is not valid for any configured agency or hub"))
 }
 
 /// The agency a request's client certificate and token identify, as its `auth` requires;
 /// `None` when neither names an agency (the token may be a hub's or an operator's).
-fn agency_of<'a>(agencies: &'a Agencies, req: &HttpRequest) -> Result<Option<&'a Agency>, Problem> {
+fn agency_of<'a>(agencies: &'a Agencies, req: &HttpRequest) -> Result<Option<&'a crate::config::Agency>, Problem> {
     let by_certificate = req.conn_data::<PeerCertificate>().and_then(|p| agencies.by_certificate(p));
     let token = bearer(req).ok();
     let by_token = token.and_then(|t| agencies.authenticate(t));

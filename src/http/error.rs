@@ -31,6 +31,7 @@ pub fn status(code: Code) -> StatusCode {
         | Code::MappingFailed
         | Code::UnknownMessageType
         | Code::UnknownDivision
+        | Code::UnknownRegion
         | Code::SchemaViolation
         | Code::InvalidConfiguration
         | Code::FilePathRefused

@@ -10,7 +10,7 @@ use tracing_actix_web::RequestId;
 use super::error::ApiError;
 use super::{auth, request};
 use crate::gateway::Gateway;
-use crate::model::{Code, Problem};
+use crate::model::{Code, Problem, Sender};
 use crate::pipeline;
 use crate::store::{Accepted, Refusal, StoreError};
 
@@ -40,45 +40,43 @@ async fn handle(gw: &Gateway, req: &HttpRequest, payload: web::Payload) -> Resul
         tracing::info!(code = p.code.as_str(), "refused before reading the message");
         ApiError::from(p)
     };
-    let agency = auth::authenticate(&config.agencies, req).map_err(before_reading)?;
-    if let Err(wait) = rt.limits.check(&agency.id) {
+    let (sender, limit) = auth::sender(&config.agencies, req).map_err(before_reading)?;
+    if let Err(wait) = rt.limits.check(&sender) {
         let p = Problem::new(
             Code::RateLimited,
-            format!(
-                "{} sends faster than its limit of {} messages per second",
-                agency.id, agency.rate_limit.per_second
-            ),
+            format!("{sender} sends faster than its limit of {} messages per second", limit.per_second),
         );
         return Err(ApiError::retry_after(p, wait));
     }
     let kind = request::kind(req).map_err(before_reading)?;
     let body = request::read(req, payload, config.settings.limits.max_body_bytes).await.map_err(before_reading)?;
-    let format = config.mapping_for(&agency.id, kind).ok_or_else(|| {
+    let format = config.mapping_for(&sender, kind).ok_or_else(|| {
+        let why = match &sender {
+            Sender::Agency(_) => "has no native format configured",
+            Sender::Hub(_) => "is a regional hub, and hubs have no native format",
+        };
         before_reading(Problem::new(
             Code::UnsupportedMediaType,
-            format!(
-                "{} has no native format configured: post canonical events as application/cloudevents+json",
-                agency.id
-            ),
+            format!("{sender} {why}: post canonical events as application/cloudevents+json"),
         ))
     })?;
     let body_sha256 = pipeline::body_sha256(&body);
 
-    let unit = match pipeline::run(config, format, &agency.id, &body, Some(gw.store.as_ref())).await {
+    let unit = match pipeline::run(config, format, &sender, &body, Some(gw.store.as_ref())).await {
         Ok(unit) => unit,
         Err(p) => {
             // Only metadata is recorded: the hash of the body, never its content.
-            tracing::info!(sender = %agency.id, code = p.code.as_str(), fields = %p.pointers(), body_sha256 = %body_sha256, "refused");
-            let audit = Refusal { sender: Some(agency.id), body_sha256, code: p.code.as_str(), pointers: p.pointers() };
+            tracing::info!(sender = %sender, code = p.code.as_str(), fields = %p.pointers(), body_sha256 = %body_sha256, "refused");
+            let audit = Refusal { sender: Some(sender.clone()), body_sha256, code: p.code.as_str(), pointers: p.pointers() };
             if let Err(e) = gw.store.record_refusal(audit).await {
                 tracing::warn!(error = %e, "could not record the refusal in the audit log");
             }
             return Err(p.into());
         }
     };
-    let message = unit.message(&agency.id.to_string(), body_sha256, gw.clock.now_ms());
+    let message = unit.message(&sender.to_string(), body_sha256, gw.clock.now_ms());
     let accepted = gw.store.accept(message).await.map_err(|e| {
-        tracing::error!(error = %e, sender = %agency.id, "the store could not commit; answered 503");
+        tracing::error!(error = %e, sender = %sender, "the store could not commit; answered 503");
         let closed = matches!(e, StoreError::Closed);
         let refusal = ApiError::from(e);
         if closed {
@@ -96,7 +94,7 @@ async fn handle(gw: &Gateway, req: &HttpRequest, payload: web::Payload) -> Resul
             }
             let recipients: Vec<String> = receipt.recipients.iter().map(|r| r.id.clone()).collect();
             tracing::info!(
-                id = %receipt.id, sender = %agency.id, r#type = %receipt.message_type, stripped = receipt.stripped.len(),
+                id = %receipt.id, sender = %sender, r#type = %receipt.message_type, stripped = receipt.stripped.len(),
                 recipients = %recipients.join(" "), rules = %routing.rules.join(" "), unrouted = routing.unrouted,
                 "accepted"
             );
@@ -104,14 +102,14 @@ async fn handle(gw: &Gateway, req: &HttpRequest, payload: web::Payload) -> Resul
         }
         Accepted::Duplicate(receipt) => {
             gw.metrics.count("duplicate", "ok");
-            tracing::info!(id = %receipt.id, sender = %agency.id, "duplicate: answered with the first receipt");
+            tracing::info!(id = %receipt.id, sender = %sender, "duplicate: answered with the first receipt");
             Ok(HttpResponse::build(StatusCode::OK).insert_header(("Idempotent-Replayed", "true")).json(&receipt))
         }
         Accepted::Conflict(receipt) => Err(Problem::new(
             Code::MessageIdConflict,
             format!(
                 "{} already sent a different message with id {} (accepted as {}); a new message needs a new id",
-                agency.id, unit.normalized.native_id, receipt.id
+                sender, unit.normalized.native_id, receipt.id
             ),
         )
         .into()),

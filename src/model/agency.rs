@@ -138,6 +138,123 @@ impl<'de> Deserialize<'de> for AgencyId {
     }
 }
 
+/// What kind of party sends: an agency of a kind, or a regional hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SenderKind {
+    Agency(AgencyKind),
+    /// A regional hub (section 十): it publishes to the agencies of its region.
+    Hub,
+}
+
+impl SenderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SenderKind::Agency(k) => k.as_str(),
+            SenderKind::Hub => "hub",
+        }
+    }
+}
+
+impl fmt::Display for SenderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SenderKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hub" => Ok(SenderKind::Hub),
+            other => other.parse().map(SenderKind::Agency).map_err(|_| {
+                format!("unknown sender kind `{s}`; expected one of ip_office, procuratorate, public_security, court, hub")
+            }),
+        }
+    }
+}
+
+/// Who sends a message: an agency, or a regional hub (`hub:REGION`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sender {
+    Agency(AgencyId),
+    /// A hub, by its region's key.
+    Hub(String),
+}
+
+impl Sender {
+    pub fn kind(&self) -> SenderKind {
+        match self {
+            Sender::Agency(a) => SenderKind::Agency(a.kind),
+            Sender::Hub(_) => SenderKind::Hub,
+        }
+    }
+
+    /// The agency, when an agency sends.
+    pub fn agency(&self) -> Option<&AgencyId> {
+        match self {
+            Sender::Agency(a) => Some(a),
+            Sender::Hub(_) => None,
+        }
+    }
+
+    /// The CloudEvents `source` of its messages.
+    pub fn source_uri(&self) -> String {
+        match self {
+            Sender::Agency(a) => a.source_uri(),
+            Sender::Hub(key) => format!("urn:xietong:hub:{key}"),
+        }
+    }
+}
+
+impl From<AgencyId> for Sender {
+    fn from(a: AgencyId) -> Sender {
+        Sender::Agency(a)
+    }
+}
+
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sender::Agency(a) => write!(f, "{a}"),
+            Sender::Hub(key) => write!(f, "hub:{key}"),
+        }
+    }
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sender({self})")
+    }
+}
+
+impl FromStr for Sender {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_prefix("hub:") {
+            Some(key) if !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') => {
+                Ok(Sender::Hub(key.to_string()))
+            }
+            Some(_) => Err(format!("`{s}` is not a hub id; expected hub:REGION, e.g. hub:yangtze_delta")),
+            None => s.parse().map(Sender::Agency).map_err(|e: String| format!("{e} (or a hub, hub:REGION)")),
+        }
+    }
+}
+
+impl Serialize for Sender {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sender {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

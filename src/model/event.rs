@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{AgencyId, MessageType};
+use super::{MessageType, Sender};
 use crate::secrecy::Level;
 
 /// What a posted body is: a message in the sender's native format, or a canonical CloudEvent
@@ -19,8 +19,9 @@ pub struct Attributes<'a> {
     /// The gateway's id for the message (a UUIDv7): unique, and the same on every delivery.
     pub id: &'a str,
     pub message_type: &'static MessageType,
-    /// The authenticated sender; also the `source` (`urn:xietong:agency:KIND:DIVISION`).
-    pub sender: AgencyId,
+    /// The authenticated sender; also the `source` (`urn:xietong:agency:KIND:DIVISION`, or
+    /// `urn:xietong:hub:REGION` for a hub).
+    pub sender: Sender,
     /// When the sender sent it (RFC 3339, `+08:00`).
     pub time: &'a str,
     pub classification: Level,

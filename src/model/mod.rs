@@ -8,7 +8,7 @@ pub mod schema;
 pub mod shape;
 pub mod types;
 
-pub use agency::{AgencyId, AgencyKind, Division};
+pub use agency::{AgencyId, AgencyKind, Division, Sender, SenderKind};
 pub use event::BodyKind;
 pub use problem::{Code, Detail, Problem};
 pub use types::MessageType;

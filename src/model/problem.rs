@@ -41,6 +41,8 @@ pub enum Code {
     UnknownMessageType,
     /// A division code is not in the GB/T 2260 table.
     UnknownDivision,
+    /// A region key a message names is not in regions.yaml.
+    UnknownRegion,
     /// The canonical message does not satisfy its JSON Schema.
     SchemaViolation,
     /// The sender reused a message id for a different message.
@@ -83,6 +85,7 @@ impl Code {
             Code::MappingFailed => "mapping_failed",
             Code::UnknownMessageType => "unknown_message_type",
             Code::UnknownDivision => "unknown_division",
+            Code::UnknownRegion => "unknown_region",
             Code::SchemaViolation => "schema_violation",
             Code::MessageIdConflict => "message_id_conflict",
             Code::Conflict => "conflict",

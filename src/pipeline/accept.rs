@@ -4,7 +4,7 @@
 use super::intake::{self, Normalized};
 use super::recipients::{self, Addressed, Delivery};
 use crate::config::Config;
-use crate::model::{AgencyId, Problem, types};
+use crate::model::{Problem, Sender, types};
 use crate::normalize::Mapping;
 use crate::route::Reply;
 use crate::store::{Messages, NewMessage};
@@ -27,7 +27,7 @@ pub struct Unit {
 pub async fn run(
     config: &Config,
     format: &Mapping,
-    sender: &AgencyId,
+    sender: &Sender,
     body: &[u8],
     links: Option<&dyn Messages>,
 ) -> Result<Unit, Problem> {

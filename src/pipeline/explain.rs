@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::accept;
 use crate::config::Config;
-use crate::model::{AgencyId, BodyKind};
+use crate::model::{BodyKind, Sender};
 use crate::store::Messages;
 
 /// The outcome of explaining one message.
@@ -19,16 +19,17 @@ pub struct Explanation {
 /// sender), not a refusal of the message.
 pub async fn explain(
     config: &Config,
-    sender: &AgencyId,
+    sender: &Sender,
     kind: BodyKind,
     body: &[u8],
     links: Option<&dyn Messages>,
 ) -> Result<Explanation, String> {
-    let format = config.mapping_for(sender, kind).ok_or_else(|| {
-        format!(
+    let format = config.mapping_for(sender, kind).ok_or_else(|| match sender {
+        Sender::Agency(a) => format!(
             "{sender} has no source format: configure it in agencies.yaml or set formats.{} in xietong.yaml",
-            sender.kind
-        )
+            a.kind
+        ),
+        Sender::Hub(_) => format!("{sender} is a hub: hubs post canonical events (application/cloudevents+json)"),
     })?;
     let output = match accept::run(config, format, sender, body, links).await {
         Ok(unit) => {

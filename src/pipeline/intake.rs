@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::model::event::{self, Attributes};
 use crate::model::schema::Schemas;
 use crate::model::shape::Shape;
-use crate::model::{AgencyId, Code, Detail, MessageType, Problem};
+use crate::model::{Code, Detail, MessageType, Problem, Sender};
 use crate::normalize::{Mapped, Mapping, SenderRef, SourceMarking};
 use crate::secrecy::{Level, scan, strip, view};
 
@@ -38,7 +38,7 @@ pub struct Normalized {
 const REQUIRED_ATTRIBUTES: [&str; 5] = ["/nativeid", "/type", "/time", "/classification", "/sender"];
 
 /// Runs the pipeline for `sender`, whose native messages are in `format`.
-pub fn normalize(schemas: &Schemas, format: &Mapping, sender: &AgencyId, body: &[u8]) -> Result<Normalized, Problem> {
+pub fn normalize(schemas: &Schemas, format: &Mapping, sender: &Sender, body: &[u8]) -> Result<Normalized, Problem> {
     normalize_document(schemas, format, sender, parse(body, &Shape::default())?)
 }
 
@@ -53,7 +53,7 @@ pub fn parse(body: &[u8], limits: &Shape) -> Result<Value, Problem> {
 pub fn normalize_document(
     schemas: &Schemas,
     format: &Mapping,
-    sender: &AgencyId,
+    sender: &Sender,
     doc: Value,
 ) -> Result<Normalized, Problem> {
     let (classification, class_at) = format
@@ -116,10 +116,12 @@ pub fn normalize_document(
         refusal(e.code, message, e.details)
     })?;
 
-    let named = match &mapped.envelope.sender {
-        SenderRef::Division(d) if *d != sender.division => Some(d.to_string()),
-        SenderRef::Agency(a) if a != sender => Some(a.to_string()),
-        SenderRef::Unknown(s) => Some(format!("`{s}`")),
+    let named = match (&mapped.envelope.sender, sender) {
+        (SenderRef::Division(d), Sender::Agency(a)) if *d != a.division => Some(d.to_string()),
+        (SenderRef::Division(d), Sender::Hub(_)) => Some(d.to_string()),
+        (SenderRef::Agency(a), _) if Sender::Agency(*a) != *sender => Some(a.to_string()),
+        // A hub names itself `hub:REGION`, which is no agency id.
+        (SenderRef::Unknown(s), _) if *s != sender.to_string() => Some(format!("`{s}`")),
         _ => None,
     };
     // A canonical event may also name its sender in its data; the gateway writes the
@@ -145,7 +147,7 @@ pub fn normalize_document(
     let attributes = Attributes {
         id: &id,
         message_type: envelope.message_type,
-        sender: *sender,
+        sender: sender.clone(),
         time: &envelope.sent_at,
         classification: envelope.classification,
         native_id: &envelope.native_id,

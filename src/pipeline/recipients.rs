@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::intake::Normalized;
-use crate::model::{AgencyId, Problem};
+use crate::model::{Problem, Sender};
 use crate::route::{Recipient, Reply, Role, Routed, Router, Routing};
 use crate::secrecy::Level;
 use crate::secrecy::view::{self, Redaction, View};
@@ -79,7 +79,7 @@ pub fn copies(router: &Router, event: &Value, recipients: &[Routed]) -> (Vec<Del
 pub fn address(
     router: &Router,
     normalized: &Normalized,
-    sender: &AgencyId,
+    sender: &Sender,
     reply: Option<&Reply>,
 ) -> Result<Addressed, Problem> {
     let routing = router.route(&normalized.event, sender, reply)?;

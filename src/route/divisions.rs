@@ -22,6 +22,13 @@ pub enum Level {
 }
 
 impl Level {
+    pub const ALL: [Level; 4] = [Level::National, Level::Province, Level::Prefecture, Level::County];
+
+    /// The level named `name` (`national`, `province`, `prefecture`, `county`).
+    pub fn named(name: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.as_str() == name)
+    }
+
     pub fn of(code: &Division) -> Level {
         let s = code.as_str();
         match (&s[0..2], &s[2..4], &s[4..6]) {

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 pub use divisions::Divisions;
 pub use recipient::Recipient;
 pub use regions::Regions;
-use rules::{Fallback, KindRef, Of, Relation, Rule, Target, Whom};
+use rules::{Audience, Fallback, KindRef, Of, RegionRef, Relation, Rule, Target, Whom};
 
-use crate::model::{AgencyId, AgencyKind, Code, Detail, Division, Problem, types};
+use crate::model::{AgencyId, AgencyKind, Code, Detail, Division, Problem, Sender, types};
 use crate::secrecy::Level;
 use crate::secrecy::mask::Masking;
 
@@ -73,6 +73,25 @@ pub struct Routing {
 pub struct Reply {
     pub sender: String,
     pub requester: String,
+}
+
+/// What a target is resolved against: the event, its sender, the case's divisions, whom it
+/// answers, and the rule (for notes).
+struct Resolving<'a> {
+    event: &'a Value,
+    sender: &'a Sender,
+    case: &'a [Division],
+    reply: Option<&'a Reply>,
+    rule: &'a str,
+}
+
+fn unknown_detail(pointer: impl Into<String>) -> Detail {
+    Detail::new(pointer, "not a division of the GB/T 2260 table (config/divisions.csv)")
+}
+
+fn unknown_division(pointer: &str) -> Problem {
+    Problem::new(Code::UnknownDivision, "the message names an agency whose division does not exist")
+        .with_details(vec![unknown_detail(pointer)])
 }
 
 /// What each recipient may see: the clearance of each kind of recipient with its overrides,
@@ -150,9 +169,11 @@ impl Router {
     }
 
     /// Routes a canonical event from `sender`. A case division or sender division that is not
-    /// in the division table is refused (422 `unknown_division`): never a silent misroute.
-    /// `reply` says whom the message answers, when the gateway knows it.
-    pub fn route(&self, event: &Value, sender: &AgencyId, reply: Option<&Reply>) -> Result<Routing, Problem> {
+    /// in the division table is refused (422 `unknown_division`), as is an agency the message
+    /// lists for a target with a division the table lacks, or a region it names that does not
+    /// exist (422 `unknown_region`): never a silent misroute. `reply` says whom the message
+    /// answers, when the gateway knows it.
+    pub fn route(&self, event: &Value, sender: &Sender, reply: Option<&Reply>) -> Result<Routing, Problem> {
         let divisions = self.case_divisions(event, sender)?;
         let message_type = event.get("type").and_then(Value::as_str).and_then(types::lookup);
         let candidates = message_type.and_then(|t| self.by_type.get(t.name)).map(Vec::as_slice).unwrap_or_default();
@@ -161,9 +182,11 @@ impl Router {
         let mut found: BTreeMap<Recipient, Routed> = BTreeMap::new();
         let mut context = cel::Context::with_env(self.env.clone());
         let mut built = [false; rules::VARIABLES.len()];
+        let mut refused: Option<Problem> = None;
+        let own = Recipient::from(sender);
         for &i in candidates {
             let rule = &self.rules[i];
-            if rule.senders.as_ref().is_some_and(|kinds| !kinds.contains(&sender.kind)) {
+            if rule.senders.as_ref().is_some_and(|kinds| !kinds.contains(&sender.kind())) {
                 continue;
             }
             if let Some(condition) = &rule.when {
@@ -196,10 +219,16 @@ impl Router {
             routing.rules.push(rule.name.clone());
             for (role, targets) in [(Role::Primary, &rule.to), (Role::Copy, &rule.copy)] {
                 for target in targets {
-                    for (recipient, reason) in
-                        self.resolve(target, sender, &divisions, reply, &rule.name, &mut routing.notes)
-                    {
-                        if recipient == Recipient::Agency(*sender) {
+                    let at = Resolving { event, sender, case: &divisions, reply, rule: &rule.name };
+                    let resolved = match self.resolve(target, &at, &mut routing.notes) {
+                        Ok(resolved) => resolved,
+                        Err(p) => {
+                            refused.get_or_insert(p);
+                            continue;
+                        }
+                    };
+                    for (recipient, reason) in resolved {
+                        if recipient == own {
                             routing.notes.push(format!(
                                 "rule `{}`: the sender is not sent its own message ({reason})",
                                 rule.name
@@ -224,6 +253,9 @@ impl Router {
                 }
             }
         }
+        if let Some(p) = refused {
+            return Err(p);
+        }
         routing.recipients = found.into_values().collect();
         if routing.recipients.is_empty() {
             routing.unrouted = true;
@@ -241,11 +273,13 @@ impl Router {
     }
 
     /// The case's divisions, each checked against the table; the sender's division too.
-    fn case_divisions(&self, event: &Value, sender: &AgencyId) -> Result<Vec<Division>, Problem> {
+    fn case_divisions(&self, event: &Value, sender: &Sender) -> Result<Vec<Division>, Problem> {
         let unknown =
             |pointer: String| Detail::new(pointer, "not a division of the GB/T 2260 table (config/divisions.csv)");
         let mut details = Vec::new();
-        if !self.divisions.contains(&sender.division) {
+        if let Sender::Agency(a) = sender
+            && !self.divisions.contains(&a.division)
+        {
             details.push(unknown("/sender".into()));
         }
         let mut out = Vec::new();
@@ -274,7 +308,7 @@ impl Router {
         ctx: &mut cel::Context<'_, '_>,
         which: usize,
         event: &Value,
-        sender: &AgencyId,
+        sender: &Sender,
         divisions: &[Division],
         reply: Option<&Reply>,
     ) {
@@ -282,11 +316,18 @@ impl Router {
             0 => event.clone(),
             3 => json!(reply.map_or("", |r| r.sender.as_str())),
             4 => json!(reply.map_or("", |r| r.requester.as_str())),
-            1 => {
-                let level = self.divisions.get(&sender.division).map(|e| e.level.as_str()).unwrap_or("unknown");
-                json!({"id": sender.to_string(), "kind": sender.kind.as_str(), "division": sender.division.as_str(),
-                       "level": level, "province": divisions::province_of(sender.division.as_str()).as_str()})
-            }
+            1 => match sender {
+                Sender::Agency(a) => {
+                    let level = self.divisions.get(&a.division).map(|e| e.level.as_str()).unwrap_or("unknown");
+                    let regions: Vec<&str> = self.regions.of(&a.division).iter().map(|r| r.key.as_str()).collect();
+                    json!({"id": a.to_string(), "kind": a.kind.as_str(), "division": a.division.as_str(),
+                           "level": level, "province": divisions::province_of(a.division.as_str()).as_str(),
+                           "regions": regions})
+                }
+                // A hub has no division: its own region instead.
+                Sender::Hub(key) => json!({"id": sender.to_string(), "kind": "hub", "division": "", "level": "",
+                                            "province": "", "regions": [key]}),
+            },
             _ => {
                 let provinces: BTreeSet<String> =
                     divisions.iter().map(|d| divisions::province_of(d.as_str()).to_string()).collect();
@@ -301,21 +342,15 @@ impl Router {
         let _ = ctx.add_variable(rules::VARIABLES[which], value);
     }
 
-    /// The recipients a target names, each with the reason.
-    fn resolve(
-        &self,
-        target: &Target,
-        sender: &AgencyId,
-        case: &[Division],
-        reply: Option<&Reply>,
-        rule: &str,
-        notes: &mut Vec<String>,
-    ) -> Vec<(Recipient, String)> {
-        match target {
+    /// The recipients a target names, each with the reason; a refusal when the message names
+    /// an agency or region for the target that does not exist.
+    fn resolve(&self, target: &Target, at: &Resolving<'_>, notes: &mut Vec<String>) -> Result<Vec<(Recipient, String)>, Problem> {
+        let rule = at.rule;
+        Ok(match target {
             Target::ReplyTo(whom) => {
                 let (agency, why) = match whom {
-                    Whom::Sender => (reply.map(|r| &r.sender), "asked: this answers its message"),
-                    Whom::Requester => (reply.map(|r| &r.requester), "first asked: this answers its request"),
+                    Whom::Sender => (at.reply.map(|r| &r.sender), "asked: this answers its message"),
+                    Whom::Requester => (at.reply.map(|r| &r.requester), "first asked: this answers its request"),
                 };
                 match agency.and_then(|r| r.parse::<Recipient>().ok()) {
                     Some(r) => vec![(r.clone(), format!("{r} {why}"))],
@@ -330,44 +365,36 @@ impl Router {
             Target::Fixed(r) => vec![(r.clone(), format!("{r}, named by the rule"))],
             Target::TouchedHubs => self
                 .regions
-                .touched(case)
+                .touched(at.case)
                 .into_iter()
                 .map(|r| {
                     (Recipient::Hub(r.key.clone()), format!("the case touches {} in two or more provinces", r.name))
                 })
                 .collect(),
+            Target::Listed(pointer) => self.listed(at.event, pointer)?,
+            Target::MembersOf { region, audience } => self.members(at, region, audience, notes)?,
             Target::Relative { relation, kind, of } => {
-                let kind = match kind {
-                    KindRef::Kind(k) => *k,
-                    KindRef::Counterpart => match sender.kind {
-                        AgencyKind::IpOffice => AgencyKind::Procuratorate,
-                        AgencyKind::Procuratorate => AgencyKind::IpOffice,
-                        other => {
-                            notes.push(format!("rule `{rule}`: a {other} has no counterpart"));
-                            return Vec::new();
-                        }
-                    },
+                let named = match of {
+                    Of::At(pointer) => Some(self.agency_at(at.event, pointer)?),
+                    _ => None,
                 };
-                let bases: Vec<(Division, String)> = match of {
-                    Of::Sender => vec![(sender.division, format!("the sender {sender}"))],
-                    Of::ReplyingTo => match reply.and_then(|r| r.sender.parse::<AgencyId>().ok()) {
-                        Some(a) => vec![(a.division, format!("{a}, whose message this answers"))],
-                        None => {
-                            notes.push(format!(
-                                "rule `{rule}`: the message this one answers is not known, so neither is its division"
-                            ));
-                            return Vec::new();
-                        }
-                    },
-                    Of::Case => case
-                        .iter()
-                        .map(|d| (*d, format!("case division {d}")))
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect(),
-                };
+                let Some(bases) = self.bases(of, named, at, notes) else { return Ok(Vec::new()) };
                 let mut out = Vec::new();
-                for (base, whose) in bases {
+                for (base, base_kind, whose) in bases {
+                    let kind = match (kind, base_kind) {
+                        (KindRef::Kind(k), _) => *k,
+                        (KindRef::Counterpart, Some(AgencyKind::IpOffice)) => AgencyKind::Procuratorate,
+                        (KindRef::Counterpart, Some(AgencyKind::Procuratorate)) => AgencyKind::IpOffice,
+                        (KindRef::Same, Some(k)) => k,
+                        (KindRef::Counterpart, Some(other)) => {
+                            notes.push(format!("rule `{rule}`: a {other} has no counterpart"));
+                            continue;
+                        }
+                        (_, None) => {
+                            notes.push(format!("rule `{rule}`: {whose} is of no agency kind"));
+                            continue;
+                        }
+                    };
                     let division = match relation {
                         Relation::SameLevel => Some(base),
                         Relation::National => Some(Division::NATIONAL),
@@ -387,7 +414,154 @@ impl Router {
                 }
                 out
             }
+        })
+    }
+
+    /// The divisions a relative target starts from, with the kind of the agency there (for
+    /// `counterpart` and `same`) and how to say it; `None` (with a note) when there are none.
+    fn bases(
+        &self,
+        of: &Of,
+        named: Option<AgencyId>,
+        at: &Resolving<'_>,
+        notes: &mut Vec<String>,
+    ) -> Option<Vec<(Division, Option<AgencyKind>, String)>> {
+        let rule = at.rule;
+        Some(match of {
+            Of::Sender => match at.sender {
+                Sender::Agency(a) => vec![(a.division, Some(a.kind), format!("the sender {a}"))],
+                Sender::Hub(_) => {
+                    notes.push(format!("rule `{rule}`: the sender {} is a hub, which has no division", at.sender));
+                    return None;
+                }
+            },
+            Of::ReplyingTo => match at.reply.and_then(|r| r.sender.parse::<AgencyId>().ok()) {
+                Some(a) => vec![(a.division, Some(a.kind), format!("{a}, whose message this answers"))],
+                None => {
+                    notes.push(format!(
+                        "rule `{rule}`: the message this one answers is not known (or is a hub's), so neither is its division"
+                    ));
+                    return None;
+                }
+            },
+            Of::At(pointer) => match named {
+                Some(a) => vec![(a.division, Some(a.kind), format!("{a}, named at {pointer}"))],
+                None => return None,
+            },
+            Of::Case => at
+                .case
+                .iter()
+                .map(|d| (*d, format!("case division {d}")))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                // `counterpart` of a case division: the sender's.
+                .map(|(d, why)| (d, at.sender.agency().map(|a| a.kind), why))
+                .collect(),
+        })
+    }
+
+    /// The agency the event names at `pointer`: refused when it is absent, not an agency, or
+    /// of a division the table lacks (the schema has made sure of the form already).
+    fn agency_at(&self, event: &Value, pointer: &str) -> Result<AgencyId, Problem> {
+        let value = event.pointer(pointer).and_then(Value::as_str).unwrap_or_default();
+        match value.parse::<AgencyId>() {
+            Ok(a) if self.divisions.get(&a.division).is_some_and(|e| !e.grouping) => Ok(a),
+            Ok(_) => Err(unknown_division(pointer)),
+            Err(_) => Err(Problem::new(Code::SchemaViolation, "the message does not name the agency its routing needs")
+                .with_details(vec![Detail::new(pointer, "expected an agency id, KIND:DIVISION")])),
         }
+    }
+
+    /// The agencies and hubs the event lists at `pointer` (one id or an array of them).
+    fn listed(&self, event: &Value, pointer: &str) -> Result<Vec<(Recipient, String)>, Problem> {
+        let items: Vec<(String, &Value)> = match event.pointer(pointer) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.iter().enumerate().map(|(i, v)| (format!("{pointer}/{i}"), v)).collect(),
+            Some(one) => vec![(pointer.to_string(), one)],
+        };
+        let mut out = Vec::new();
+        let mut details = Vec::new();
+        let mut code = Code::UnknownDivision;
+        for (at, item) in items {
+            match item.as_str().map(str::parse::<Sender>) {
+                Some(Ok(Sender::Agency(a))) if self.divisions.get(&a.division).is_some_and(|e| !e.grouping) => {
+                    out.push((Recipient::Agency(a), format!("{a}, listed at {at}")))
+                }
+                Some(Ok(Sender::Hub(key))) if self.regions.get(&key).is_some() => {
+                    out.push((Recipient::Hub(key.clone()), format!("hub:{key}, listed at {at}")))
+                }
+                Some(Ok(Sender::Hub(_))) => {
+                    code = Code::UnknownRegion;
+                    details.push(Detail::new(at, "no such region in regions.yaml, so no such hub"));
+                }
+                Some(Ok(Sender::Agency(_))) => details.push(unknown_detail(at)),
+                // A removed item (`null`) or what the schema let through but is no id.
+                _ => {}
+            }
+        }
+        if details.is_empty() {
+            Ok(out)
+        } else {
+            let what = if code == Code::UnknownRegion { "a hub that does not exist" } else { "an agency whose division does not exist" };
+            Err(Problem::new(code, format!("the message lists {what}")).with_details(details))
+        }
+    }
+
+    /// The connected agencies of a region, narrowed by `audience`.
+    fn members(
+        &self,
+        at: &Resolving<'_>,
+        region: &RegionRef,
+        audience: &Audience,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<(Recipient, String)>, Problem> {
+        let region = match region {
+            RegionRef::Sender => match at.sender {
+                Sender::Hub(key) => self.regions.get(key),
+                Sender::Agency(a) => {
+                    notes.push(format!("rule `{}`: members_of: sender needs a hub as sender, not {a}", at.rule));
+                    return Ok(Vec::new());
+                }
+            },
+            RegionRef::At(pointer) => match at.event.pointer(pointer) {
+                None | Some(Value::Null) => return Ok(Vec::new()),
+                Some(v) => match v.as_str().and_then(|key| self.regions.get(key)) {
+                    Some(r) => Some(r),
+                    None => {
+                        return Err(Problem::new(Code::UnknownRegion, "the message names a region that does not exist")
+                            .with_details(vec![Detail::new(pointer.as_str(), "not a region of regions.yaml")]));
+                    }
+                },
+            },
+        };
+        let Some(region) = region else {
+            notes.push(format!("rule `{}`: the sending hub's region is not in regions.yaml", at.rule));
+            return Ok(Vec::new());
+        };
+        let named = audience.from_message.as_deref().and_then(|p| at.event.pointer(p));
+        let listed = |member: &str| -> Option<Vec<String>> {
+            named.and_then(|a| a.get(member)).and_then(Value::as_array).map(|l| {
+                l.iter().filter_map(Value::as_str).map(str::to_string).collect()
+            })
+        };
+        let (kinds, levels) = (listed("kinds"), listed("levels"));
+        let mut members: Vec<&AgencyId> = self
+            .connected
+            .iter()
+            .filter(|a| region.contains(&a.division))
+            .filter(|a| audience.kinds.as_ref().is_none_or(|ks| ks.contains(&a.kind)))
+            .filter(|a| audience.levels.as_ref().is_none_or(|ls| ls.contains(&divisions::Level::of(&a.division))))
+            .filter(|a| kinds.as_ref().is_none_or(|ks| ks.iter().any(|k| k == a.kind.as_str())))
+            .filter(|a| levels.as_ref().is_none_or(|ls| ls.iter().any(|l| l == divisions::Level::of(&a.division).as_str())))
+            .collect();
+        members.sort();
+        if members.is_empty() {
+            notes.push(format!("rule `{}`: no connected agency of {} is in the audience", at.rule, region.name));
+        }
+        Ok(members
+            .into_iter()
+            .map(|a| (Recipient::Agency(*a), format!("a member of {} ({})", region.name, divisions::Level::of(&a.division))))
+            .collect())
     }
 
     /// Applies the fallback to an agency that is not connected.

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-use crate::model::AgencyId;
+use crate::model::{AgencyId, Sender};
 
 /// The name of the public feed (section 十五, typical cases).
 pub const PUBLIC: &str = "public";
@@ -21,6 +21,16 @@ pub enum Recipient {
 impl Recipient {
     pub fn is_public(&self) -> bool {
         matches!(self, Recipient::Feed(name) if name == PUBLIC)
+    }
+}
+
+impl From<&Sender> for Recipient {
+    /// The feed of a sender's own inbox.
+    fn from(s: &Sender) -> Recipient {
+        match s {
+            Sender::Agency(a) => Recipient::Agency(*a),
+            Sender::Hub(key) => Recipient::Hub(key.clone()),
+        }
     }
 }
 

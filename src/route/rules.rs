@@ -10,10 +10,10 @@ use std::collections::{BTreeSet, HashSet};
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
-use super::divisions::Divisions;
+use super::divisions::{Divisions, Level};
 use super::recipient::Recipient;
 use super::regions::Regions;
-use crate::model::{AgencyId, AgencyKind, types};
+use crate::model::{AgencyId, AgencyKind, SenderKind, types};
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,20 +78,60 @@ pub(crate) struct TargetSpec {
     /// agency that first asked, when that message passed a request on (an escalation).
     #[serde(default)]
     pub reply_to: Option<Spanned<String>>,
-    /// For `same_level` and `superior`: relative to the `sender` (default), to each of the
-    /// `case`'s divisions, or to the agency this message answers (`replying_to`).
+    /// The agencies (or hubs) the message lists at this JSON pointer into the event, e.g.
+    /// `/data/participants`: one id, or an array of them.
     #[serde(default)]
-    pub of: Option<Of>,
+    pub listed: Option<Spanned<String>>,
+    /// The connected agencies of a key region: the sending hub's (`sender`), or the region whose
+    /// key the message gives at a JSON pointer (`/data/audience/region`).
+    #[serde(default)]
+    pub members_of: Option<Spanned<String>>,
+    /// For `members_of`: only agencies of these kinds (all when absent).
+    #[serde(default)]
+    pub kinds: Option<Vec<Spanned<String>>>,
+    /// For `members_of`: only agencies at these levels (all when absent).
+    #[serde(default)]
+    pub levels: Option<Vec<Spanned<String>>>,
+    /// For `members_of`: a JSON pointer to an object of the message with `kinds` and `levels`
+    /// lists that narrow the members further (the message's own audience).
+    #[serde(default)]
+    pub audience: Option<Spanned<String>>,
+    /// For `same_level` and `superior`: relative to the `sender` (default), to each of the
+    /// `case`'s divisions, to the agency this message answers (`replying_to`), or to the agency
+    /// the message names at a JSON pointer (`/data/evaluation/agency`).
+    #[serde(default)]
+    pub of: Option<Spanned<String>>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Of {
     #[default]
     Sender,
     Case,
     /// The agency whose message this one answers.
     ReplyingTo,
+    /// The agency the message names at this JSON pointer into the event.
+    At(String),
+}
+
+/// Which region `members_of` takes the members of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegionRef {
+    /// The sending hub's region.
+    Sender,
+    /// The region whose key the message gives at this JSON pointer.
+    At(String),
+}
+
+/// Who among a region's members a `members_of` target keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Audience {
+    /// Only these kinds (all when `None`).
+    pub kinds: Option<Vec<AgencyKind>>,
+    /// Only these levels (all when `None`).
+    pub levels: Option<Vec<Level>>,
+    /// The message's own `kinds` and `levels`, at this JSON pointer.
+    pub from_message: Option<String>,
 }
 
 /// Whom `reply_to` names.
@@ -120,6 +160,8 @@ pub enum KindRef {
     Kind(AgencyKind),
     /// ip_office ↔ procuratorate.
     Counterpart,
+    /// The kind of the agency `of` names (`superior: same, of: /data/evaluation/agency`).
+    Same,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +182,10 @@ pub enum Target {
     TouchedHubs,
     /// The sender of the message this one answers, or the agency that first asked.
     ReplyTo(Whom),
+    /// The agencies or hubs the message lists at a JSON pointer.
+    Listed(String),
+    /// The connected agencies of a region, narrowed by an audience.
+    MembersOf { region: RegionRef, audience: Audience },
 }
 
 /// A compiled rule.
@@ -148,7 +194,7 @@ pub struct Rule {
     pub section: Option<String>,
     pub description: Option<String>,
     pub types: Option<HashSet<&'static str>>,
-    pub senders: Option<Vec<AgencyKind>>,
+    pub senders: Option<Vec<SenderKind>>,
     pub when: Option<Condition>,
     pub to: Vec<Target>,
     pub copy: Vec<Target>,
@@ -202,7 +248,7 @@ pub(crate) fn compile(specs: Vec<RuleSpec>, divisions: &Divisions, regions: &Reg
         });
         let senders = spec.senders.map(|list| {
             list.iter()
-                .filter_map(|k| match k.value.parse::<AgencyKind>() {
+                .filter_map(|k| match k.value.parse::<SenderKind>() {
                     Ok(kind) => Some(kind),
                     Err(e) => {
                         err(k.referenced, format!("rule `{name}`: {e}"));
@@ -249,11 +295,13 @@ pub(crate) fn compile(specs: Vec<RuleSpec>, divisions: &Divisions, regions: &Reg
         let copy: Vec<Target> = spec.copy.iter().filter_map(&mut target).collect();
         let counterpart =
             to.iter().chain(&copy).any(|t| matches!(t, Target::Relative { kind: KindRef::Counterpart, .. }));
-        let without: Option<&Vec<AgencyKind>> = senders.as_ref();
+        let without: Option<&Vec<SenderKind>> = senders.as_ref();
         if counterpart
             && without.is_some_and(|kinds| {
                 !kinds.is_empty()
-                    && kinds.iter().all(|k| !matches!(k, AgencyKind::IpOffice | AgencyKind::Procuratorate))
+                    && kinds.iter().all(|k| {
+                        !matches!(k, SenderKind::Agency(AgencyKind::IpOffice | AgencyKind::Procuratorate))
+                    })
             })
         {
             err(
@@ -337,6 +385,8 @@ fn compile_target(
         ("hubs", &t.hubs),
         ("feed", &t.feed),
         ("reply_to", &t.reply_to),
+        ("listed", &t.listed),
+        ("members_of", &t.members_of),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
@@ -345,18 +395,47 @@ fn compile_target(
         err(
             rule_at,
             format!(
-                "rule `{rule}`: a target has exactly one of same_level, superior, national, agency, hub, hubs, feed, reply_to"
+                "rule `{rule}`: a target has exactly one of same_level, superior, national, agency, hub, hubs, feed, reply_to, listed, members_of"
             ),
         );
         return None;
     };
     let at = value.referenced;
-    let of = t.of.unwrap_or_default();
-    if t.of.is_some() && !matches!(*key, "same_level" | "superior") {
-        err(at, format!("rule `{rule}`: `of` applies to same_level and superior only"));
+    if let Some(of) = &t.of
+        && !matches!(*key, "same_level" | "superior")
+    {
+        err(of.referenced, format!("rule `{rule}`: `of` applies to same_level and superior only"));
     }
+    for (name, given) in [("kinds", t.kinds.is_some()), ("levels", t.levels.is_some()), ("audience", t.audience.is_some())] {
+        if given && *key != "members_of" {
+            err(at, format!("rule `{rule}`: `{name}` applies to members_of only"));
+        }
+    }
+    let of = match &t.of {
+        None => Of::Sender,
+        Some(o) => match o.value.as_str() {
+            "sender" => Of::Sender,
+            "case" => Of::Case,
+            "replying_to" => Of::ReplyingTo,
+            p if p.starts_with('/') => Of::At(p.to_string()),
+            other => {
+                err(
+                    o.referenced,
+                    format!(
+                        "rule `{rule}`: `of: {other}` is not sender, case, replying_to or a JSON pointer into the message (/data/...)"
+                    ),
+                );
+                return None;
+            }
+        },
+    };
     let kind = |err: &mut dyn FnMut(Location, String)| match value.value.as_str() {
         "counterpart" if *key == "same_level" => Some(KindRef::Counterpart),
+        "same" if *key != "national" && of != Of::Case => Some(KindRef::Same),
+        "same" => {
+            err(at, format!("rule `{rule}`: `same` is the kind of the agency `of` names, and a case division has none"));
+            None
+        }
         other => match other.parse::<AgencyKind>() {
             Ok(k) => Some(KindRef::Kind(k)),
             Err(e) => {
@@ -365,12 +444,55 @@ fn compile_target(
             }
         },
     };
-    let relative =
-        |relation, err: &mut dyn FnMut(Location, String)| kind(err).map(|kind| Target::Relative { relation, kind, of });
+    let pointer = |err: &mut dyn FnMut(Location, String)| {
+        if value.value.starts_with('/') {
+            Some(value.value.clone())
+        } else {
+            err(at, format!("rule `{rule}`: `{key}` takes a JSON pointer into the message, e.g. /data/participants"));
+            None
+        }
+    };
+    let relative = |relation, err: &mut dyn FnMut(Location, String)| {
+        kind(err).map(|kind| Target::Relative { relation, kind, of: of.clone() })
+    };
     match *key {
         "same_level" => relative(Relation::SameLevel, err),
         "superior" => relative(Relation::Superior, err),
         "national" => relative(Relation::National, err),
+        "listed" => pointer(err).map(Target::Listed),
+        "members_of" => {
+            let region = match value.value.as_str() {
+                "sender" => RegionRef::Sender,
+                _ => RegionRef::At(pointer(err)?),
+            };
+            let kinds = t.kinds.as_ref().map(|ks| {
+                ks.iter()
+                    .filter_map(|k| k.value.parse::<AgencyKind>().map_err(|e| err(k.referenced, format!("rule `{rule}`: {e}"))).ok())
+                    .collect()
+            });
+            let levels = t.levels.as_ref().map(|ls| {
+                ls.iter()
+                    .filter_map(|l| {
+                        Level::named(&l.value).or_else(|| {
+                            err(
+                                l.referenced,
+                                format!("rule `{rule}`: unknown level `{}`; expected national, province, prefecture or county", l.value),
+                            );
+                            None
+                        })
+                    })
+                    .collect()
+            });
+            let from_message = match &t.audience {
+                Some(a) if a.value.starts_with('/') => Some(a.value.clone()),
+                Some(a) => {
+                    err(a.referenced, format!("rule `{rule}`: `audience` takes a JSON pointer into the message, e.g. /data/audience"));
+                    None
+                }
+                None => None,
+            };
+            Some(Target::MembersOf { region, audience: Audience { kinds, levels, from_message } })
+        }
         "agency" => match value.value.parse::<AgencyId>() {
             Ok(a) if divisions.get(&a.division).is_some_and(|e| !e.grouping) => {
                 Some(Target::Fixed(Recipient::Agency(a)))

@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::error::StoreError;
 use crate::audit::Entry;
-use crate::model::AgencyId;
 
 #[async_trait]
 pub trait Messages: Send + Sync {
@@ -106,7 +105,7 @@ pub enum Accepted {
 /// The audit record of a refused message: metadata only, never content.
 #[derive(Clone, Debug)]
 pub struct Refusal {
-    pub sender: Option<AgencyId>,
+    pub sender: Option<crate::model::Sender>,
     pub body_sha256: String,
     pub code: &'static str,
     /// The pointers the refusal names (never values).
@@ -132,7 +131,7 @@ impl Refusal {
     /// The audit record of the refusal: its code, the hash of the body and the pointers named.
     pub fn audit_entry(&self) -> Entry {
         let mut entry = Entry::new("refused").code(self.code);
-        entry.actor = self.sender.map(|s| s.to_string());
+        entry.actor = self.sender.as_ref().map(|s| s.to_string());
         entry.body_sha256 = Some(self.body_sha256.clone());
         entry.detail = Some(self.pointers.clone()).filter(|p| !p.is_empty());
         entry

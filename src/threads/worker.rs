@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::clock::{Clock, format_ms};
 use crate::config::{Config, Current};
-use crate::model::{AgencyId, types};
+use crate::model::{AgencyId, Sender, types};
 use crate::pipeline::{self, Delivery, Normalized};
 use crate::route::{Recipient, Role, Routed};
 use crate::store::{DueObligation, LogEntry, Store, StoreError, ThreadStep};
@@ -155,7 +155,7 @@ impl ThreadWorker {
             in_reply_to: Some(request_native_id),
             stripped: Vec::new(),
         };
-        match pipeline::address(&config.router, &normalized, &replier_id, reply.as_ref()) {
+        match pipeline::address(&config.router, &normalized, &Sender::Agency(replier_id), reply.as_ref()) {
             Ok(a) => {
                 tracing::info!(obligation, from = %replier, recipients = a.deliveries.len(), "无法认定: the request goes up a level");
                 self.commit(&normalized, replier, &a.deliveries).await

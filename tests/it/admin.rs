@@ -267,7 +267,7 @@ mod embedded {
             admin(&server.url, "/v1/admin/reload", Some(OPERATOR), "application/json", Vec::new()).await;
         assert_eq!((status, out["code"].as_str()), (422, Some("invalid_configuration")), "{out}");
         assert!(out["details"][0]["reason"].as_str().unwrap().contains("rules.yaml:"), "{out}");
-        assert!(out["details"][0]["reason"].as_str().unwrap().contains("unknown agency kind `police`"), "{out}");
+        assert!(out["details"][0]["reason"].as_str().unwrap().contains("unknown sender kind `police`"), "{out}");
         let (_, r) = post_json(&server.url, "procuratorate:330000", &reload_bulletin(3)).await;
         assert_eq!(recipient_ids(&r["recipients"]).len(), 2, "still the last good configuration");
 

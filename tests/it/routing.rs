@@ -43,7 +43,7 @@ fn route_event(
 fn recipients(
     config: &Config,
     n: &pipeline::Normalized,
-    sender: &xietong::model::AgencyId,
+    sender: &xietong::model::Sender,
 ) -> BTreeMap<String, (String, Vec<String>)> {
     let a = pipeline::address(&config.router, n, sender, None).unwrap_or_else(|p| panic!("not routed: {p}"));
     a.deliveries
