@@ -405,3 +405,46 @@ impl Agencies {
         self.by_id.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> (Agencies, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agencies.yaml");
+        std::fs::write(&path, text).unwrap();
+        let mut errors = Vec::new();
+        let agencies = Agencies::load(&path, &Settings::default(), &BTreeSet::new(), &mut errors);
+        (agencies, errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn a_liaison_is_kept_when_it_can_be_reached_and_reported_where_it_cannot() {
+        let (agencies, errors) = load(
+            "agencies:\n\
+             \x20 - id: ip_office:330100\n\
+             \x20   liaison: { name: 联络人, unit: 保护处, phone: \"0571-5555 0100\" }\n\
+             \x20 - id: procuratorate:330100\n\
+             \x20   liaison: { name: 联络人 }\n\
+             \x20 - id: procuratorate:330000\n\
+             \x20   liaison: { name: \" \", email: a@b.cn }\n\
+             \x20 - id: ip_office:330000\n\
+             \x20   liaison: { name: 联络人, phone: 五五五, email: nobody }\n\
+             hubs:\n\
+             \x20 - id: hub:yangtze_delta\n\
+             \x20   rate_limit: { per_second: 5, burst: 10 }\n\
+             \x20   liaison: { name: 联络人, email: hub@example.cn }\n",
+        );
+        let ok: AgencyId = "ip_office:330100".parse().unwrap();
+        assert_eq!(agencies.get(&ok).unwrap().liaison.as_ref().unwrap().unit.as_deref(), Some("保护处"));
+        let hub = agencies.hub("yangtze_delta").unwrap();
+        assert_eq!((hub.rate_limit.per_second, hub.liaison.as_ref().map(|l| l.name.as_str())), (5, Some("联络人")));
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].contains(":5:") && errors[0].contains("give a phone or an email"), "{}", errors[0]);
+        assert!(errors[1].contains(":7:") && errors[1].contains("liaison.name is empty"), "{}", errors[1]);
+        assert!(errors[2].contains(":9:") && errors[2].contains("liaison.phone"), "{}", errors[2]);
+        let none: AgencyId = "procuratorate:330100".parse().unwrap();
+        assert!(agencies.get(&none).unwrap().liaison.is_none(), "a liaison that cannot be reached is not served");
+    }
+}

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use agencies::{Agencies, Agency};
+pub use agencies::{Agencies, Agency, Hub, Liaison};
 pub use error::{ConfigError, ConfigErrors};
 pub use operators::Operators;
 pub use permissions::Permissions;

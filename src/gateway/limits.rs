@@ -32,10 +32,8 @@ impl RateLimits {
                 let per_second = NonZeroU32::new(limit.per_second)?;
                 let burst = NonZeroU32::new(limit.burst)?;
                 let quota = Quota::per_second(per_second).allow_burst(burst);
-                let kept = previous
-                    .and_then(|p| p.limiters.get(&sender))
-                    .filter(|(q, _)| *q == quota)
-                    .map(|(_, l)| l.clone());
+                let kept =
+                    previous.and_then(|p| p.limiters.get(&sender)).filter(|(q, _)| *q == quota).map(|(_, l)| l.clone());
                 Some((sender, (quota, kept.unwrap_or_else(|| Arc::new(RateLimiter::direct(quota))))))
             })
             .collect();

@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::{auth, request};
 use crate::gateway::{Gateway, ReloadError};
 use crate::model::{Code, Detail, Problem, Sender};
-use crate::pipeline::explain;
+use crate::pipeline::{Records, explain};
 
 /// The operator calling.
 fn operator(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
@@ -42,7 +42,15 @@ pub async fn explain(
     let kind = request::kind(&req)?;
     let body = request::read(&req, payload, config.settings.limits.max_body_bytes).await?;
     tracing::info!(operator = %operator, sender = %sender, "explain");
-    match explain::explain(config, &sender, kind, &body, Some(gw.store.as_ref())).await {
+    match explain::explain(
+        config,
+        &sender,
+        kind,
+        &body,
+        Some(Records { store: gw.store.as_ref(), now_ms: gw.clock.now_ms() }),
+    )
+    .await
+    {
         Ok(e) => Ok(HttpResponse::Ok().json(e.output)),
         Err(usage) => Err(Problem::new(Code::BadRequest, usage).into()),
     }

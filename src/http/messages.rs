@@ -62,12 +62,21 @@ async fn handle(gw: &Gateway, req: &HttpRequest, payload: web::Payload) -> Resul
     })?;
     let body_sha256 = pipeline::body_sha256(&body);
 
-    let unit = match pipeline::run(config, format, &sender, &body, Some(gw.store.as_ref())).await {
+    let unit = match pipeline::run(
+        config,
+        format,
+        &sender,
+        &body,
+        Some(pipeline::Records { store: gw.store.as_ref(), now_ms: gw.clock.now_ms() }),
+    )
+    .await
+    {
         Ok(unit) => unit,
         Err(p) => {
             // Only metadata is recorded: the hash of the body, never its content.
             tracing::info!(sender = %sender, code = p.code.as_str(), fields = %p.pointers(), body_sha256 = %body_sha256, "refused");
-            let audit = Refusal { sender: Some(sender.clone()), body_sha256, code: p.code.as_str(), pointers: p.pointers() };
+            let audit =
+                Refusal { sender: Some(sender.clone()), body_sha256, code: p.code.as_str(), pointers: p.pointers() };
             if let Err(e) = gw.store.record_refusal(audit).await {
                 tracing::warn!(error = %e, "could not record the refusal in the audit log");
             }

@@ -2,13 +2,14 @@
 //! ([`routes`]), what every request passes through ([`middleware`], [`connections`]), who is
 //! calling ([`auth`]), what a request carries ([`request`]), the one mapping of refusals to responses
 //! ([`error`]), and one file per resource: [`messages`], [`feeds`] (pages and streams),
-//! [`subscriptions`], [`threads`] (threads and statistics), [`admin`], [`health`] (health,
-//! readiness, metrics).
+//! [`subscriptions`], [`threads`] (threads and statistics), [`agencies`] (liaisons), [`admin`],
+//! [`health`] (health, readiness, metrics).
 //!
 //! Handlers read the [`crate::gateway::Gateway`] and call the domain modules; nothing below
 //! this module knows of actix or HTTP.
 
 pub mod admin;
+pub mod agencies;
 pub mod auth;
 pub mod connections;
 pub mod error;

@@ -2,7 +2,7 @@
 
 use actix_web::web::{self, ServiceConfig};
 
-use super::{admin, feeds, health, messages, subscriptions, threads};
+use super::{admin, agencies, feeds, health, messages, subscriptions, threads};
 
 /// Adds every route of the gateway to `cfg`.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -15,6 +15,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/v1/admin/stats", web::get().to(threads::stats))
         .route("/v1/admin/dead-letters", web::get().to(admin::dead_letters))
         .service(post_only("/v1/admin/dead-letters/{id}/replay", admin::replay))
+        .route("/v1/agencies/{id}/liaison", web::get().to(agencies::liaison))
         .route("/v1/feeds/{feed}/events", web::get().to(feeds::events))
         .route("/v1/feeds/{feed}/stream", web::get().to(feeds::stream))
         .service(

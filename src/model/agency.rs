@@ -168,7 +168,9 @@ impl FromStr for SenderKind {
         match s {
             "hub" => Ok(SenderKind::Hub),
             other => other.parse().map(SenderKind::Agency).map_err(|_| {
-                format!("unknown sender kind `{s}`; expected one of ip_office, procuratorate, public_security, court, hub")
+                format!(
+                    "unknown sender kind `{s}`; expected one of ip_office, procuratorate, public_security, court, hub"
+                )
             }),
         }
     }
@@ -233,7 +235,10 @@ impl FromStr for Sender {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.strip_prefix("hub:") {
-            Some(key) if !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') => {
+            Some(key)
+                if !key.is_empty()
+                    && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+            {
                 Ok(Sender::Hub(key.to_string()))
             }
             Some(_) => Err(format!("`{s}` is not a hub id; expected hub:REGION, e.g. hub:yangtze_delta")),
@@ -273,6 +278,31 @@ mod tests {
         for bad in ["ip_office", "police:330100", "ip_office:33010", "ip_office:33010x", "ip_office:3301000", ":330100"]
         {
             assert!(bad.parse::<AgencyId>().is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_sender_is_an_agency_or_a_hub() {
+        let hub: Sender = "hub:yangtze_delta".parse().unwrap();
+        assert_eq!((hub.kind(), hub.source_uri()), (SenderKind::Hub, "urn:xietong:hub:yangtze_delta".to_string()));
+        assert!(hub.agency().is_none());
+        let agency: Sender = "court:330100".parse().unwrap();
+        assert_eq!(agency.kind(), SenderKind::Agency(AgencyKind::Court));
+        for bad in ["hub:", "hub:Yangtze", "hub:a-b", "hub:长三角", "police:330100", "gateway"] {
+            assert!(bad.parse::<Sender>().is_err(), "{bad} should be refused");
+        }
+        assert_eq!("hub".parse::<SenderKind>(), Ok(SenderKind::Hub));
+        assert!("police".parse::<SenderKind>().unwrap_err().contains("hub"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the text, parsing never panics, and what parses prints back as it was.
+        #[test]
+        fn sender_ids_parse_back_to_themselves(text in "(hub:[a-z0-9_]{0,12}|(ip_office|court|hub|x):[0-9a-z]{0,7}|.{0,16})") {
+            if let Ok(sender) = text.parse::<Sender>() {
+                proptest::prop_assert_eq!(sender.to_string(), text.clone());
+                proptest::prop_assert_eq!(text.parse::<Sender>(), Ok(sender));
+            }
         }
     }
 }

@@ -14,6 +14,8 @@ const COMMON: &str = include_str!("../../schemas/common.json");
 
 /// `(schema file stem, contents)` for every message type.
 const TYPE_SCHEMAS: &[(&str, &str)] = &[
+    ("meeting.notice", include_str!("../../schemas/meeting.notice.json")),
+    ("meeting.reply", include_str!("../../schemas/meeting.reply.json")),
     ("related_case.notice", include_str!("../../schemas/related_case.notice.json")),
     ("bulletin", include_str!("../../schemas/bulletin.json")),
     ("expert.request", include_str!("../../schemas/expert.request.json")),
@@ -31,7 +33,10 @@ const TYPE_SCHEMAS: &[(&str, &str)] = &[
     ("non_prosecution.transfer", include_str!("../../schemas/non_prosecution.transfer.json")),
     ("non_prosecution.result", include_str!("../../schemas/non_prosecution.result.json")),
     ("major_case.supervision", include_str!("../../schemas/major_case.supervision.json")),
+    ("hub.notice", include_str!("../../schemas/hub.notice.json")),
+    ("cooperation.notice", include_str!("../../schemas/cooperation.notice.json")),
     ("typical_case", include_str!("../../schemas/typical_case.json")),
+    ("evaluation.notice", include_str!("../../schemas/evaluation.notice.json")),
     ("thread.overdue", include_str!("../../schemas/thread.overdue.json")),
 ];
 

@@ -28,6 +28,8 @@ macro_rules! types {
 }
 
 types! {
+    "meeting.notice", "二";
+    "meeting.reply", "二";
     "related_case.notice", "三";
     "bulletin", "四";
     "expert.request", "六";
@@ -45,7 +47,10 @@ types! {
     "non_prosecution.transfer", "八";
     "non_prosecution.result", "八";
     "major_case.supervision", "九";
+    "hub.notice", "十";
+    "cooperation.notice", "十一–十四";
     "typical_case", "十五";
+    "evaluation.notice", "十七";
     "thread.overdue", "十七";
 }
 
@@ -54,6 +59,9 @@ pub const OVERDUE: &str = "cn.xietong.thread.overdue";
 
 /// 逐级请示: a request passed on to the superior; a reply to it answers whoever first asked.
 pub const ESCALATION: &str = "cn.xietong.opinion.escalation";
+
+/// 奖优惩劣: a commendation or criticism, to which the gateway adds the evaluated agency's figures.
+pub const EVALUATION: &str = "cn.xietong.evaluation.notice";
 
 /// The type named `name` (a full CloudEvents type), if there is one.
 pub fn lookup(name: &str) -> Option<&'static MessageType> {

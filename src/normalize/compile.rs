@@ -93,8 +93,11 @@ impl Compiler<'_> {
             classification: e.classification.map(|r| envelope_rule(self, r, "classification")),
             in_reply_to: e.in_reply_to.map(|r| envelope_rule(self, r, "in_reply_to")),
         };
-        if !matches!(envelope.sender.convert, Some(Convert::Division | Convert::Agency)) {
-            self.error(Location::UNKNOWN, "envelope.sender needs `convert: division` or `convert: agency`");
+        if !matches!(envelope.sender.convert, Some(Convert::Division | Convert::Agency | Convert::Sender)) {
+            self.error(
+                Location::UNKNOWN,
+                "envelope.sender needs `convert: division`, `convert: agency` or `convert: sender`",
+            );
         }
         let mut type_table = HashMap::new();
         for (native, canonical) in &spec.types {

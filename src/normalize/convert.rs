@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Number, Value};
 
 use crate::clock::beijing;
-use crate::model::{AgencyId, Division};
+use crate::model::{AgencyId, Division, Sender};
 use crate::secrecy::Level;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -38,6 +38,8 @@ pub enum Convert {
     Divisions,
     /// An agency id `KIND:DIVISION`.
     Agency,
+    /// A sender: an agency id, or a regional hub `hub:REGION`.
+    Sender,
     /// A classification level (公开, 内部 or 非密, 工作秘密, 秘密, 机密, 绝密; a `★` period is
     /// allowed) → the level's name (非密 becomes 内部).
     Classification,
@@ -92,6 +94,10 @@ impl Convert {
                 .parse::<AgencyId>()
                 .map(|a| Value::String(a.to_string()))
                 .map_err(|_| "expected an agency id KIND:DIVISION, e.g. ip_office:330100".into()),
+            Convert::Sender => text(value, "an agency id KIND:DIVISION or a hub hub:REGION")?
+                .parse::<Sender>()
+                .map(|s| Value::String(s.to_string()))
+                .map_err(|_| "expected an agency id KIND:DIVISION (e.g. ip_office:330100) or a hub hub:REGION".into()),
             Convert::Classification => Level::parse(text(value, "a classification level")?)
                 .map(|l| Value::String(l.name().to_string()))
                 .ok_or_else(|| format!("unknown classification; expected one of {}", Level::NAMES)),

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::convert::Convert;
 use super::spec::MarkingShape;
-use crate::model::{AgencyId, Code, Detail, Division, MessageType};
+use crate::model::{AgencyId, Code, Detail, Division, MessageType, Sender};
 use crate::secrecy::Level;
 
 /// A compiled source format.
@@ -102,6 +102,8 @@ pub(super) enum Test {
 pub enum SenderRef {
     Division(Division),
     Agency(AgencyId),
+    /// A regional hub, by its region's key.
+    Hub(String),
     /// A sender that is neither: it names nobody the credentials could be.
     Unknown(String),
     Absent,
@@ -354,7 +356,11 @@ impl Mapping {
         let sender = match run.string(&e.sender, doc, "/sender") {
             None => SenderRef::Absent,
             Some(s) => match e.sender.convert {
-                Some(Convert::Agency) => s.parse().map(SenderRef::Agency).unwrap_or(SenderRef::Unknown(s)),
+                Some(Convert::Agency | Convert::Sender) => match s.parse::<Sender>() {
+                    Ok(Sender::Agency(a)) => SenderRef::Agency(a),
+                    Ok(Sender::Hub(key)) => SenderRef::Hub(key),
+                    Err(_) => SenderRef::Unknown(s),
+                },
                 _ => Division::parse(&s).map(SenderRef::Division).unwrap_or(SenderRef::Unknown(s)),
             },
         };

@@ -1,13 +1,14 @@
 //! The pipeline from end to end: a body from an authenticated sender in, the unit the store
 //! commits out (or the refusal).
 
+use super::evaluation;
 use super::intake::{self, Normalized};
 use super::recipients::{self, Addressed, Delivery};
 use crate::config::Config;
 use crate::model::{Problem, Sender, types};
 use crate::normalize::Mapping;
 use crate::route::Reply;
-use crate::store::{Messages, NewMessage};
+use crate::store::{Messages, NewMessage, Store};
 
 /// How many escalations a reply's requester is looked for through.
 const ESCALATIONS_FOLLOWED: usize = 8;
@@ -19,23 +20,40 @@ pub struct Unit {
     pub addressed: Addressed,
 }
 
+/// What the pipeline reads of the gateway's records: the store, and the time now (unix ms).
+#[derive(Clone, Copy)]
+pub struct Records<'a> {
+    pub store: &'a dyn Store,
+    pub now_ms: i64,
+}
+
 /// Every stage on `body`, sent by `sender` in `format`: parse and shape limits, normalisation and
 /// the no-state-secrets rule, the sender's permission for the type, routing and each
-/// recipient's copy. `links` (the store) says whom a reply answers, so that it goes back to
-/// whoever asked (`reply_to: sender` and `requester` in the rules); without it
-/// (`xietong explain`), that is not known.
+/// recipient's copy. `records` (the store) say whom a reply answers, so that it goes back to
+/// whoever asked (`reply_to: sender` and `requester` in the rules), and give an evaluation
+/// notice its figures; without them (`xietong explain`), neither is known.
 pub async fn run(
     config: &Config,
     format: &Mapping,
     sender: &Sender,
     body: &[u8],
-    links: Option<&dyn Messages>,
+    records: Option<Records<'_>>,
 ) -> Result<Unit, Problem> {
     let doc = intake::parse(body, &config.settings.limits.shape())?;
-    let normalized = intake::normalize_document(&config.schemas, format, sender, doc)?;
+    let mut normalized = intake::normalize_document(&config.schemas, format, sender, doc)?;
     config.permissions.check(sender, normalized.message_type.name)?;
-    let reply = match (links, &normalized.in_reply_to) {
-        (Some(store), Some(link)) => reply_context(store, link, &sender.to_string()).await,
+    if normalized.message_type.name == types::EVALUATION {
+        // The content hash is already taken: a retry of the notice is the same message, whatever
+        // the figures are by then.
+        match records {
+            Some(r) => evaluation::attach_figures(&mut normalized.event, r.store, &config.router, r.now_ms).await?,
+            None => {
+                evaluation::period(&normalized.event)?;
+            }
+        }
+    }
+    let reply = match (records, &normalized.in_reply_to) {
+        (Some(r), Some(link)) => reply_context(r.store, link, &sender.to_string()).await,
         _ => None,
     };
     let addressed = recipients::address(&config.router, &normalized, sender, reply.as_ref())?;

@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use super::accept;
 use crate::config::Config;
 use crate::model::{BodyKind, Sender};
-use crate::store::Messages;
 
 /// The outcome of explaining one message.
 pub struct Explanation {
@@ -14,24 +13,26 @@ pub struct Explanation {
     pub output: Value,
 }
 
-/// Runs the pipeline for `sender` on `body`. When `links` (the store) is given, a reply is
-/// addressed to whoever sent what it answers. `Err` is a usage problem (no format for the
+/// Runs the pipeline for `sender` on `body`. When `records` (the store) are given, a reply is
+/// addressed to whoever sent what it answers, and an evaluation notice gets its figures. `Err` is a usage problem (no format for the
 /// sender), not a refusal of the message.
 pub async fn explain(
     config: &Config,
     sender: &Sender,
     kind: BodyKind,
     body: &[u8],
-    links: Option<&dyn Messages>,
+    records: Option<accept::Records<'_>>,
 ) -> Result<Explanation, String> {
     let format = config.mapping_for(sender, kind).ok_or_else(|| match sender {
         Sender::Agency(a) => format!(
             "{sender} has no source format: configure it in agencies.yaml or set formats.{} in xietong.yaml",
             a.kind
         ),
-        Sender::Hub(_) => format!("{sender} is a hub: hubs post canonical events (application/cloudevents+json)"),
+        Sender::Hub(_) => format!(
+            "{sender} is a hub: hubs post canonical events (application/cloudevents+json; explain --kind cloudevent)"
+        ),
     })?;
-    let output = match accept::run(config, format, sender, body, links).await {
+    let output = match accept::run(config, format, sender, body, records).await {
         Ok(unit) => {
             let (n, a) = (unit.normalized, unit.addressed);
             json!({

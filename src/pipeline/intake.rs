@@ -120,8 +120,8 @@ pub fn normalize_document(
         (SenderRef::Division(d), Sender::Agency(a)) if *d != a.division => Some(d.to_string()),
         (SenderRef::Division(d), Sender::Hub(_)) => Some(d.to_string()),
         (SenderRef::Agency(a), _) if Sender::Agency(*a) != *sender => Some(a.to_string()),
-        // A hub names itself `hub:REGION`, which is no agency id.
-        (SenderRef::Unknown(s), _) if *s != sender.to_string() => Some(format!("`{s}`")),
+        (SenderRef::Hub(key), _) if Sender::Hub(key.clone()) != *sender => Some(format!("hub:{key}")),
+        (SenderRef::Unknown(s), _) => Some(format!("`{s}`")),
         _ => None,
     };
     // A canonical event may also name its sender in its data; the gateway writes the

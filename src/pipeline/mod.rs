@@ -24,10 +24,11 @@
 //!    its clearance removed, personal data masked for the public feed.
 
 pub mod accept;
+pub mod evaluation;
 pub mod explain;
 pub mod intake;
 pub mod recipients;
 
-pub use accept::{Unit, reply_context, run, stored};
+pub use accept::{Records, Unit, reply_context, run, stored};
 pub use intake::{Normalized, body_sha256, content_hash, normalize, normalize_document, parse};
 pub use recipients::{Addressed, Delivery, Withheld, address, copies, outbox};

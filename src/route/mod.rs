@@ -344,7 +344,12 @@ impl Router {
 
     /// The recipients a target names, each with the reason; a refusal when the message names
     /// an agency or region for the target that does not exist.
-    fn resolve(&self, target: &Target, at: &Resolving<'_>, notes: &mut Vec<String>) -> Result<Vec<(Recipient, String)>, Problem> {
+    fn resolve(
+        &self,
+        target: &Target,
+        at: &Resolving<'_>,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<(Recipient, String)>, Problem> {
         let rule = at.rule;
         Ok(match target {
             Target::ReplyTo(whom) => {
@@ -467,8 +472,10 @@ impl Router {
         match value.parse::<AgencyId>() {
             Ok(a) if self.divisions.get(&a.division).is_some_and(|e| !e.grouping) => Ok(a),
             Ok(_) => Err(unknown_division(pointer)),
-            Err(_) => Err(Problem::new(Code::SchemaViolation, "the message does not name the agency its routing needs")
-                .with_details(vec![Detail::new(pointer, "expected an agency id, KIND:DIVISION")])),
+            Err(_) => {
+                Err(Problem::new(Code::SchemaViolation, "the message does not name the agency its routing needs")
+                    .with_details(vec![Detail::new(pointer, "expected an agency id, KIND:DIVISION")]))
+            }
         }
     }
 
@@ -502,7 +509,11 @@ impl Router {
         if details.is_empty() {
             Ok(out)
         } else {
-            let what = if code == Code::UnknownRegion { "a hub that does not exist" } else { "an agency whose division does not exist" };
+            let what = if code == Code::UnknownRegion {
+                "a hub that does not exist"
+            } else {
+                "an agency whose division does not exist"
+            };
             Err(Problem::new(code, format!("the message lists {what}")).with_details(details))
         }
     }
@@ -528,8 +539,11 @@ impl Router {
                 Some(v) => match v.as_str().and_then(|key| self.regions.get(key)) {
                     Some(r) => Some(r),
                     None => {
-                        return Err(Problem::new(Code::UnknownRegion, "the message names a region that does not exist")
-                            .with_details(vec![Detail::new(pointer.as_str(), "not a region of regions.yaml")]));
+                        return Err(Problem::new(
+                            Code::UnknownRegion,
+                            "the message names a region that does not exist",
+                        )
+                        .with_details(vec![Detail::new(pointer.as_str(), "not a region of regions.yaml")]));
                     }
                 },
             },
@@ -540,9 +554,10 @@ impl Router {
         };
         let named = audience.from_message.as_deref().and_then(|p| at.event.pointer(p));
         let listed = |member: &str| -> Option<Vec<String>> {
-            named.and_then(|a| a.get(member)).and_then(Value::as_array).map(|l| {
-                l.iter().filter_map(Value::as_str).map(str::to_string).collect()
-            })
+            named
+                .and_then(|a| a.get(member))
+                .and_then(Value::as_array)
+                .map(|l| l.iter().filter_map(Value::as_str).map(str::to_string).collect())
         };
         let (kinds, levels) = (listed("kinds"), listed("levels"));
         let mut members: Vec<&AgencyId> = self
@@ -552,7 +567,9 @@ impl Router {
             .filter(|a| audience.kinds.as_ref().is_none_or(|ks| ks.contains(&a.kind)))
             .filter(|a| audience.levels.as_ref().is_none_or(|ls| ls.contains(&divisions::Level::of(&a.division))))
             .filter(|a| kinds.as_ref().is_none_or(|ks| ks.iter().any(|k| k == a.kind.as_str())))
-            .filter(|a| levels.as_ref().is_none_or(|ls| ls.iter().any(|l| l == divisions::Level::of(&a.division).as_str())))
+            .filter(|a| {
+                levels.as_ref().is_none_or(|ls| ls.iter().any(|l| l == divisions::Level::of(&a.division).as_str()))
+            })
             .collect();
         members.sort();
         if members.is_empty() {
@@ -560,7 +577,9 @@ impl Router {
         }
         Ok(members
             .into_iter()
-            .map(|a| (Recipient::Agency(*a), format!("a member of {} ({})", region.name, divisions::Level::of(&a.division))))
+            .map(|a| {
+                (Recipient::Agency(*a), format!("a member of {} ({})", region.name, divisions::Level::of(&a.division)))
+            })
             .collect())
     }
 

@@ -185,7 +185,10 @@ pub enum Target {
     /// The agencies or hubs the message lists at a JSON pointer.
     Listed(String),
     /// The connected agencies of a region, narrowed by an audience.
-    MembersOf { region: RegionRef, audience: Audience },
+    MembersOf {
+        region: RegionRef,
+        audience: Audience,
+    },
 }
 
 /// A compiled rule.
@@ -299,9 +302,9 @@ pub(crate) fn compile(specs: Vec<RuleSpec>, divisions: &Divisions, regions: &Reg
         if counterpart
             && without.is_some_and(|kinds| {
                 !kinds.is_empty()
-                    && kinds.iter().all(|k| {
-                        !matches!(k, SenderKind::Agency(AgencyKind::IpOffice | AgencyKind::Procuratorate))
-                    })
+                    && kinds
+                        .iter()
+                        .all(|k| !matches!(k, SenderKind::Agency(AgencyKind::IpOffice | AgencyKind::Procuratorate)))
             })
         {
             err(
@@ -406,7 +409,9 @@ fn compile_target(
     {
         err(of.referenced, format!("rule `{rule}`: `of` applies to same_level and superior only"));
     }
-    for (name, given) in [("kinds", t.kinds.is_some()), ("levels", t.levels.is_some()), ("audience", t.audience.is_some())] {
+    for (name, given) in
+        [("kinds", t.kinds.is_some()), ("levels", t.levels.is_some()), ("audience", t.audience.is_some())]
+    {
         if given && *key != "members_of" {
             err(at, format!("rule `{rule}`: `{name}` applies to members_of only"));
         }
@@ -433,7 +438,10 @@ fn compile_target(
         "counterpart" if *key == "same_level" => Some(KindRef::Counterpart),
         "same" if *key != "national" && of != Of::Case => Some(KindRef::Same),
         "same" => {
-            err(at, format!("rule `{rule}`: `same` is the kind of the agency `of` names, and a case division has none"));
+            err(
+                at,
+                format!("rule `{rule}`: `same` is the kind of the agency `of` names, and a case division has none"),
+            );
             None
         }
         other => match other.parse::<AgencyKind>() {
@@ -467,7 +475,9 @@ fn compile_target(
             };
             let kinds = t.kinds.as_ref().map(|ks| {
                 ks.iter()
-                    .filter_map(|k| k.value.parse::<AgencyKind>().map_err(|e| err(k.referenced, format!("rule `{rule}`: {e}"))).ok())
+                    .filter_map(|k| {
+                        k.value.parse::<AgencyKind>().map_err(|e| err(k.referenced, format!("rule `{rule}`: {e}"))).ok()
+                    })
                     .collect()
             });
             let levels = t.levels.as_ref().map(|ls| {
@@ -486,7 +496,10 @@ fn compile_target(
             let from_message = match &t.audience {
                 Some(a) if a.value.starts_with('/') => Some(a.value.clone()),
                 Some(a) => {
-                    err(a.referenced, format!("rule `{rule}`: `audience` takes a JSON pointer into the message, e.g. /data/audience"));
+                    err(
+                        a.referenced,
+                        format!("rule `{rule}`: `audience` takes a JSON pointer into the message, e.g. /data/audience"),
+                    );
                     None
                 }
                 None => None,

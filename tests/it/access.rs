@@ -8,13 +8,26 @@ use serde_json::{Value, json};
 const KINDS: [&str; 4] = ["ip_office", "procuratorate", "public_security", "court"];
 /// One division per level: national, province (四川), prefecture (成都), county (锦江区).
 const DIVISIONS: [&str; 4] = ["000000", "510000", "510100", "510104"];
+/// The hub of a region those divisions belong to: it sends too.
+const HUB: &str = "hub:chengdu_chongqing";
 
-/// The brief's flow table, written out independently of `config/permissions.yaml`: whether an
-/// agency of `kind` at `division` may send `message_type`.
+/// The brief's flow table and issue 15's mechanisms, written out independently of
+/// `config/permissions.yaml`: whether an agency of `kind` at `division` (a hub: kind `hub`) may
+/// send `message_type`.
 fn may_send(message_type: &str, kind: &str, division: &str) -> bool {
     let both = matches!(kind, "ip_office" | "procuratorate");
+    let hub = kind == "hub";
     match message_type.trim_start_matches("cn.xietong.") {
-        "bulletin" | "typical_case" | "related_case.notice" | "opinion.escalation" => both,
+        // §十: a hub speaks to its region: bulletins and coordination notices, nothing else.
+        "bulletin" => both || hub,
+        "hub.notice" => hub,
+        _ if hub => false,
+        // §二: either side calls a meeting; whoever is invited answers, courts and police too.
+        "meeting.notice" | "cooperation.notice" => both,
+        "meeting.reply" => true,
+        // §十七: CNIPA and the SPP commend and criticise.
+        "evaluation.notice" => both && division == "000000",
+        "typical_case" | "related_case.notice" | "opinion.escalation" => both,
         "expert.request" | "opinion.request" | "supervision.feedback" | "non_prosecution.transfer" => {
             kind == "procuratorate"
         }
@@ -27,18 +40,24 @@ fn may_send(message_type: &str, kind: &str, division: &str) -> bool {
     }
 }
 
-/// The shared examples, each with the agency it comes from.
-const EXAMPLES: [(&str, &str); 10] = [
-    ("ipo-clue-transfer.json", "ip_office:330100"),
-    ("ipo-filing-supervision.json", "ip_office:330100"),
-    ("ipo-opinion-cannot-determine.json", "ip_office:440300"),
-    ("ipo-bulletin-field-secret.json", "ip_office:330000"),
-    ("ipo-typical-case.json", "ip_office:330000"),
-    ("prc-non-prosecution-transfer.json", "procuratorate:330100"),
-    ("prc-opinion-request.json", "procuratorate:440300"),
-    ("prc-supervision-feedback.json", "procuratorate:330100"),
-    ("prc-major-case-supervision.json", "procuratorate:000000"),
-    ("prc-expert-request.json", "procuratorate:310000"),
+/// The shared examples and those of docs/examples (under the repository's root), each with the
+/// agency or hub it comes from.
+const EXAMPLES: [(&str, &str); 15] = [
+    ("tests/fixtures/shared/examples/ipo-clue-transfer.json", "ip_office:330100"),
+    ("tests/fixtures/shared/examples/ipo-filing-supervision.json", "ip_office:330100"),
+    ("tests/fixtures/shared/examples/ipo-opinion-cannot-determine.json", "ip_office:440300"),
+    ("tests/fixtures/shared/examples/ipo-bulletin-field-secret.json", "ip_office:330000"),
+    ("tests/fixtures/shared/examples/ipo-typical-case.json", "ip_office:330000"),
+    ("tests/fixtures/shared/examples/prc-non-prosecution-transfer.json", "procuratorate:330100"),
+    ("tests/fixtures/shared/examples/prc-opinion-request.json", "procuratorate:440300"),
+    ("tests/fixtures/shared/examples/prc-supervision-feedback.json", "procuratorate:330100"),
+    ("tests/fixtures/shared/examples/prc-major-case-supervision.json", "procuratorate:000000"),
+    ("tests/fixtures/shared/examples/prc-expert-request.json", "procuratorate:310000"),
+    ("docs/examples/ipo-meeting-notice.json", "ip_office:330100"),
+    ("docs/examples/prc-meeting-reply.json", "procuratorate:330100"),
+    ("docs/examples/ipo-cooperation-notice.json", "ip_office:330000"),
+    ("docs/examples/prc-evaluation-notice.json", "procuratorate:000000"),
+    ("docs/examples/hub-notice.json", "hub:yangtze_delta"),
 ];
 
 fn matrix_token(agency: &str) -> String {
@@ -49,6 +68,11 @@ fn matrix_token(agency: &str) -> String {
 fn server() -> TestServer {
     let config = ConfigDir::new("");
     let mut agencies = std::fs::read_to_string(config.path().join("agencies.yaml")).unwrap();
+    let hub = format!("  - id: {HUB}\n");
+    let at = agencies.find(&hub).unwrap();
+    let tokens = at + agencies[at..].find("    tokens:\n").unwrap() + "    tokens:\n".len();
+    let hash = xietong::token::format_hash(&xietong::token::hash(&matrix_token(HUB)));
+    agencies.insert_str(tokens, &format!("      - {hash}\n"));
     for kind in KINDS {
         for division in DIVISIONS {
             let id = format!("{kind}:{division}");
@@ -73,11 +97,12 @@ fn server() -> TestServer {
 async fn canonical_examples(server: &TestServer) -> Vec<Value> {
     let mut out = Vec::new();
     for (file, sender) in EXAMPLES {
+        let media = if sender.starts_with("hub:") { "application/cloudevents+json" } else { "application/json" };
         let r = client()
             .post(format!("{}/v1/admin/explain?as={sender}", server.url))
             .bearer_auth("demo-operator")
-            .header("content-type", "application/json")
-            .body(example(file))
+            .header("content-type", media)
+            .body(std::fs::read(root().join(file)).unwrap())
             .send()
             .await
             .unwrap();
@@ -88,14 +113,21 @@ async fn canonical_examples(server: &TestServer) -> Vec<Value> {
     out
 }
 
-/// `event` as if `agency` had written it.
+/// `event` as if `agency` (or a hub) had written it.
 fn as_sent_by(event: &Value, agency: &str, n: usize) -> Value {
     let mut e = event.clone();
     e["id"] = json!(format!("MATRIX-{n}"));
-    e["source"] = json!(format!("urn:xietong:agency:{agency}"));
+    e["source"] = match agency.strip_prefix("hub:") {
+        Some(key) => json!(format!("urn:xietong:hub:{key}")),
+        None => json!(format!("urn:xietong:agency:{agency}")),
+    };
     e["sender"] = json!(agency);
     e["data"]["sender"] = json!({"id": agency});
     e.as_object_mut().unwrap().remove("nativeid");
+    // The gateway added an evaluation's figures when it explained it; a sender may not write them.
+    if let Some(evaluation) = e["data"].get_mut("evaluation").and_then(Value::as_object_mut) {
+        evaluation.remove("figures");
+    }
     e
 }
 
@@ -113,10 +145,11 @@ async fn who_may_send_what_the_whole_matrix() {
     let (mut allowed, mut denied) = (0, 0);
     for event in &events {
         let message_type = event["type"].as_str().unwrap();
-        for kind in KINDS {
-            for division in DIVISIONS {
+        let agencies = KINDS.iter().flat_map(|k| DIVISIONS.iter().map(move |d| (*k, *d)));
+        for (kind, division) in agencies.chain([("hub", "")]) {
+            {
                 n += 1;
-                let agency = format!("{kind}:{division}");
+                let agency = if kind == "hub" { HUB.to_string() } else { format!("{kind}:{division}") };
                 let body = serde_json::to_vec(&as_sent_by(event, &agency, n)).unwrap();
                 let r = client()
                     .post(format!("{}/v1/messages", server.url))
@@ -141,8 +174,8 @@ async fn who_may_send_what_the_whole_matrix() {
             }
         }
     }
-    assert_eq!((allowed, denied), (49, 111), "the matrix has both sides");
-    assert_eq!(denials(&server, 403, "/v1/messages").await, 111.0);
+    assert_eq!((allowed, denied), (85, 170), "the matrix has both sides");
+    assert_eq!(denials(&server, 403, "/v1/messages").await, 170.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

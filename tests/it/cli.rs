@@ -13,7 +13,7 @@ fn check_passes_on_the_shipped_configuration() {
     );
     assert!(
         stdout.contains(
-            "18 message types granted in permissions.yaml; plain HTTP; embedded store in ./data; audit chain sha256 with no signed checkpoints"
+            "23 message types granted in permissions.yaml; plain HTTP; embedded store in ./data; audit chain sha256 with no signed checkpoints"
         ),
         "{stdout}"
     );
@@ -150,7 +150,12 @@ fn check_reports_routing_problems_with_positions() {
          \x20 - name: f\n\
          \x20   types: []\n\
          \x20   senders: [public_security]\n\
-         \x20   to: [ { same_level: counterpart } ]\n",
+         \x20   to: [ { same_level: counterpart } ]\n\
+         \x20 - name: g\n\
+         \x20   senders: [hub]\n\
+         \x20   to: [ { listed: participants }, { members_of: /data/audience/region, levels: [city] }, { feed: public, kinds: [ip_office] } ]\n\
+         \x20 - name: h\n\
+         \x20   to: [ { superior: same, of: case }, { same_level: ip_office, of: nowhere } ]\n",
     );
     config.write("regions.yaml", "regions:\n  east:\n    name: 东部\n    members: [\"33\", \"3399\", \"330\"]\n");
     let agencies = std::fs::read_to_string(config.path().join("agencies.yaml")).unwrap();
@@ -172,6 +177,11 @@ fn check_reports_routing_problems_with_positions() {
         "rules.yaml:15:11: rule `e`: unknown variable x;",
         "rules.yaml:17:11: rule `f` can never match",
         "rules.yaml:17:11: rule `f`: `counterpart` is impossible for its senders",
+        "rules.yaml:23:21: rule `g`: `listed` takes a JSON pointer into the message",
+        "rules.yaml:23:83: rule `g`: unknown level `city`",
+        "rules.yaml:23:100: rule `g`: `kinds` applies to members_of only",
+        "rules.yaml:25:23: rule `h`: `same` is the kind of the agency `of` names",
+        "rules.yaml:25:70: rule `h`: `of: nowhere` is not sender, case, replying_to or a JSON pointer",
         "regions.yaml:4:21: region `east`: `3399` is not a province (XX) or prefecture (XXYY) prefix",
         "regions.yaml:4:29: region `east`: `330` is not",
         "ip_office:110100: 110100 (市辖区) is a grouping row, not an authority",
@@ -181,7 +191,7 @@ fn check_reports_routing_problems_with_positions() {
     ] {
         assert!(stderr.contains(text), "missing {text:?} in:\n{stderr}");
     }
-    assert!(stderr.contains("has 23 problem(s)"), "each problem once:\n{stderr}");
+    assert!(stderr.contains("has 28 problem(s)"), "each problem once:\n{stderr}");
 }
 
 #[test]

@@ -10,50 +10,6 @@ fn exchange() -> Exchange {
     Exchange::start(ConfigDir::new(&fast_delivery("")))
 }
 
-/// Adds an agency with its demo token to the configuration's agencies.yaml.
-fn connect(config: &ConfigDir, agency: &str) {
-    let path = config.path().join("agencies.yaml");
-    let mut agencies = std::fs::read_to_string(&path).unwrap();
-    let hash = xietong::token::format_hash(&xietong::token::hash(&demo_token(agency)));
-    agencies.push_str(&format!("\n  - id: {agency}\n    tokens: [{hash}]\n"));
-    std::fs::write(path, agencies).unwrap();
-}
-
-/// The recipients of a receipt, as `id role`.
-fn recipients(receipt: &Value) -> Vec<String> {
-    let mut out: Vec<String> = receipt["recipients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| format!("{} {}", r["id"].as_str().unwrap(), r["role"].as_str().unwrap()))
-        .collect();
-    out.sort();
-    out
-}
-
-/// The thread that holds message `id`, once `done` holds of it.
-async fn thread_until(url: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let all = operator_get(&format!("{url}/v1/admin/threads")).await;
-        let thread = all["threads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["messages"].as_array().unwrap().iter().any(|m| m["id"] == id))
-            .cloned();
-        if let Some(t) = thread.filter(|t| done(t)) {
-            return t;
-        }
-        assert!(std::time::Instant::now() < deadline, "the thread of {id} never got there: {all:#}");
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-}
-
-fn has(events: &[Value], id: &Value) -> bool {
-    events.iter().any(|e| e["id"] == *id)
-}
-
 /// The opinion request of 深圳市人民检察院 (procuratorate:440300), as procuratorate `from` with
 /// native `id` and message type `native_type`.
 fn procuratorate_message(from: &str, id: &str, native_type: &str) -> Value {
@@ -131,7 +87,7 @@ async fn the_superior_offices_answer_reaches_whoever_first_asked() {
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_fallback_the_decision_goes_back_to_the_office_that_sent_the_clue() {
     let config = ConfigDir::new(&fast_delivery(""));
-    connect(&config, "public_security:440000");
+    config.connect("public_security:440000");
     let rules = std::fs::read_to_string(config.path().join("rules.yaml")).unwrap();
     let clue_rule = "    to: [ { same_level: public_security } ]\n    copy: [ { same_level: procuratorate } ]\n";
     assert!(rules.contains(clue_rule));

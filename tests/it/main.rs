@@ -21,6 +21,7 @@ mod hardening;
 mod ingest;
 mod load;
 mod logs;
+mod mechanisms;
 mod onboarding;
 mod routing;
 mod scale_out;

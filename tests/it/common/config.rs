@@ -35,6 +35,16 @@ impl ConfigDir {
         std::fs::write(self.path().join(relative), text).unwrap();
     }
 
+    /// Adds an agency with its demo token (`demo-KIND-DIVISION`) to agencies.yaml.
+    pub fn connect(&self, agency: &str) {
+        let path = self.path().join("agencies.yaml");
+        let mut agencies = std::fs::read_to_string(&path).unwrap();
+        let token = format!("demo-{}", agency.replace(':', "-"));
+        let hash = xietong::token::format_hash(&xietong::token::hash(&token));
+        agencies.push_str(&format!("\n  - id: {agency}\n    tokens: [{hash}]\n"));
+        std::fs::write(path, agencies).unwrap();
+    }
+
     pub fn load(&self) -> Config {
         Config::load(self.path()).unwrap_or_else(|e| panic!("test config does not check:\n{e}"))
     }

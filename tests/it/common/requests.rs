@@ -134,3 +134,39 @@ pub async fn post_canonical(url: &str, agency: &str, event: &Value) -> (u16, Val
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
+
+/// The recipients of a receipt, as `id role`, sorted.
+pub fn recipients(receipt: &Value) -> Vec<String> {
+    let mut out: Vec<String> = receipt["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}", r["id"].as_str().unwrap(), r["role"].as_str().unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The thread (as the operators read it) that holds message `id`, once `done` holds of it.
+pub async fn thread_until(url: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let all = operator_get(&format!("{url}/v1/admin/threads")).await;
+        let thread = all["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["messages"].as_array().unwrap().iter().any(|m| m["id"] == id))
+            .cloned();
+        if let Some(t) = thread.filter(|t| done(t)) {
+            return t;
+        }
+        assert!(std::time::Instant::now() < deadline, "the thread of {id} never got there: {all:#}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Whether `events` hold the event with id `id`.
+pub fn has(events: &[Value], id: &Value) -> bool {
+    events.iter().any(|e| e["id"] == *id)
+}
