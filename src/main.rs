@@ -40,6 +40,8 @@ enum Command {
     },
     /// Check every configuration file; print each problem with its file and position.
     Check,
+    /// Print the OpenAPI 3.1 document of the HTTP API (what GET /v1/openapi.json serves).
+    Openapi,
     /// Run the whole pipeline on a message without storing or delivering it; print one JSON
     /// object. Exit 0 if accepted, 1 if refused, 2 on a usage or configuration error.
     Explain {
@@ -114,6 +116,10 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve { listen, data_dir } => serve(&cli.config, listen, data_dir).await,
         Command::Check => check(&cli.config),
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(xietong::http::contract::document()).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
         Command::Explain { sender, kind, file } => explain_file(&cli.config, &sender, kind, &file).await,
         Command::Audit { command: AuditCommand::Verify { data_dir, key } } => {
             audit_verify(&cli.config, data_dir, key).await
@@ -281,7 +287,7 @@ async fn explain_file(dir: &std::path::Path, sender: &Sender, kind: Kind, file: 
     };
     match explain::explain(&config, sender, kind, &body, None).await {
         Ok(e) => {
-            println!("{}", serde_json::to_string_pretty(&e.output).unwrap_or_default());
+            println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
             if e.accepted { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
         Err(usage) => {

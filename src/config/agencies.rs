@@ -42,7 +42,7 @@ struct HubSpec {
 
 /// 联络人: the person who handles day-to-day liaison for an agency or hub (section 二: each side
 /// names one, 指定专人负责), as its counterparts read it from `GET /v1/agencies/{id}/liaison`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Liaison {
     /// The liaison's name.

@@ -83,7 +83,7 @@ impl Config {
             )]));
         }
         let schemas = match Schemas::load() {
-            Ok(s) => Arc::new(s),
+            Ok(s) => s,
             Err(e) => {
                 return Err(ConfigErrors(vec![ConfigError::new(Path::new("schemas"), e.to_string())]));
             }
@@ -101,6 +101,7 @@ impl Config {
 
         let settings_path = dir.join(SETTINGS_FILE);
         let mut settings = Settings::load(&settings_path, &declared, &mut errors);
+        let schemas = Arc::new(schemas.published_at(settings.base_url()));
         if let Err(e) = settings.store.redis.resolve(dir) {
             errors.push(ConfigError::new(&settings_path, e));
         }

@@ -128,6 +128,15 @@ impl Permissions {
         self.by_type.len()
     }
 
+    /// The message types `sender` may send, in the catalogue's order.
+    pub fn types_for(&self, sender: &Sender) -> Vec<&'static str> {
+        types::ALL
+            .iter()
+            .filter(|t| self.by_type.get(t.name).is_some_and(|gs| gs.iter().any(|g| g.allows(sender))))
+            .map(|t| t.name)
+            .collect()
+    }
+
     /// Whether `sender` may send messages of `message_type`; the refusal says who may.
     pub fn check(&self, sender: &Sender, message_type: &str) -> Result<(), Problem> {
         let grants = self.by_type.get(message_type).map(Vec::as_slice).unwrap_or_default();

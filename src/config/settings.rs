@@ -19,6 +19,10 @@ use crate::secrecy::mask;
 pub struct Settings {
     /// Where the HTTP server listens.
     pub listen: SocketAddr,
+    /// The gateway's address as its callers reach it (`https://xietong.example.cn`), without a
+    /// trailing slash: events name their schema under it (`dataschema`). Default: `http://` (or
+    /// `https://` with TLS) `localhost` and the listening port.
+    pub public_url: Option<String>,
     /// The embedded store's directory, relative to the working directory.
     pub data_dir: PathBuf,
     pub limits: Limits,
@@ -480,6 +484,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
             data_dir: PathBuf::from("./data"),
             limits: Limits::default(),
             rate_limit: RateLimit { per_second: 50, burst: 100 },
@@ -541,7 +546,30 @@ impl Default for StoreSettings {
     }
 }
 
+/// Checks a public URL: absolute http(s), no query, fragment or trailing slash.
+fn public_url(text: &str) -> Result<(), String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("`{text}`: an http or https URL with a host, e.g. https://xietong.example.cn"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || text.ends_with('/') {
+        return Err(format!("`{text}`: no query, fragment or trailing slash"));
+    }
+    Ok(())
+}
+
 impl Settings {
+    /// The gateway's address as callers reach it (see [`Settings::public_url`]).
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.clone(),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://localhost:{}", self.listen.port())
+            }
+        }
+    }
+
     /// Reads `path` (a missing file means all defaults) and checks it.
     pub fn load(path: &Path, formats: &BTreeSet<String>, errors: &mut Vec<ConfigError>) -> Settings {
         // Missing: all defaults. With problems (recorded): defaults too, so that checking goes on.
@@ -553,6 +581,11 @@ impl Settings {
             if !formats.contains(format) {
                 errors.push(ConfigError::new(path, format!("formats.{kind}: no source format `{format}` in sources/")));
             }
+        }
+        if let Some(u) = &settings.public_url
+            && let Err(e) = public_url(u)
+        {
+            errors.push(ConfigError::new(path, format!("public_url: {e}")));
         }
         // The HTTP layer's clock ticks every 500 ms: a shorter timeout can fire at once.
         if settings.limits.request_timeout < Duration::from_secs(1)

@@ -15,7 +15,8 @@ use crate::model::{Code, Problem};
 use crate::route::Recipient;
 use crate::store::{FeedEntry, FeedPage, Feeds, StoreError};
 
-#[derive(Serialize)]
+/// A page of a feed.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<'a> {
     pub feed: String,
     pub events: Vec<EventOut<'a>>,
@@ -23,11 +24,13 @@ pub struct Page<'a> {
     pub next: String,
 }
 
-#[derive(Serialize)]
+/// One entry of a feed: its cursor, the event's type, and the event as this recipient receives it.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EventOut<'a> {
     pub cursor: String,
     #[serde(rename = "type")]
     pub message_type: &'a str,
+    #[schema(schema_with = crate::model::schema::canonical_event)]
     pub event: &'a RawValue,
 }
 

@@ -14,7 +14,7 @@ use crate::route::{Recipient, Router};
 
 /// Which messages of the feed the subscription takes. Every listed criterion must hold; within
 /// a list, any entry.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// Canonical message types.
@@ -31,7 +31,7 @@ pub struct Filter {
     pub levels: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// Where events are POSTed.
@@ -51,6 +51,7 @@ pub struct Webhook {
     /// A PEM file of the CA certificates trusted for this endpoint instead of the system's:
     /// the endpoint is pinned to its private PKI. Configuration only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub ca: Option<PathBuf>,
     /// The same CA certificates, as PEM text (what the API takes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,14 +60,16 @@ pub struct Webhook {
 
 /// A client certificate and its key: files named in `subscriptions.yaml`, or PEM text (what the
 /// API takes; kept in the store like the webhook's secrets, never shown again).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCertificate {
-    /// PEM certificate chain file.
+    /// PEM certificate chain file (configuration only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub cert: Option<PathBuf>,
-    /// PEM private key file.
+    /// PEM private key file (configuration only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub key: Option<PathBuf>,
     /// The PEM certificate chain itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,7 +124,7 @@ impl Webhook {
 }
 
 /// A subscription as written.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionSpec {
     /// Unique; generated when absent (API).
@@ -129,6 +132,7 @@ pub struct SubscriptionSpec {
     pub id: Option<String>,
     /// The feed's owner (config only; through the API, the caller).
     #[serde(default)]
+    #[schema(ignore)]
     pub owner: Option<String>,
     #[serde(default)]
     pub filter: Filter,

@@ -21,7 +21,7 @@ pub enum ReloadError {
 }
 
 /// What a successful reload changed.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Reloaded {
     pub formats: usize,
     pub agencies: usize,

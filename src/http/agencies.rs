@@ -10,7 +10,6 @@
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
 
 use super::auth::{self, Principal};
 use super::error::ApiError;
@@ -19,6 +18,29 @@ use crate::gateway::Gateway;
 use crate::model::{AgencyId, Code, Division, Problem, Sender};
 use crate::route::Router;
 
+/// An agency's or hub's liaison and the name it goes by.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct LiaisonOf<'a> {
+    /// The agency (`KIND:DIVISION`) or hub (`hub:REGION`).
+    pub id: String,
+    pub name: &'a str,
+    pub liaison: &'a Liaison,
+}
+
+/// The liaison (联络人) of an agency or hub
+///
+/// For those who work with it: its counterparts at the same division, the agencies above and
+/// below it on the chain of superiors, agencies of a key region with it, its region's hub, and
+/// the operators.
+#[utoipa::path(get, path = "/v1/agencies/{id}/liaison", operation_id = "liaison", tag = "agencies",
+    params(("id" = String, Path, description = "KIND:DIVISION or hub:REGION")),
+    security(("bearer" = []), ("mutualTLS" = [])),
+    responses(
+        (status = 200, description = "The liaison", body = LiaisonOf),
+        (status = 401, description = "No valid credentials"),
+        (status = 403, description = "The caller does not work with this agency"),
+        (status = 404, description = "Not configured, or no liaison named"),
+    ))]
 pub async fn liaison(
     gw: web::Data<Gateway>,
     req: HttpRequest,
@@ -45,9 +67,11 @@ pub async fn liaison(
         return Err(not_found(format!("{target} has named no liaison (liaison: in agencies.yaml)")));
     };
     tracing::info!(reader = %caller, of = %target, "liaison read");
-    Ok(HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .json(json!({"id": target.to_string(), "name": name, "liaison": liaison})))
+    Ok(HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).json(LiaisonOf {
+        id: target.to_string(),
+        name,
+        liaison,
+    }))
 }
 
 fn not_found(message: String) -> ApiError {

@@ -24,18 +24,43 @@ const MAX_LIMIT: usize = 1000;
 /// The query of a feed page or stream (and of a cursor subscription's events): where to start,
 /// how many, how long to wait, and a filter as a subscription has one (each a comma-separated
 /// list: `types`, `divisions` (prefixes), `regions`, `levels`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The cursor to read after (a page's `next`); from the oldest kept entry when absent.
     pub after: Option<String>,
+    /// Entries per page, 1 to 1000 (default 100).
     pub limit: Option<usize>,
+    /// Seconds to wait for an entry when there is none yet (long-poll; at most `delivery.max_wait`,
+    /// 30 by default).
     pub wait: Option<u64>,
+    /// Comma-separated message types.
     pub types: Option<String>,
+    /// Comma-separated division prefixes (`33`, `3301`, `330106`): a case division starts with one.
     pub divisions: Option<String>,
+    /// Comma-separated key regions: a case division belongs to one.
     pub regions: Option<String>,
+    /// Comma-separated sender levels: national, province, prefecture, county.
     pub levels: Option<String>,
 }
 
 impl PageQuery {
+    /// The page size asked for (100 when absent); a 400 when it is not 1 to 1000.
+    pub fn limit(&self) -> Result<usize, Problem> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if (1..=MAX_LIMIT).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(Problem::new(Code::BadRequest, format!("limit: between 1 and {MAX_LIMIT}"))
+                .with_details(vec![Detail::new("", "query parameter limit")]))
+        }
+    }
+
+    /// How long to long-poll: `wait` seconds, at most `max`.
+    pub fn wait(&self, max: Duration) -> Duration {
+        Duration::from_secs(self.wait.unwrap_or(0)).min(max)
+    }
+
     /// The filter the query gives, checked; a 400 names each list that is wrong.
     pub fn filter(&self, router: &Router) -> Result<Filter, Problem> {
         let list = |v: &Option<String>| -> Vec<String> {
@@ -79,6 +104,20 @@ pub fn authorize(gw: &Gateway, req: &HttpRequest, feed: &str) -> Result<Recipien
     Ok(feed)
 }
 
+/// A page of a feed
+///
+/// Your own feed (an agency's is its id, a hub's `hub:REGION`, the operators' theirs), or
+/// `public` (open to all). Long-polls with `wait`; filters by type, division, region and level.
+#[utoipa::path(get, path = "/v1/feeds/{feed}/events", operation_id = "feed_events", tag = "feeds",
+    params(("feed" = String, Path, description = "KIND:DIVISION, hub:REGION, public, or the operators' feed"), PageQuery),
+    security((), ("bearer" = []), ("mutualTLS" = [])),
+    responses(
+        (status = 200, description = "The page", body = crate::deliver::feeds::Page),
+        (status = 400, description = "A parameter is wrong"),
+        (status = 401, description = "No valid credentials (any feed but public)"),
+        (status = 403, description = "Not your feed"),
+        (status = 410, description = "The cursor is older than the feed's retention"),
+    ))]
 pub async fn events(
     gw: web::Data<Gateway>,
     req: HttpRequest,
@@ -87,14 +126,11 @@ pub async fn events(
     let feed = authorize(&gw, &req, &path)?;
     let query: PageQuery = request::query(&req)?;
     let after = cursor(query.after.as_deref())?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Problem::new(Code::BadRequest, format!("limit: between 1 and {MAX_LIMIT}")).into());
-    }
+    let limit = query.limit()?;
     let rt = gw.runtime();
     let router = &rt.config.router;
     let filter = query.filter(router)?;
-    let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(rt.config.settings.delivery.max_wait);
+    let wait = query.wait(rt.config.settings.delivery.max_wait);
     let (store, stopping) = (gw.store.as_ref(), gw.stopping());
     if filter.is_empty() {
         let page = page_or_wait(store, stopping, &feed.to_string(), after, limit, wait).await?;
@@ -124,6 +160,25 @@ struct Stream {
     ended: bool,
 }
 
+/// A feed as Server-Sent Events
+///
+/// Each event: `id:` its cursor, `event:` its type, `data:` the canonical event as JSON. Resumes
+/// after `Last-Event-ID` (or `after`); comments (`: heartbeat`) keep the connection alive. The
+/// stream ends when the gateway stops; reconnect with the last id.
+#[utoipa::path(get, path = "/v1/feeds/{feed}/stream", operation_id = "feed_stream", tag = "feeds",
+    params(
+        ("feed" = String, Path, description = "KIND:DIVISION, hub:REGION, public, or the operators' feed"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The last cursor received: the stream resumes after it"),
+        PageQuery,
+    ),
+    security((), ("bearer" = []), ("mutualTLS" = [])),
+    responses(
+        (status = 200, description = "The stream", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "A parameter is wrong"),
+        (status = 401, description = "No valid credentials (any feed but public)"),
+        (status = 403, description = "Not your feed"),
+        (status = 410, description = "The cursor is older than the feed's retention"),
+    ))]
 pub async fn stream(
     gw: web::Data<Gateway>,
     req: HttpRequest,

@@ -1,19 +1,63 @@
 //! `POST /v1/messages`: authenticates the sender, enforces its rate limit, the media type and
-//! the body limit, runs the pipeline, and commits before answering `202 Accepted`.
+//! the body limit, runs the pipeline, and commits before answering `202 Accepted`. With
+//! `?dry_run=true` it runs the same pipeline and answers what would happen, storing and
+//! delivering nothing (the attempt is audited as a dry run).
 
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
 use tracing_actix_web::RequestId;
 
 use super::error::ApiError;
 use super::{auth, request};
+use crate::audit::Entry;
 use crate::gateway::Gateway;
 use crate::model::{Code, Problem, Sender};
-use crate::pipeline;
-use crate::store::{Accepted, Refusal, StoreError};
+use crate::pipeline::{self, explain};
+use crate::store::{Accepted, Receipt, Refusal, StoreError};
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PostQuery {
+    /// Run the whole pipeline and answer what would happen; nothing is stored or delivered.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Post a message
+///
+/// In the sender's native format (`application/json`, the format agencies.yaml gives it) or as
+/// a canonical CloudEvent (`application/cloudevents+json`; hubs post these only). `202` means
+/// the message is committed: a crash from then on loses nothing, and every recipient gets it.
+/// The same message again (same sender, same id, same content) is answered `200` with the first
+/// receipt (`Idempotent-Replayed: true`). With `dry_run=true`: `200` with what would happen (the
+/// canonical message, what would be stripped, the recipients and the rules that chose them, or
+/// the refusal it would get); nothing is stored, delivered or counted.
+#[utoipa::path(post, path = "/v1/messages", operation_id = "post_message", tag = "messages",
+    params(PostQuery),
+    security(("bearer" = []), ("mutualTLS" = [])),
+    request_body(description = "The message", content(
+        (Object = "application/json"),
+        (Object = "application/cloudevents+json"),
+    )),
+    responses(
+        (status = 202, description = "Accepted and committed", body = Receipt),
+        (status = 200, description = "A resend of a message already accepted: the first receipt (Receipt); or, for a dry run, what would happen (Outcome)", content(
+            (Receipt = "application/json"),
+            (explain::Outcome = "application/json"),
+        )),
+        (status = 400, description = "The body is not JSON, or a query parameter is wrong"),
+        (status = 401, description = "No valid credentials"),
+        (status = 403, description = "The sender may not send this type, or the message names another sender"),
+        (status = 409, description = "The message id was already used for a different message"),
+        (status = 413, description = "The body is larger than the limit"),
+        (status = 415, description = "Not application/json or application/cloudevents+json, or no native format for this sender"),
+        (status = 422, description = "Refused: a state secret, a mapping or schema problem, an unknown division (details name each field)"),
+        (status = 429, description = "Above the sender's rate limit (Retry-After)"),
+        (status = 503, description = "The store cannot commit now; nothing was stored (Retry-After)"),
+    ))]
 pub async fn post(
     gw: web::Data<Gateway>,
     req: HttpRequest,
@@ -61,16 +105,21 @@ async fn handle(gw: &Gateway, req: &HttpRequest, payload: web::Payload) -> Resul
         ))
     })?;
     let body_sha256 = pipeline::body_sha256(&body);
+    let records = pipeline::Records { store: gw.store.as_ref(), now_ms: gw.clock.now_ms() };
+    if request::query::<PostQuery>(req).map_err(before_reading)?.dry_run {
+        let run = pipeline::run(config, format, &sender, &body, Some(records)).await;
+        let outcome = explain::outcome(format.name.clone(), run);
+        let code = outcome.error.as_ref().map_or("accepted", |p| p.code.as_str());
+        tracing::info!(sender = %sender, code, "dry run");
+        let entry =
+            Entry { body_sha256: Some(body_sha256), ..Entry::new("dry_run").actor(sender.to_string()).code(code) };
+        if let Err(e) = gw.store.audit(entry).await {
+            tracing::warn!(error = %e, "could not record the dry run in the audit log");
+        }
+        return Ok(HttpResponse::Ok().json(outcome));
+    }
 
-    let unit = match pipeline::run(
-        config,
-        format,
-        &sender,
-        &body,
-        Some(pipeline::Records { store: gw.store.as_ref(), now_ms: gw.clock.now_ms() }),
-    )
-    .await
-    {
+    let unit = match pipeline::run(config, format, &sender, &body, Some(records)).await {
         Ok(unit) => unit,
         Err(p) => {
             // Only metadata is recorded: the hash of the body, never its content.

@@ -1,16 +1,74 @@
 //! What every request passes through: the per-client limits (header size, connections and
-//! requests in flight per address) and the accounting of denials and admin actions.
+//! requests in flight per address), the accounting of denials and admin actions, and the
+//! problem documents of every error response.
 
 use std::time::Duration;
 
-use actix_web::web;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, web};
+use tracing_actix_web::RequestId;
 
 use super::auth;
 use super::connections::Counts;
-use super::error;
+use super::error::{self, Document, PROBLEM_JSON};
 use crate::audit::Entry;
 use crate::gateway::Gateway;
 use crate::model::{Code, Problem};
+
+/// Every error response is a problem document (RFC 9457) with the request id as its
+/// `instance`: the gateway's own refusals keep their code and details; what actix answered by
+/// itself (a body it could not read, a limit, an error a middleware raised) gets the code of
+/// its status. Other headers (`WWW-Authenticate`, `Retry-After`, `Allow`) stay.
+pub async fn problems(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let instance = req.extensions().get::<RequestId>().map(|id| format!("urn:uuid:{id}"));
+    // Handlers' and extractors' errors arrive as responses; an `Err` would come from a
+    // middleware, and none of the gateway's raises one.
+    let response = next.call(req).await?.map_into_boxed_body();
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Ok(response);
+    }
+    let (request, old) = response.into_parts();
+    let problem = old.extensions().get::<Problem>().cloned().unwrap_or_else(|| of_status(status, old.error()));
+    let mut new = HttpResponse::new(status);
+    for (name, value) in old.headers().iter().filter(|(n, _)| *n != CONTENT_TYPE && *n != CONTENT_LENGTH) {
+        new.headers_mut().append(name.clone(), value.clone());
+    }
+    new.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    new.head_mut().set_connection_type(old.head().connection_type());
+    let new = new.set_body(BoxBody::new(Document::new(&problem, status, instance).to_bytes()));
+    Ok(ServiceResponse::new(request, new))
+}
+
+/// The problem for an error response that actix made, by its status and error.
+fn of_status(status: StatusCode, error: Option<&actix_web::Error>) -> Problem {
+    let why = error.map(|e| e.to_string()).filter(|e| !e.is_empty());
+    let (code, default) = match status {
+        StatusCode::NOT_FOUND => (Code::NotFound, "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => (Code::MethodNotAllowed, "the method is not allowed on this resource"),
+        StatusCode::PAYLOAD_TOO_LARGE => (Code::PayloadTooLarge, "the body is larger than the limit"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (Code::UnsupportedMediaType, "the Content-Type is not accepted"),
+        StatusCode::REQUEST_TIMEOUT => (Code::RequestTimeout, "the request did not arrive in time"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (Code::HeadersTooLarge, "the request's headers are too large"),
+        StatusCode::TOO_MANY_REQUESTS => (Code::RateLimited, "too many requests"),
+        StatusCode::SERVICE_UNAVAILABLE => (Code::Unavailable, "the gateway cannot serve now"),
+        s if s.is_server_error() => (Code::Internal, "the gateway failed; the error is logged"),
+        _ => (Code::BadRequest, "the request could not be read"),
+    };
+    if status.is_server_error() {
+        // The error's text may say more than a caller should read: the log has it.
+        tracing::error!(status = status.as_u16(), error = why.as_deref().unwrap_or(""), "error response");
+        return Problem::new(code, default);
+    }
+    Problem::new(code, why.map_or_else(|| default.to_string(), |w| format!("{default}: {w}")))
+}
 
 /// Evidence of who did what, whichever endpoint answered: every 401 and 403 is counted, logged
 /// and audited (the handlers say why in the response), and so is every admin action. Messages

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod agencies;
 pub mod auth;
 pub mod connections;
+pub mod contract;
 pub mod error;
 pub mod feeds;
 pub mod health;

@@ -1,49 +1,56 @@
-//! The route table: every endpoint, the handler that answers it, and what answers the rest.
+//! The route table: every endpoint, the handler that answers it, and what answers the rest. The
+//! table is written once, in [`table!`]: it registers the resources and gives [`TABLE`], the
+//! method and path of every operation, which the OpenAPI document must describe exactly
+//! (`tests/it/contract.rs`). A known path with another method gets `405` with `Allow`; an
+//! unknown path `404`.
 
 use actix_web::web::{self, ServiceConfig};
 
-use super::{admin, agencies, feeds, health, messages, subscriptions, threads};
+use super::{admin, agencies, contract, feeds, health, messages, subscriptions, threads};
 
-/// Adds every route of the gateway to `cfg`.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(post_only("/v1/messages", messages::post))
-        .service(post_only("/v1/admin/explain", admin::explain))
-        .service(post_only("/v1/admin/reload", admin::reload))
-        .route("/v1/admin/messages/{id}", web::get().to(admin::trace))
-        .route("/v1/admin/threads", web::get().to(threads::list))
-        .route("/v1/admin/threads/{id}", web::get().to(threads::one))
-        .route("/v1/admin/stats", web::get().to(threads::stats))
-        .route("/v1/admin/dead-letters", web::get().to(admin::dead_letters))
-        .service(post_only("/v1/admin/dead-letters/{id}/replay", admin::replay))
-        .route("/v1/agencies/{id}/liaison", web::get().to(agencies::liaison))
-        .route("/v1/feeds/{feed}/events", web::get().to(feeds::events))
-        .route("/v1/feeds/{feed}/stream", web::get().to(feeds::stream))
-        .service(
-            web::resource("/v1/subscriptions")
-                .route(web::get().to(subscriptions::list))
-                .route(web::post().to(subscriptions::create)),
-        )
-        .service(
-            web::resource("/v1/subscriptions/{id}")
-                .route(web::get().to(subscriptions::read))
-                .route(web::patch().to(subscriptions::patch))
-                .route(web::delete().to(subscriptions::delete)),
-        )
-        .route("/v1/subscriptions/{id}/events", web::get().to(subscriptions::events))
-        .service(post_only("/v1/subscriptions/{id}/ack", subscriptions::ack))
-        .service(post_only("/v1/subscriptions/{id}/rotate-secret", subscriptions::rotate))
-        .service(post_only("/v1/subscriptions/{id}/enable", subscriptions::enable))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
-        .default_service(web::to(health::not_found));
+macro_rules! table {
+    ($($path:literal => { $($method:ident: $handler:path),+ $(,)? })*) => {
+        /// Every operation: (method, path) as the OpenAPI document names them.
+        pub const TABLE: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),*];
+
+        /// Adds every route of the gateway to `cfg`.
+        pub fn routes(cfg: &mut ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $(.route(web::$method().to($handler)))+
+                        .default_service(web::to(|| health::method_not_allowed(&[$(stringify!($method)),+]))),
+                );
+            )*
+            cfg.default_service(web::to(health::not_found));
+        }
+    };
 }
 
-fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path).route(web::post().to(handler)).default_service(web::to(health::method_not_allowed))
+table! {
+    "/v1/messages" => { post: messages::post }
+    "/v1/me" => { get: contract::me }
+    "/v1/openapi.json" => { get: contract::openapi }
+    "/v1/schemas" => { get: contract::schemas }
+    "/v1/schemas/{type}" => { get: contract::schema }
+    "/v1/agencies/{id}/liaison" => { get: agencies::liaison }
+    "/v1/feeds/{feed}/events" => { get: feeds::events }
+    "/v1/feeds/{feed}/stream" => { get: feeds::stream }
+    "/v1/subscriptions" => { get: subscriptions::list, post: subscriptions::create }
+    "/v1/subscriptions/{id}" => { get: subscriptions::read, patch: subscriptions::patch, delete: subscriptions::delete }
+    "/v1/subscriptions/{id}/events" => { get: subscriptions::events }
+    "/v1/subscriptions/{id}/ack" => { post: subscriptions::ack }
+    "/v1/subscriptions/{id}/rotate-secret" => { post: subscriptions::rotate }
+    "/v1/subscriptions/{id}/enable" => { post: subscriptions::enable }
+    "/v1/admin/explain" => { post: admin::explain }
+    "/v1/admin/reload" => { post: admin::reload }
+    "/v1/admin/messages/{id}" => { get: admin::trace }
+    "/v1/admin/threads" => { get: threads::list }
+    "/v1/admin/threads/{id}" => { get: threads::one }
+    "/v1/admin/stats" => { get: threads::stats }
+    "/v1/admin/dead-letters" => { get: admin::dead_letters }
+    "/v1/admin/dead-letters/{id}/replay" => { post: admin::replay }
+    "/healthz" => { get: health::healthz }
+    "/readyz" => { get: health::readyz }
+    "/metrics" => { get: health::metrics }
 }

@@ -13,7 +13,7 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use super::connections::Counts;
-use super::middleware::{account, per_client};
+use super::middleware::{account, per_client, problems};
 use super::routes::routes;
 use crate::gateway::Gateway;
 
@@ -56,6 +56,7 @@ pub fn start(gateway: Arc<Gateway>, listener: Option<TcpListener>) -> std::io::R
             .app_data(counts.clone())
             .wrap(actix_web::middleware::from_fn(per_client))
             .wrap(actix_web::middleware::from_fn(account))
+            .wrap(actix_web::middleware::from_fn(problems))
             .wrap(TracingLogger::default())
             .configure(routes)
     })

@@ -3,11 +3,8 @@
 //! (`GET …/events`) and acknowledges what it processed (`POST …/ack`). Nobody can subscribe to a
 //! feed other than their own: the owner is the caller.
 
-use std::time::Duration;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::auth;
 use super::error::ApiError;
@@ -23,27 +20,64 @@ use crate::route::Recipient;
 use crate::store::{FeedEntry, SubscriptionRow};
 
 /// A subscription as its owner sees it: secrets are never shown again after creation.
-#[derive(Serialize)]
-struct View {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct View {
     id: String,
+    /// The feed it reads: its owner's.
     owner: String,
     filter: subscription::Filter,
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook: Option<WebhookView>,
+    /// A cursor subscription's acknowledged position (`null` for a webhook).
     cursor: Option<String>,
+    /// Why it is disabled (its endpoint answered 410), or `null`.
     disabled: Option<String>,
+    /// `api` or `config` (subscriptions.yaml: only the operators change it).
     source: String,
     created_at: String,
+    /// The webhook's secret, shown once: in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
 }
 
-#[derive(Serialize)]
-struct WebhookView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WebhookView {
     url: String,
+    /// How many secrets sign (two during a rotation).
     secrets: usize,
     concurrency: Option<u32>,
     rate_per_second: Option<u32>,
     client_certificate: bool,
     ca: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ViewList {
+    subscriptions: Vec<View>,
+}
+
+/// A new webhook secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Rotated {
+    id: String,
+    secret: String,
+    /// How many secrets sign now (the new one and the previous one).
+    signing_with: usize,
+}
+
+/// A subscription enabled again.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Enabled {
+    id: String,
+    /// Always `null`: it is enabled.
+    disabled: Option<String>,
+}
+
+/// A cursor subscription's position after an acknowledgement.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Acknowledged {
+    id: String,
+    cursor: String,
 }
 
 fn view(row: &SubscriptionRow) -> View {
@@ -64,6 +98,7 @@ fn view(row: &SubscriptionRow) -> View {
         disabled: row.disabled.clone(),
         source: row.source.clone(),
         created_at: row.created_at.clone(),
+        secret: None,
     }
 }
 
@@ -104,13 +139,35 @@ fn configured(row: &SubscriptionRow) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Your subscriptions
+#[utoipa::path(get, path = "/v1/subscriptions", operation_id = "list_subscriptions", tag = "subscriptions", security(("bearer" = []), ("mutualTLS" = [])),
+    responses(
+        (status = 200, description = "Every subscription to your feed", body = ViewList),
+        (status = 401, description = "No valid credentials"),
+    ))]
 pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let owner = owner(&gw, &req)?.to_string();
     let rows = gw.store.subscriptions().await?;
     Ok(HttpResponse::Ok()
-        .json(json!({"subscriptions": rows.iter().filter(|r| r.owner == owner).map(view).collect::<Vec<_>>()})))
+        .json(ViewList { subscriptions: rows.iter().filter(|r| r.owner == owner).map(view).collect() }))
 }
 
+/// Subscribe to your feed
+///
+/// A webhook (the gateway pushes each event, signed; its secret is in this answer, once) or a
+/// server-tracked cursor (`cursor: true`: read with `GET …/events`, acknowledge with `POST …/ack`).
+/// `from`: `now` (default), `oldest`, or the cursor of an entry you read. Certificates for the
+/// webhook's mutual TLS come as PEM text: file paths are refused.
+#[utoipa::path(post, path = "/v1/subscriptions", operation_id = "create_subscription", tag = "subscriptions", security(("bearer" = []), ("mutualTLS" = [])),
+    request_body(content = crate::deliver::subscription::SubscriptionSpec, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = View),
+        (status = 400, description = "The subscription is not valid (each problem named)"),
+        (status = 401, description = "No valid credentials"),
+        (status = 403, description = "Not your feed"),
+        (status = 409, description = "A subscription with this id exists"),
+        (status = 422, description = "A file path on the gateway's host"),
+    ))]
 pub async fn create(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let owner = owner(&gw, &req)?;
     let mut spec: SubscriptionSpec = serde_json::from_slice(&body)
@@ -176,17 +233,28 @@ pub async fn create(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) 
         created_at: format_ms(gw.clock.now_ms()),
     };
     gw.store.create_subscription(row.clone()).await?;
-    let mut out = serde_json::to_value(view(&row)).unwrap_or_default();
-    if let (Some(s), Some(obj)) = (secret, out.as_object_mut()) {
-        obj.insert("secret".into(), Value::String(s));
-    }
-    Ok(HttpResponse::Created().json(out))
+    Ok(HttpResponse::Created().json(View { secret, ..view(&row) }))
 }
 
+/// One of your subscriptions
+#[utoipa::path(get, path = "/v1/subscriptions/{id}", operation_id = "read_subscription", tag = "subscriptions", security(("bearer" = []), ("mutualTLS" = [])), params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 200, description = "The subscription", body = View),
+        (status = 401, description = "No valid credentials"),
+        (status = 404, description = "You have no such subscription"),
+    ))]
 pub async fn read(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(view(&own(&gw, &req, &id).await?)))
 }
 
+/// Delete one of your subscriptions
+#[utoipa::path(delete, path = "/v1/subscriptions/{id}", operation_id = "delete_subscription", tag = "subscriptions", security(("bearer" = []), ("mutualTLS" = [])), params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid credentials"),
+        (status = 404, description = "You have no such subscription"),
+        (status = 409, description = "A configured subscription (subscriptions.yaml)"),
+    ))]
 pub async fn delete(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = own(&gw, &req, &id).await?;
     configured(&row)?;
@@ -196,7 +264,7 @@ pub async fn delete(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Stri
 
 /// What `PATCH /v1/subscriptions/{id}` may change: the filter, and a webhook's URL and limits.
 /// The cursor stays: nothing is missed or sent twice because of the change.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Patch {
     #[serde(default)]
@@ -205,7 +273,7 @@ pub struct Patch {
     webhook: Option<WebhookPatch>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
     #[serde(default)]
@@ -217,6 +285,18 @@ pub struct WebhookPatch {
 }
 
 /// Changes a subscription's filter, or its webhook's URL and limits, keeping its cursor.
+/// Change a subscription's filter, or its webhook's URL and limits
+///
+/// The cursor stays: nothing is missed or sent twice because of the change.
+#[utoipa::path(patch, path = "/v1/subscriptions/{id}", operation_id = "patch_subscription", tag = "subscriptions", security(("bearer" = []), ("mutualTLS" = [])), params(("id" = String, Path, description = "The subscription's id")),
+    request_body(content = Patch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The changed subscription", body = View),
+        (status = 400, description = "The change is not valid"),
+        (status = 401, description = "No valid credentials"),
+        (status = 404, description = "You have no such subscription"),
+        (status = 409, description = "A configured subscription, or a webhook change to a cursor subscription"),
+    ))]
 pub async fn patch(
     gw: web::Data<Gateway>,
     req: HttpRequest,
@@ -265,6 +345,16 @@ pub async fn patch(
 
 /// A new secret; the previous one keeps signing until the next rotation, so the endpoint can
 /// switch without missing a message.
+/// A new webhook secret
+///
+/// The previous secret keeps signing until the next rotation.
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/rotate-secret", operation_id = "rotate_secret", tag = "subscriptions", security(("bearer" = []), ("mutualTLS" = [])), params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 200, description = "The new secret, shown once", body = Rotated),
+        (status = 401, description = "No valid credentials"),
+        (status = 404, description = "You have no such subscription"),
+        (status = 409, description = "A cursor subscription, or a configured one"),
+    ))]
 pub async fn rotate(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = own(&gw, &req, &id).await?;
     let mut stored = Stored::parse(&row.spec);
@@ -277,29 +367,50 @@ pub async fn rotate(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Stri
     w.secrets = std::iter::once(secret.clone()).chain(previous).collect();
     let signing_with = w.secrets.len();
     gw.store.update_subscription(&row.id, Some(stored.to_json()), None).await?;
-    Ok(HttpResponse::Ok().json(json!({"id": row.id, "secret": secret, "signing_with": signing_with})))
+    Ok(HttpResponse::Ok().json(Rotated { id: row.id, secret, signing_with }))
 }
 
 /// Re-enables a subscription that was disabled because its endpoint answered 410.
+/// Enable a subscription its endpoint's 410 disabled
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/enable", operation_id = "enable_subscription", tag = "subscriptions", security(("bearer" = []), ("mutualTLS" = [])), params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 200, description = "Enabled", body = Enabled),
+        (status = 401, description = "No valid credentials"),
+        (status = 404, description = "You have no such subscription"),
+    ))]
 pub async fn enable(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = own(&gw, &req, &id).await?;
     gw.store.update_subscription(&row.id, None, Some(None)).await?;
-    Ok(HttpResponse::Ok().json(json!({"id": row.id, "disabled": null})))
+    Ok(HttpResponse::Ok().json(Enabled { id: row.id, disabled: None }))
 }
 
 /// A cursor subscription's next events: those after its acknowledged cursor that pass its
 /// filter. `next` passes the entries the filter left out too, so acknowledging it skips them.
+/// A cursor subscription's next events
+///
+/// Those after its acknowledged cursor that pass its filter; `next` passes the entries the filter
+/// left out too, so acknowledging it skips them.
+#[utoipa::path(get, path = "/v1/subscriptions/{id}/events", operation_id = "subscription_events", tag = "subscriptions", security(("bearer" = []), ("mutualTLS" = [])),
+    params(("id" = String, Path, description = "The subscription's id"), ("limit" = Option<usize>, Query, description = "1 to 1000 (default 100)"),
+           ("wait" = Option<u64>, Query, description = "Seconds to wait for an entry (long-poll; at most delivery.max_wait)")),
+    responses(
+        (status = 200, description = "The page", body = crate::deliver::feeds::Page),
+        (status = 400, description = "A parameter is wrong"),
+        (status = 401, description = "No valid credentials"),
+        (status = 404, description = "You have no such subscription"),
+        (status = 409, description = "A webhook subscription (pushed, not read)"),
+        (status = 410, description = "The cursor is older than the feed's retention"),
+    ))]
 pub async fn events(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = own(&gw, &req, &id).await?;
     let stored = Stored::parse(&row.spec);
     if stored.webhook.is_some() {
         return Err(Problem::new(Code::Conflict, "a webhook subscription is pushed, not read").into());
     }
-    let query = web::Query::<PageQuery>::from_query(req.query_string()).map(|q| q.into_inner()).ok();
-    let limit = query.as_ref().and_then(|q| q.limit).unwrap_or(100).clamp(1, 1000);
+    let query: PageQuery = super::request::query(&req)?;
+    let limit = query.limit()?;
     let rt = gw.runtime();
-    let wait =
-        Duration::from_secs(query.as_ref().and_then(|q| q.wait).unwrap_or(0)).min(rt.config.settings.delivery.max_wait);
+    let wait = query.wait(rt.config.settings.delivery.max_wait);
     let router = &rt.config.router;
     let keep = |e: &FeedEntry| passes(&stored.filter, e, router);
     let kept = read_kept(gw.store.as_ref(), gw.stopping(), &row.owner, row.cursor, limit, wait, keep).await?;
@@ -309,11 +420,22 @@ pub async fn events(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Stri
     Ok(HttpResponse::Ok().json(out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Ack {
+    /// The `next` of the page you processed.
     cursor: String,
 }
 
+/// Acknowledge what you processed of a cursor subscription
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/ack", operation_id = "acknowledge", tag = "subscriptions", security(("bearer" = []), ("mutualTLS" = [])), params(("id" = String, Path, description = "The subscription's id")),
+    request_body(content = Ack, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new position", body = Acknowledged),
+        (status = 400, description = "Not a cursor, or beyond the newest entry"),
+        (status = 401, description = "No valid credentials"),
+        (status = 404, description = "You have no such subscription"),
+        (status = 409, description = "A webhook subscription (acknowledged by its endpoint's 2xx)"),
+    ))]
 pub async fn ack(
     gw: web::Data<Gateway>,
     req: HttpRequest,
@@ -334,5 +456,5 @@ pub async fn ack(
         );
     }
     gw.store.acknowledge(&row.id, cursor).await?;
-    Ok(HttpResponse::Ok().json(json!({"id": row.id, "cursor": cursor.max(row.cursor).to_string()})))
+    Ok(HttpResponse::Ok().json(Acknowledged { id: row.id, cursor: cursor.max(row.cursor).to_string() }))
 }

@@ -4,8 +4,8 @@
 
 use actix_web::http::header::ACCEPT;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth;
 use super::error::ApiError;
@@ -26,38 +26,132 @@ fn time(text: Option<&str>) -> Result<Option<i64>, Problem> {
     text.map(parse_time).transpose().map_err(|e| Problem::new(Code::BadRequest, e))
 }
 
-fn obligation_json(o: &ObligationRow, now_ms: i64) -> Value {
-    let state = if o.state != "answered" && o.deadline_ms < now_ms { "overdue" } else { o.state.as_str() };
-    json!({
-        "request": o.request_id, "type": o.request_type, "requester": o.requester, "awaiting": o.awaiting,
-        "opened_at": format_ms(o.opened_ms), "deadline": format_ms(o.deadline_ms), "state": state,
-        "answered_by": o.answered_by, "answered_at": o.answered_ms.map(format_ms), "late": o.late, "outcome": o.outcome,
-        "reply_seconds": o.answered_ms.map(|a| (a - o.opened_ms) / 1000),
-    })
+/// A reply owed: by whom, to whom, until when, and what became of it.
+#[derive(Serialize, ToSchema)]
+pub struct ObligationView {
+    /// The gateway's id of the request.
+    pub request: String,
+    #[serde(rename = "type")]
+    pub request_type: String,
+    pub requester: String,
+    pub awaiting: String,
+    pub opened_at: String,
+    pub deadline: String,
+    /// `open`, `overdue` or `answered`.
+    pub state: String,
+    pub answered_by: Option<String>,
+    pub answered_at: Option<String>,
+    pub late: Option<bool>,
+    /// `answered`, `cannot_determine` (无法认定), or null.
+    pub outcome: Option<String>,
+    pub reply_seconds: Option<i64>,
 }
 
-fn thread_json(t: &ThreadRow, now_ms: i64) -> Value {
-    json!({
-        "id": t.id,
-        "case": t.case_number,
-        "state": state(t, now_ms),
-        "opened_at": format_ms(t.opened_ms),
-        "obligations": t.obligations.iter().map(|o| obligation_json(o, now_ms)).collect::<Vec<_>>(),
-        "messages": t.messages.iter().map(|m| json!({
-            "id": m.message_id, "kind": m.kind, "type": m.message_type, "sender": m.sender, "at": format_ms(m.at_ms), "flag": m.flag,
-        })).collect::<Vec<_>>(),
-    })
+/// A message of a thread.
+#[derive(Serialize, ToSchema)]
+pub struct ThreadMessage {
+    pub id: String,
+    /// `request`, `reply`, `progress`, `notice` or `message`.
+    pub kind: String,
+    #[serde(rename = "type")]
+    pub message_type: String,
+    pub sender: String,
+    pub at: String,
+    /// Why a reply was flagged (stray, late), or null.
+    pub flag: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A thread: a request, its replies and progress, and the obligations it opened.
+#[derive(Serialize, ToSchema)]
+pub struct ThreadView {
+    pub id: String,
+    /// The case number.
+    pub case: Option<String>,
+    /// `open`, `overdue` or `closed`.
+    pub state: &'static str,
+    pub opened_at: String,
+    pub obligations: Vec<ObligationView>,
+    pub messages: Vec<ThreadMessage>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ThreadList {
+    pub threads: Vec<ThreadView>,
+}
+
+/// The figures behind 奖优惩劣, per agency that owed replies.
+#[derive(Serialize, ToSchema)]
+pub struct Stats {
+    pub from: String,
+    pub to: String,
+    pub agencies: Vec<stats::AgencyStats>,
+}
+
+fn obligation_view(o: &ObligationRow, now_ms: i64) -> ObligationView {
+    let state = if o.state != "answered" && o.deadline_ms < now_ms { "overdue".to_string() } else { o.state.clone() };
+    ObligationView {
+        request: o.request_id.clone(),
+        request_type: o.request_type.clone(),
+        requester: o.requester.clone(),
+        awaiting: o.awaiting.clone(),
+        opened_at: format_ms(o.opened_ms),
+        deadline: format_ms(o.deadline_ms),
+        state,
+        answered_by: o.answered_by.clone(),
+        answered_at: o.answered_ms.map(format_ms),
+        late: o.late,
+        outcome: o.outcome.clone(),
+        reply_seconds: o.answered_ms.map(|a| (a - o.opened_ms) / 1000),
+    }
+}
+
+fn thread_view(t: &ThreadRow, now_ms: i64) -> ThreadView {
+    ThreadView {
+        id: t.id.clone(),
+        case: t.case_number.clone(),
+        state: state(t, now_ms),
+        opened_at: format_ms(t.opened_ms),
+        obligations: t.obligations.iter().map(|o| obligation_view(o, now_ms)).collect(),
+        messages: t
+            .messages
+            .iter()
+            .map(|m| ThreadMessage {
+                id: m.message_id.clone(),
+                kind: m.kind.clone(),
+                message_type: m.message_type.clone(),
+                sender: m.sender.clone(),
+                at: format_ms(m.at_ms),
+                flag: m.flag.clone(),
+            })
+            .collect(),
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ThreadsParams {
+    /// `open`, `overdue` or `closed`.
     state: Option<String>,
+    /// Threads where this agency asked or owes.
     agency: Option<String>,
+    /// Opened from this day (YYYY-MM-DD, Beijing) or time (RFC 3339).
     from: Option<String>,
+    /// Opened before this day or time.
     to: Option<String>,
+    /// 1 to 1000 (default 100).
     limit: Option<usize>,
 }
 
+/// Threads
+///
+/// Newest first, with their obligations and messages.
+#[utoipa::path(get, path = "/v1/admin/threads", operation_id = "list_threads", tag = "admin", security(("bearer" = [])), params(ThreadsParams),
+    responses(
+        (status = 200, description = "The threads", body = ThreadList),
+        (status = 400, description = "A parameter is wrong"),
+        (status = 401, description = "No valid credentials"),
+        (status = 403, description = "Not an operator's token"),
+    ))]
 pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     operator(&gw, &req)?;
     let params: ThreadsParams = query(&req)?;
@@ -76,33 +170,60 @@ pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpRespon
     };
     let now = gw.clock.now_ms();
     let rows = gw.store.threads(query).await?;
-    let threads: Vec<Value> = rows
+    let threads = rows
         .iter()
         .filter(|t| params.state.as_deref().is_none_or(|s| state(t, now) == s))
         .take(limit)
-        .map(|t| thread_json(t, now))
+        .map(|t| thread_view(t, now))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"threads": threads})))
+    Ok(HttpResponse::Ok().json(ThreadList { threads }))
 }
 
+/// One thread
+#[utoipa::path(get, path = "/v1/admin/threads/{id}", operation_id = "thread", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The thread's id (its first message's)")),
+    responses(
+        (status = 200, description = "The thread", body = ThreadView),
+        (status = 401, description = "No valid credentials"),
+        (status = 403, description = "Not an operator's token"),
+        (status = 404, description = "No such thread"),
+    ))]
 pub async fn one(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     operator(&gw, &req)?;
     let query = ThreadQuery { id: Some(id.to_string()), limit: 1, ..ThreadQuery::default() };
     let rows = gw.store.threads(query).await?;
     match rows.first() {
-        Some(t) => Ok(HttpResponse::Ok().json(thread_json(t, gw.clock.now_ms()))),
+        Some(t) => Ok(HttpResponse::Ok().json(thread_view(t, gw.clock.now_ms()))),
         None => Err(Problem::new(Code::NotFound, format!("no thread `{id}`")).into()),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsParams {
+    /// Requests received from this day (YYYY-MM-DD, Beijing) or time (RFC 3339).
     from: Option<String>,
+    /// Requests received before this day or time.
     to: Option<String>,
+    /// Only agencies at this level: national, province, prefecture, county.
     level: Option<String>,
+    /// Only agencies in this key region.
     region: Option<String>,
 }
 
+/// Reply timeliness per agency (奖优惩劣)
+///
+/// JSON, or CSV with `Accept: text/csv`.
+#[utoipa::path(get, path = "/v1/admin/stats", operation_id = "stats", tag = "admin", security(("bearer" = [])), params(StatsParams),
+    responses(
+        (status = 200, description = "The figures", content(
+            (Stats = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A parameter is wrong"),
+        (status = 401, description = "No valid credentials"),
+        (status = 403, description = "Not an operator's token"),
+    ))]
 pub async fn stats(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     operator(&gw, &req)?;
     let params: StatsParams = query(&req)?;
@@ -120,5 +241,5 @@ pub async fn stats(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpRespo
     if csv {
         return Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(stats::csv(&rows)));
     }
-    Ok(HttpResponse::Ok().json(json!({"from": format_ms(from_ms), "to": format_ms(to_ms), "agencies": rows})))
+    Ok(HttpResponse::Ok().json(Stats { from: format_ms(from_ms), to: format_ms(to_ms), agencies: rows }))
 }

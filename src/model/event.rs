@@ -29,6 +29,8 @@ pub struct Attributes<'a> {
     pub native_id: &'a str,
     /// The sender's id of the message this one answers or continues.
     pub in_reply_to: Option<&'a str>,
+    /// Where the type's schema is (`Schemas::dataschema`).
+    pub dataschema: String,
 }
 
 /// Assembles the event (its `subject`, the case number, is added once the data is final).
@@ -42,7 +44,7 @@ pub fn assemble(a: &Attributes<'_>, data: Value) -> Value {
     event.insert("type".into(), json!(a.message_type.name));
     event.insert("time".into(), json!(a.time));
     event.insert("datacontenttype".into(), json!("application/json"));
-    event.insert("dataschema".into(), json!(a.message_type.dataschema()));
+    event.insert("dataschema".into(), json!(a.dataschema));
     event.insert("sender".into(), json!(a.sender.to_string()));
     event.insert("classification".into(), json!(a.classification.name()));
     event.insert("nativeid".into(), json!(a.native_id));

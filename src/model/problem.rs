@@ -1,11 +1,12 @@
 //! Why a request was refused: a stable machine-readable code, a sentence for people, and
-//! details that name the field (a JSON pointer) and the reason. The HTTP layer alone maps
-//! codes to status codes.
+//! details that name the field (a JSON pointer) and the reason. Each code has a stable problem
+//! type URI (`urn:xietong:problem:CODE`, RFC 9457) and a title. The HTTP layer alone maps codes
+//! to status codes.
 
 use serde::Serialize;
 
 /// Stable refusal codes. Clients may match on them; they never change meaning.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
     /// The body is not JSON (or not UTF-8, or nested too deeply).
@@ -63,6 +64,10 @@ pub enum Code {
     InvalidConfiguration,
     /// A bug: the gateway failed in a way it did not foresee.
     Internal,
+    /// The request did not arrive in time.
+    RequestTimeout,
+    /// The gateway is not ready to serve (readiness).
+    Unavailable,
 }
 
 impl Code {
@@ -95,13 +100,88 @@ impl Code {
             Code::StoreUnavailable => "store_unavailable",
             Code::InvalidConfiguration => "invalid_configuration",
             Code::Internal => "internal",
+            Code::RequestTimeout => "request_timeout",
+            Code::Unavailable => "unavailable",
+        }
+    }
+
+    /// Every code, for documentation and tests.
+    pub const ALL: [Code; 29] = [
+        Code::MalformedJson,
+        Code::BadRequest,
+        Code::Unauthenticated,
+        Code::SenderMismatch,
+        Code::Forbidden,
+        Code::LimitExceeded,
+        Code::HeadersTooLarge,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::PayloadTooLarge,
+        Code::UnsupportedMediaType,
+        Code::StateSecret,
+        Code::StateSecretMarking,
+        Code::InvalidMarking,
+        Code::MappingFailed,
+        Code::UnknownMessageType,
+        Code::UnknownDivision,
+        Code::UnknownRegion,
+        Code::SchemaViolation,
+        Code::MessageIdConflict,
+        Code::Conflict,
+        Code::CursorExpired,
+        Code::FilePathRefused,
+        Code::RateLimited,
+        Code::StoreUnavailable,
+        Code::InvalidConfiguration,
+        Code::Internal,
+        Code::RequestTimeout,
+        Code::Unavailable,
+    ];
+
+    /// The problem type (RFC 9457): a URI that stays the same for this code.
+    pub fn type_uri(self) -> String {
+        format!("urn:xietong:problem:{}", self.as_str())
+    }
+
+    /// A short summary of the problem type, the same for every occurrence.
+    pub fn title(self) -> &'static str {
+        match self {
+            Code::MalformedJson => "The body is not valid JSON",
+            Code::BadRequest => "A parameter of the request is missing or malformed",
+            Code::Unauthenticated => "No valid credentials",
+            Code::SenderMismatch => "The message names another sender than the credentials",
+            Code::Forbidden => "The caller may not do this",
+            Code::LimitExceeded => "The message exceeds a shape limit",
+            Code::HeadersTooLarge => "The request's headers are too large",
+            Code::NotFound => "No such resource",
+            Code::MethodNotAllowed => "The method is not allowed on this resource",
+            Code::PayloadTooLarge => "The body is larger than the limit",
+            Code::UnsupportedMediaType => "The Content-Type is not accepted",
+            Code::StateSecret => "The message is classified as a state secret",
+            Code::StateSecretMarking => "Free text carries a state-secret marking",
+            Code::InvalidMarking => "A field marking is invalid",
+            Code::MappingFailed => "The message does not fit its source format",
+            Code::UnknownMessageType => "Unknown message type",
+            Code::UnknownDivision => "Unknown division",
+            Code::UnknownRegion => "Unknown region",
+            Code::SchemaViolation => "The message does not satisfy its schema",
+            Code::MessageIdConflict => "The message id was used for another message",
+            Code::Conflict => "The request conflicts with the resource's state",
+            Code::CursorExpired => "The cursor is older than the feed's retention",
+            Code::FilePathRefused => "Files on the gateway's host cannot be named through the API",
+            Code::RateLimited => "Too many requests",
+            Code::StoreUnavailable => "The store cannot serve now",
+            Code::InvalidConfiguration => "The configuration does not check",
+            Code::Internal => "Internal error",
+            Code::RequestTimeout => "The request took too long to arrive",
+            Code::Unavailable => "The gateway is not ready",
         }
     }
 }
 
 /// One precise reason: which field (a JSON pointer; into the native message unless it starts
 /// with `/data`) and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Detail {
     pub pointer: String,
     pub reason: String,
@@ -114,7 +194,7 @@ impl Detail {
 }
 
 /// A refusal, serialised as the body of every 4xx/5xx response and as `error` in `explain`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     pub code: Code,
     pub message: String,

@@ -48,10 +48,31 @@ pub struct SchemaError {
     pub reason: String,
 }
 
-/// Every message type's compiled validator, and the shared definitions for field lookups.
+/// Every message type's compiled validator, and the shared definitions for field lookups; and
+/// where the schemas are published (see [`Schemas::published`]).
 pub struct Schemas {
     validators: HashMap<&'static str, Validator>,
     common: Value,
+    sources: HashMap<&'static str, Value>,
+    /// The gateway's public address; events name their schema under it.
+    base_url: Option<String>,
+}
+
+/// The path under the gateway's address where a type's schema is served.
+pub fn schema_path(message_type: &MessageType) -> String {
+    format!("/v1/schemas/{}", message_type.name)
+}
+
+/// The version of every schema: the `v1` of its URN.
+pub const VERSION: u32 = 1;
+
+/// The name of the canonical event in the OpenAPI document's components.
+pub const CANONICAL_EVENT: &str = "CanonicalEvent";
+
+/// A reference to the canonical event's schema, for the OpenAPI document (a CloudEvent whose
+/// `data` follows `schemas/`).
+pub fn canonical_event() -> utoipa::openapi::Ref {
+    utoipa::openapi::Ref::from_schema_name(CANONICAL_EVENT)
 }
 
 impl Schemas {
@@ -63,6 +84,7 @@ impl Schemas {
             .and_then(|r| r.prepare())
             .map_err(|e| err("common", e.to_string()))?;
         let mut validators = HashMap::new();
+        let mut sources = HashMap::new();
         for t in types::ALL {
             let text = TYPE_SCHEMAS
                 .iter()
@@ -81,8 +103,40 @@ impl Schemas {
                 .build(&schema)
                 .map_err(|e| err(t.schema, e.to_string()))?;
             validators.insert(t.name, validator);
+            sources.insert(t.name, schema);
         }
-        Ok(Schemas { validators, common })
+        Ok(Schemas { validators, common, sources, base_url: None })
+    }
+
+    /// The same schemas, published under `base_url` (the gateway's public address).
+    pub fn published_at(mut self, base_url: String) -> Schemas {
+        self.base_url = Some(base_url);
+        self
+    }
+
+    /// The `dataschema` of an event of `message_type`: the URL where the gateway serves its
+    /// schema, or the schema's URN when no address is known (tools that run without one).
+    pub fn dataschema(&self, message_type: &MessageType) -> String {
+        match &self.base_url {
+            Some(base) => format!("{base}{}", schema_path(message_type)),
+            None => message_type.dataschema(),
+        }
+    }
+
+    /// The schema of `message_type` as the gateway serves it: one self-contained JSON Schema
+    /// 2020-12 document whose `$id` is its URL, with the shared definitions under `$defs` and
+    /// every reference local, so that any validator can use it without resolving anything.
+    pub fn published(&self, message_type: &MessageType) -> Option<Value> {
+        let mut schema = self.sources.get(message_type.name)?.clone();
+        let defs = self.common.get("$defs").cloned().unwrap_or_default();
+        localise(&mut schema);
+        let obj = schema.as_object_mut()?;
+        obj.insert("$id".into(), Value::String(self.dataschema(message_type)));
+        let mut defs = defs;
+        localise(&mut defs);
+        obj.insert("$defs".into(), defs);
+        obj.insert("x-version".into(), Value::from(VERSION));
+        Some(schema)
     }
 
     /// Validates a message's `data` against its type's schema. Error reasons never quote the
@@ -148,6 +202,27 @@ impl Schemas {
     }
 }
 
+/// Rewrites references to the shared definitions (`urn:…:common:v1#/$defs/x`) into local ones
+/// (`#/$defs/x`).
+fn localise(node: &mut Value) {
+    match node {
+        Value::Object(members) => {
+            for (key, value) in members.iter_mut() {
+                match value {
+                    Value::String(r) if key == "$ref" => {
+                        if let Some(local) = r.strip_prefix(COMMON_ID) {
+                            *r = local.to_string();
+                        }
+                    }
+                    _ => localise(value),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(localise),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -189,6 +264,23 @@ mod tests {
                           "redactions": [{"pointer": "/data/attachments/1", "reason": "state_secret"}],
                           "classifiedFields": []});
         assert_eq!(s.validate(t, &data), Ok(()));
+    }
+
+    #[test]
+    fn a_published_schema_stands_alone_and_validates_as_the_gateway_does() {
+        let s = schemas().published_at("https://xietong.example.cn".into());
+        let t = types::lookup("cn.xietong.clue.transfer").unwrap();
+        let published = s.published(t).unwrap();
+        assert_eq!(published["$id"], "https://xietong.example.cn/v1/schemas/cn.xietong.clue.transfer");
+        assert_eq!(s.dataschema(t), published["$id"]);
+        assert!(!published.to_string().contains("urn:xietong:schema:common"), "every reference is local");
+        // Compiled with no registry and no network: everything it needs is inside.
+        let alone = jsonschema::options().with_draft(Draft::Draft202012).offline().build(&published).unwrap();
+        let good = json!({"sender": {"id": "ip_office:330100"}, "case": {"number": "X", "divisions": ["330102"]},
+                          "content": "c", "redactions": [], "classifiedFields": []});
+        assert_eq!(alone.is_valid(&good), s.validate(t, &good).is_ok());
+        let bad = json!({"sender": {"id": "nobody"}, "redactions": [], "classifiedFields": []});
+        assert!(!alone.is_valid(&bad) && s.validate(t, &bad).is_err());
     }
 
     #[test]

@@ -1,28 +1,59 @@
 //! `xietong explain` and `POST /v1/admin/explain`: the whole pipeline without storing or
 //! delivering, as one JSON object.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::accept;
+use super::accept::{self, Unit};
+use super::recipients::{Delivery, Withheld};
 use crate::config::Config;
-use crate::model::{BodyKind, Sender};
+use crate::model::{BodyKind, Problem, Sender};
 
-/// The outcome of explaining one message.
-pub struct Explanation {
+/// What the pipeline does with a message, without storing or delivering it: `xietong explain`,
+/// `POST /v1/admin/explain` and the senders' dry runs (`POST /v1/messages?dry_run=true`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Outcome {
+    /// Whether the gateway would accept the message.
     pub accepted: bool,
-    pub output: Value,
+    /// The source format that read it.
+    pub format: String,
+    /// The canonical message (when accepted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::model::schema::canonical_event)]
+    pub message: Option<Value>,
+    /// JSON pointers removed as state secrets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stripped: Option<Vec<String>>,
+    /// The rules whose condition held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<String>>,
+    /// Who would receive it, why, and what each would have removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<Delivery>>,
+    /// Recipients the rules named that may not receive it (cleared below it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<Vec<Withheld>>,
+    /// No rule routed it: the operators' feed would keep it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unrouted: Option<bool>,
+    /// What the router noticed on the way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Vec<String>>,
+    /// The refusal the message would get.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Problem>,
 }
 
 /// Runs the pipeline for `sender` on `body`. When `records` (the store) are given, a reply is
-/// addressed to whoever sent what it answers, and an evaluation notice gets its figures. `Err` is a usage problem (no format for the
-/// sender), not a refusal of the message.
+/// addressed to whoever sent what it answers, and an evaluation notice gets its figures.
+/// `Err` is a usage problem (no format for the sender), not a refusal of the message.
 pub async fn explain(
     config: &Config,
     sender: &Sender,
     kind: BodyKind,
     body: &[u8],
     records: Option<accept::Records<'_>>,
-) -> Result<Explanation, String> {
+) -> Result<Outcome, String> {
     let format = config.mapping_for(sender, kind).ok_or_else(|| match sender {
         Sender::Agency(a) => format!(
             "{sender} has no source format: configure it in agencies.yaml or set formats.{} in xietong.yaml",
@@ -32,26 +63,38 @@ pub async fn explain(
             "{sender} is a hub: hubs post canonical events (application/cloudevents+json; explain --kind cloudevent)"
         ),
     })?;
-    let output = match accept::run(config, format, sender, body, records).await {
+    Ok(outcome(format.name.clone(), accept::run(config, format, sender, body, records).await))
+}
+
+/// The outcome of the pipeline's run in `format`.
+pub fn outcome(format: String, run: Result<Unit, Problem>) -> Outcome {
+    match run {
         Ok(unit) => {
             let (n, a) = (unit.normalized, unit.addressed);
-            json!({
-                "accepted": true,
-                "format": format.name,
-                "message": n.event,
-                "stripped": n.stripped,
-                "rules": a.routing.rules,
-                "recipients": a.deliveries,
-                "withheld": a.withheld,
-                "unrouted": a.routing.unrouted,
-                "notes": a.routing.notes,
-            })
+            Outcome {
+                accepted: true,
+                format,
+                message: Some(n.event),
+                stripped: Some(n.stripped),
+                rules: Some(a.routing.rules),
+                recipients: Some(a.deliveries),
+                withheld: Some(a.withheld),
+                unrouted: Some(a.routing.unrouted),
+                notes: Some(a.routing.notes),
+                error: None,
+            }
         }
-        Err(problem) => json!({
-            "accepted": false,
-            "format": format.name,
-            "error": problem,
-        }),
-    };
-    Ok(Explanation { accepted: output["accepted"] == json!(true), output })
+        Err(problem) => Outcome {
+            accepted: false,
+            format,
+            message: None,
+            stripped: None,
+            rules: None,
+            recipients: None,
+            withheld: None,
+            unrouted: None,
+            notes: None,
+            error: Some(problem),
+        },
+    }
 }

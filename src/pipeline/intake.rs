@@ -152,6 +152,7 @@ pub fn normalize_document(
         classification: envelope.classification,
         native_id: &envelope.native_id,
         in_reply_to: envelope.in_reply_to.as_deref(),
+        dataschema: schemas.dataschema(envelope.message_type),
     };
     let mut event = event::assemble(&attributes, data);
 
@@ -260,11 +261,12 @@ fn refusal(code: Code, message: impl Into<String>, details: Vec<Detail>) -> Prob
     Problem::new(code, message).with_details(details)
 }
 
-/// SHA-256 of the event with its `id` left out.
+/// SHA-256 of the event with its `id` and `dataschema` left out (the gateway's public address
+/// may change between a message and its resend).
 pub fn content_hash(event: &Value) -> String {
     let mut hasher = Sha256::new();
     if let Value::Object(members) = event {
-        for (k, v) in members.iter().filter(|(k, _)| k.as_str() != "id") {
+        for (k, v) in members.iter().filter(|(k, _)| !matches!(k.as_str(), "id" | "dataschema")) {
             hasher.update(k.as_bytes());
             hasher.update([0]);
             hasher.update(v.to_string().as_bytes());

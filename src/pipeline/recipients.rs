@@ -12,15 +12,18 @@ use crate::secrecy::view::{self, Redaction, View};
 use crate::store::NewDelivery;
 
 /// One recipient's copy of an accepted message, ready for the outbox.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     #[serde(flatten)]
     pub routed: Routed,
+    /// The recipient's clearance: 公开, 内部 or 工作秘密.
+    #[schema(value_type = String)]
     pub clearance: Level,
     /// What was removed for this recipient (above its clearance, personal data).
     pub removed: Vec<Redaction>,
     /// The event as this recipient receives it.
     #[serde(skip)]
+    #[schema(ignore)]
     pub event: Value,
 }
 
@@ -39,8 +42,9 @@ pub fn outbox(deliveries: &[Delivery], event: &Value) -> Vec<NewDelivery> {
 }
 
 /// A recipient that rules named but that may not receive the message.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Withheld {
+    #[schema(value_type = String)]
     pub id: Recipient,
     pub rules: Vec<String>,
     pub reason: String,

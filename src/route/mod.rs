@@ -23,7 +23,7 @@ use crate::secrecy::Level;
 use crate::secrecy::mask::Masking;
 
 /// Whether a recipient is the addressee or receives a copy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Primary,
@@ -40,8 +40,10 @@ impl Role {
 }
 
 /// One recipient, and why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Routed {
+    /// An agency `KIND:DIVISION`, a hub `hub:REGION`, or a feed (`public`, the operators').
+    #[schema(value_type = String)]
     pub id: Recipient,
     pub role: Role,
     /// The rules that chose it.

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::{Level, mask, strip};
 
 /// Where something was removed for a recipient, and why (never what).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Redaction {
     pub pointer: String,
     pub reason: &'static str,

@@ -74,14 +74,14 @@ pub struct Linked {
 }
 
 /// A recipient as the sender is told about it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Addressee {
     pub id: String,
     pub role: String,
 }
 
 /// What a sender is told about a committed message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub id: String,
     #[serde(rename = "type")]
@@ -139,7 +139,7 @@ impl Refusal {
 }
 
 /// Where a message went: each recipient, and each webhook attempt.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Trace {
     pub id: String,
     pub sender: String,
@@ -152,7 +152,7 @@ pub struct Trace {
     pub recipients: Vec<TraceRecipient>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TraceRecipient {
     pub id: String,
     pub role: String,
@@ -160,7 +160,7 @@ pub struct TraceRecipient {
     pub webhooks: Vec<TraceAttempt>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TraceAttempt {
     pub subscription: String,
     pub webhook_id: String,

@@ -118,7 +118,7 @@ impl Attempt {
 }
 
 /// An attempt the schedule gave up on, or the endpoint refused.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub id: i64,
     pub subscription: String,

@@ -24,7 +24,7 @@ pub fn state(thread: &ThreadRow, now_ms: i64) -> &'static str {
 }
 
 /// One agency's figures.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct AgencyStats {
     pub agency: String,
     pub level: String,

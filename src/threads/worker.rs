@@ -127,7 +127,7 @@ impl ThreadWorker {
             e.insert("id".into(), json!(id));
             e.insert("source".into(), json!(replier_id.source_uri()));
             e.insert("type".into(), json!(message_type.name));
-            e.insert("dataschema".into(), json!(message_type.dataschema()));
+            e.insert("dataschema".into(), json!(config.schemas.dataschema(message_type)));
             e.insert("time".into(), json!(format_ms(self.clock.now_ms())));
             e.insert("sender".into(), json!(replier));
             e.insert("nativeid".into(), json!(native_id));
@@ -213,7 +213,7 @@ impl ThreadWorker {
         }
         let mut event = json!({
             "specversion": "1.0", "id": id, "source": "urn:xietong:gateway", "type": message_type.name,
-            "time": format_ms(self.clock.now_ms()), "datacontenttype": "application/json", "dataschema": message_type.dataschema(),
+            "time": format_ms(self.clock.now_ms()), "datacontenttype": "application/json", "dataschema": config.schemas.dataschema(message_type),
             "sender": "gateway", "classification": "内部", "nativeid": format!("overdue-{}", due.id), "inreplyto": due.request_native_id,
         });
         if let Some(obj) = event.as_object_mut() {
