@@ -240,6 +240,15 @@ async fn the_client_certificate_names_the_sender() {
             .await;
     assert_eq!(status, 202);
 
+    // `GET /v1/me` says how the agency proved who it is.
+    let me: Value =
+        https(&ca, Some(&office)).get(format!("{}/v1/me", server.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (me["id"].as_str(), me["credentials"].clone()),
+        (Some("ip_office:330100"), serde_json::json!(["certificate"])),
+        "{me}"
+    );
+
     // The certificate also opens the agency's own feed, and only that.
     let feed = |f: &str| format!("{}/v1/feeds/{f}/events", server.url);
     let own = https(&ca, Some(&office)).get(feed("ip_office:330100")).send().await.unwrap();
