@@ -30,7 +30,13 @@ fn config_with(total: usize) -> (common::ConfigDir, Config) {
     let existing = defaults.matches("- name:").count();
     for i in existing..total {
         let t = TYPES[i % TYPES.len()];
-        let province = 11 + (i % 60);
+        // The 31 provinces of the mainland and Hong Kong, Macao (check refuses a division that
+        // does not exist).
+        const PROVINCES: [u32; 33] = [
+            11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61,
+            62, 63, 64, 65, 81, 82,
+        ];
+        let province = PROVINCES[i % PROVINCES.len()];
         let _ = write!(rules, "\n  - name: synthetic-{i}\n    types: [{t}]\n    senders: [ip_office]\n");
         if i % 2 == 0 {
             let _ = writeln!(
@@ -40,7 +46,7 @@ fn config_with(total: usize) -> (common::ConfigDir, Config) {
         }
         let _ = writeln!(rules, "    copy: [ {{ national: procuratorate }} ]");
     }
-    dir.write("rules.yaml", &rules);
+    dir.replace_rules(&rules);
     let config = Config::load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
     (dir, config)
 }

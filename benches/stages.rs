@@ -67,6 +67,7 @@ fn to_commit(
         deliveries,
         received_ms: 0,
         in_reply_to: None,
+        rule_errors: Vec::new(),
     }
 }
 
@@ -152,7 +153,7 @@ fn recipients(c: &mut Criterion) {
                 "\n  - name: copy-{province}\n    types: [cn.xietong.clue.transfer]\n    copy: [ {{ agency: procuratorate:{province} }} ]\n"
             ));
         }
-        config_dir.write("rules.yaml", &rules);
+        config_dir.replace_rules(&rules);
         let config = Config::load(config_dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let format = config.mapping_for(&sender, BodyKind::Native).expect("a format").clone();
         let normalized = pipeline::normalize(&config.schemas, &format, &sender, &body).expect("accepted");

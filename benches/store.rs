@@ -42,6 +42,7 @@ fn message(n: u64) -> NewMessage {
         ],
         received_ms: 0,
         in_reply_to: None,
+        rule_errors: Vec::new(),
     }
 }
 

@@ -38,6 +38,7 @@ fn message(
         deliveries: vec![NewDelivery { recipient: to.into(), role: "primary", rules: Vec::new(), event: None }],
         received_ms: 0,
         in_reply_to: reply_to,
+        rule_errors: Vec::new(),
     }
 }
 

@@ -144,7 +144,7 @@ async fn main() -> ExitCode {
 }
 
 fn load(dir: &std::path::Path) -> Result<Config, ExitCode> {
-    Config::load(dir).map_err(|errors| {
+    xietong::pipeline::rule_tests::load(dir).map_err(|errors| {
         eprintln!("{errors}");
         eprintln!("configuration in {} has {} problem(s)", dir.display(), errors.0.len());
         ExitCode::from(2)
@@ -260,6 +260,10 @@ fn check(dir: &std::path::Path) -> ExitCode {
                 config.permissions.types_granted(),
                 s.audit.hash.as_str(),
             );
+            println!("  {} routing tests passed (rules.test.yaml)", config.rule_tests);
+            for w in &config.warnings {
+                eprintln!("warning: {w}");
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,

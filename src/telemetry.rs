@@ -39,6 +39,12 @@ pub struct DenialLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    /// The rule's name.
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     /// applied, refused (reloads); delivered, retry, dead, gone (webhook attempts)
     pub outcome: &'static str,
@@ -62,6 +68,7 @@ pub struct Metrics {
     reloads: Family<OutcomeLabel, Counter>,
     webhooks: Family<OutcomeLabel, Counter>,
     denials: Family<DenialLabels, Counter>,
+    rule_errors: Family<RuleLabel, Counter>,
     pub ingest_seconds: Histogram,
     pub store: StoreMetrics,
 }
@@ -93,6 +100,12 @@ impl Metrics {
             "Requests refused for want of credentials (401) or of the right to act (403), by endpoint",
             denials.clone(),
         );
+        let rule_errors = Family::<RuleLabel, Counter>::default();
+        registry.register(
+            "rule_errors",
+            "Messages on which a routing rule's condition failed (a missing member, a type error): the rule did not apply",
+            rule_errors.clone(),
+        );
         let ingest_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
             "ingest_seconds",
@@ -119,7 +132,7 @@ impl Metrics {
             "Store transactions that failed to commit",
             store.commit_failures.clone(),
         );
-        Metrics { registry, messages, unrouted, reloads, webhooks, denials, ingest_seconds, store }
+        Metrics { registry, messages, unrouted, reloads, webhooks, denials, rule_errors, ingest_seconds, store }
     }
 
     pub fn count_webhook(&self, outcome: &'static str) {
@@ -128,6 +141,10 @@ impl Metrics {
 
     pub fn count_denial(&self, status: u16, endpoint: &str) {
         self.denials.get_or_create(&DenialLabels { status, endpoint: endpoint.to_string() }).inc();
+    }
+
+    pub fn count_rule_error(&self, rule: &str) {
+        self.rule_errors.get_or_create(&RuleLabel { rule: rule.to_string() }).inc();
     }
 
     pub fn count_reload(&self, outcome: &'static str) {

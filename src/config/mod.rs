@@ -70,6 +70,12 @@ pub struct Config {
     /// The listener's certificate, key and client verifier, read from the files `settings.tls`
     /// names (none: plain HTTP).
     pub tls: Option<Material>,
+    /// What checks but can never work as written (a rule that can never match): `check` prints
+    /// them and still succeeds.
+    pub warnings: Vec<ConfigError>,
+    /// How many routing tests (rules.test.yaml) passed, once `pipeline::rule_tests::load` ran
+    /// them.
+    pub rule_tests: usize,
 }
 
 impl Config {
@@ -114,7 +120,8 @@ impl Config {
             ));
         }
         let permissions = Permissions::load(&dir.join(PERMISSIONS_FILE), &mut errors);
-        let router = routing::load(dir, &settings, &agencies, &mut errors);
+        let mut warnings = Vec::new();
+        let router = routing::load(dir, &settings, &agencies, &schemas, &permissions, &mut errors, &mut warnings);
         let guard = crate::deliver::guard::Guard::new(&settings.delivery.allow_internal).unwrap_or_default();
         let subscriptions = subscriptions::load(&dir.join(SUBSCRIPTIONS_FILE), &router, &guard, &mut errors);
         let threads = Policy::load(&dir.join(THREADS_FILE), &mut errors);
@@ -132,7 +139,7 @@ impl Config {
         });
 
         if errors.is_empty() {
-            Ok(Config {
+            let config = Config {
                 dir: dir.to_path_buf(),
                 settings,
                 agencies,
@@ -145,7 +152,10 @@ impl Config {
                 subscriptions,
                 threads,
                 tls,
-            })
+                warnings,
+                rule_tests: 0,
+            };
+            Ok(config)
         } else {
             Err(ConfigErrors(errors))
         }

@@ -107,7 +107,7 @@ impl Permissions {
             });
             for t in &g.types {
                 match types::lookup(&t.value) {
-                    Some(mt) if mt.name == types::OVERDUE => error(
+                    Some(mt) if types::gateway_only(mt.name) => error(
                         &t.referenced,
                         format!("`{}` is the gateway's own notice: no agency may send it", mt.name),
                     ),
@@ -126,6 +126,11 @@ impl Permissions {
     /// How many message types some agency may send.
     pub fn types_granted(&self) -> usize {
         self.by_type.len()
+    }
+
+    /// Whether some sender of `kind`, at some level, may send `message_type`.
+    pub fn kind_may_send(&self, message_type: &str, kind: SenderKind) -> bool {
+        self.by_type.get(message_type).is_some_and(|gs| gs.iter().any(|g| g.kinds.contains(&kind)))
     }
 
     /// The message types `sender` may send, in the catalogue's order.

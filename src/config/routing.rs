@@ -6,14 +6,26 @@ use std::path::{Path, PathBuf};
 use super::agencies::Agencies;
 use super::error::ConfigError;
 use super::files::{AGENCIES_FILE, DIVISIONS_FILE, REGIONS_FILE, RULES_DIR, RULES_FILE, SETTINGS_FILE, read_yaml};
+use super::permissions::Permissions;
 use super::settings::Settings;
+use crate::model::schema::Schemas;
+use crate::model::{AgencyKind, SenderKind, types};
 use crate::normalize::SpecError;
+use crate::route::rules::{Of, RegionRef, Rule, Target};
 use crate::route::{self, Clearances, Divisions, Regions, Router};
 use crate::secrecy::mask::Masking;
 
 /// The division table, the regions and the rules, compiled into the router; each agency's
 /// division is checked against the table.
-pub fn load(dir: &Path, settings: &Settings, agencies: &Agencies, errors: &mut Vec<ConfigError>) -> Router {
+pub fn load(
+    dir: &Path,
+    settings: &Settings,
+    agencies: &Agencies,
+    schemas: &Schemas,
+    permissions: &Permissions,
+    errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigError>,
+) -> Router {
     let table_path = dir.join(DIVISIONS_FILE);
     let divisions = match std::fs::read_to_string(&table_path) {
         Ok(text) => Divisions::parse(&text).unwrap_or_else(|es| {
@@ -80,9 +92,15 @@ pub fn load(dir: &Path, settings: &Settings, agencies: &Agencies, errors: &mut V
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in rule_files.iter().filter(|p| p.exists()) {
         let Some(file) = read_yaml::<route::rules::RulesFile>(path, false, errors) else { continue };
-        let (compiled, es) = route::rules::compile(file.rules, &divisions, &regions);
+        let (compiled, es) = route::rules::compile(file.rules, &divisions, &regions, schemas);
+        let text = std::fs::read_to_string(path).unwrap_or_default();
         for e in es {
-            errors.push(ConfigError::from_spec(path, SpecError::at(&e.at, e.message)));
+            errors.push(ConfigError::from_spec(path, at_offset(&text, &e.at, e.offset, e.message)));
+        }
+        for rule in &compiled {
+            for w in never(rule, permissions) {
+                warnings.push(ConfigError::from_spec(path, SpecError::at(&rule.at, w)));
+            }
         }
         for rule in compiled {
             // Twice in one file is reported by the compiler, at its position.
@@ -117,4 +135,59 @@ pub fn load(dir: &Path, settings: &Settings, agencies: &Agencies, errors: &mut V
     };
     let connected = agencies.iter().map(|a| a.id).collect();
     Router::new(divisions, regions, rules, connected, clearances, settings.routing.operators_feed.clone())
+}
+
+/// The position of a rule error: the condition's own position, moved to the character it names
+/// when the condition is written on one line (plain or quoted: the quote is skipped).
+fn at_offset(text: &str, at: &serde_saphyr::Location, offset: Option<usize>, message: String) -> SpecError {
+    let mut e = SpecError::at(at, message);
+    let (Some(offset), Some(line), Some(column)) = (offset, e.line, e.column) else { return e };
+    let Some(source) = text.lines().nth(line.saturating_sub(1) as usize) else { return e };
+    let rest: String = source.chars().skip(column.saturating_sub(1) as usize).collect();
+    if rest.starts_with(['|', '>']) {
+        // A block scalar: the condition starts on a later line; its own position stands.
+        return e;
+    }
+    let quoted = u64::from(rest.starts_with(['\'', '"']));
+    e.column = Some(column + quoted + offset as u64);
+    e
+}
+
+/// What can never happen with `rule`, given who may send what: the rule never matches (no
+/// sender of its kinds may send any of its types), or a target never names anyone (a target
+/// relative to the sender's division when only hubs, which have none, can send; the sending
+/// hub's region when no hub can send).
+fn never(rule: &Rule, permissions: &Permissions) -> Vec<String> {
+    let kinds: Vec<SenderKind> = rule
+        .senders
+        .clone()
+        .unwrap_or_else(|| AgencyKind::ALL.into_iter().map(SenderKind::Agency).chain([SenderKind::Hub]).collect());
+    let names: Vec<&str> = match &rule.types {
+        Some(t) => types::ALL.iter().map(|m| m.name).filter(|n| t.contains(n)).collect(),
+        None => types::ALL.iter().map(|m| m.name).collect(),
+    };
+    let possible: Vec<SenderKind> =
+        kinds.iter().copied().filter(|k| names.iter().any(|t| permissions.kind_may_send(t, *k))).collect();
+    let name = &rule.name;
+    if possible.is_empty() {
+        return vec![format!(
+            "rule `{name}` can never match: permissions.yaml lets no sender of its kinds send its types (warning)"
+        )];
+    }
+    let mut out = Vec::new();
+    let targets = rule.to.iter().chain(&rule.copy);
+    for target in targets {
+        match target {
+            Target::MembersOf { region: RegionRef::Sender, .. } if !possible.contains(&SenderKind::Hub) => out.push(format!(
+                "rule `{name}`: `members_of: sender` names the sending hub's region, and no hub may send its types (warning)"
+            )),
+            Target::Relative { of: Of::Sender, .. } if possible.iter().all(|k| *k == SenderKind::Hub) => {
+                out.push(format!(
+                    "rule `{name}`: a target relative to the sender names nobody, since only hubs (which have no division) can send its types (warning)"
+                ))
+            }
+            _ => {}
+        }
+    }
+    out
 }

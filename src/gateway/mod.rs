@@ -4,6 +4,7 @@
 //! the background workers it starts.
 
 pub mod limits;
+mod notices;
 mod reload;
 mod state;
 mod workers;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::limits::RateLimits;
 use super::state::{Gateway, Runtime};
 use crate::audit::Entry;
-use crate::config::{Config, ConfigErrors};
+use crate::config::ConfigErrors;
 use crate::store::StoreError;
 
 /// Why a reload did not happen.
@@ -41,7 +41,7 @@ impl Gateway {
     pub async fn reload(&self, by: &str) -> Result<Reloaded, ReloadError> {
         let current = self.runtime();
         let dir: PathBuf = current.config.dir.clone();
-        let mut config = match Config::load(&dir) {
+        let mut config = match crate::pipeline::rule_tests::load(&dir) {
             Ok(c) => c,
             Err(errors) => {
                 self.metrics.count_reload("refused");
@@ -57,6 +57,9 @@ impl Gateway {
             }
         };
         self.store.sync_config_subscriptions(config.subscriptions.clone()).await.map_err(ReloadError::Store)?;
+        for w in &config.warnings {
+            tracing::warn!(warning = %w, "the reloaded configuration has a rule that can never work as written");
+        }
         self.overrides.apply(&mut config.settings);
         // What the running process was started with stays; changing it needs a restart.
         let (old, new) = (&current.config.settings, &mut config.settings);
@@ -98,7 +101,7 @@ impl Gateway {
             listener.apply(material.clone());
         }
         let limits = RateLimits::new(&config.agencies, Some(&current.limits));
-        self.runtime.store(Arc::new(Runtime { config: Arc::new(config), limits }));
+        self.runtime.store(Arc::new(Runtime::new(config, limits)));
         self.metrics.count_reload("applied");
         // The other instances sharing the store load the same files (a ConfigMap) too.
         if by != PEER_RELOAD

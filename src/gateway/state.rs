@@ -34,6 +34,14 @@ pub enum OpenError {
 pub struct Runtime {
     pub config: Arc<Config>,
     pub limits: RateLimits,
+    /// The rules whose failure the operators were told of under this configuration.
+    pub told: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Runtime {
+    pub fn new(config: Config, limits: RateLimits) -> Runtime {
+        Runtime { config: Arc::new(config), limits, told: Default::default() }
+    }
 }
 
 /// Settings given on the command line (`serve --listen --data-dir`): they win over the files,
@@ -97,7 +105,7 @@ impl Gateway {
         store.sync_config_subscriptions(config.subscriptions.clone()).await?;
         let limits = RateLimits::new(&config.agencies, None);
         Ok(Gateway {
-            runtime: Arc::new(ArcSwap::from_pointee(Runtime { config: Arc::new(config), limits })),
+            runtime: Arc::new(ArcSwap::from_pointee(Runtime::new(config, limits))),
             store,
             metrics,
             clock,

@@ -150,6 +150,9 @@ async fn handle(gw: &Gateway, req: &HttpRequest, payload: web::Payload) -> Resul
             if routing.unrouted {
                 gw.metrics.unrouted.inc();
             }
+            if !routing.failures.is_empty() {
+                gw.rule_failures(&rt, &receipt.id, &routing.failures).await;
+            }
             let recipients: Vec<String> = receipt.recipients.iter().map(|r| r.id.clone()).collect();
             tracing::info!(
                 id = %receipt.id, sender = %sender, r#type = %receipt.message_type, stripped = receipt.stripped.len(),

@@ -38,6 +38,7 @@ const TYPE_SCHEMAS: &[(&str, &str)] = &[
     ("typical_case", include_str!("../../schemas/typical_case.json")),
     ("evaluation.notice", include_str!("../../schemas/evaluation.notice.json")),
     ("thread.overdue", include_str!("../../schemas/thread.overdue.json")),
+    ("gateway.notice", include_str!("../../schemas/gateway.notice.json")),
 ];
 
 /// A schema that failed to load: a defect of the build, reported by `check` and at start-up.
@@ -181,6 +182,17 @@ impl Schemas {
             };
         }
         Some(node)
+    }
+
+    /// The shared definition of every message's `data`.
+    pub fn data_schema(&self) -> Option<&Value> {
+        self.common.pointer("/$defs/data")
+    }
+
+    /// `node` with its `$ref`s followed (into the shared definitions) and the object branch of an
+    /// `anyOf` taken.
+    pub fn resolve_node<'a>(&'a self, node: &'a Value) -> Option<&'a Value> {
+        self.resolve(node)
     }
 
     fn resolve<'a>(&'a self, mut node: &'a Value) -> Option<&'a Value> {

@@ -52,10 +52,19 @@ types! {
     "typical_case", "十五";
     "evaluation.notice", "十七";
     "thread.overdue", "十七";
+    "gateway.notice", "—";
 }
 
 /// The gateway's own overdue notice (section 十七); agencies never send it.
 pub const OVERDUE: &str = "cn.xietong.thread.overdue";
+
+/// The gateway's notices to its operators (a rule that started failing); agencies never send it.
+pub const GATEWAY_NOTICE: &str = "cn.xietong.gateway.notice";
+
+/// Whether only the gateway sends messages of this type.
+pub fn gateway_only(name: &str) -> bool {
+    name == OVERDUE || name == GATEWAY_NOTICE
+}
 
 /// 逐级请示: a request passed on to the superior; a reply to it answers whoever first asked.
 pub const ESCALATION: &str = "cn.xietong.opinion.escalation";

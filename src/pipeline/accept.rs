@@ -39,9 +39,7 @@ pub async fn run(
     body: &[u8],
     records: Option<Records<'_>>,
 ) -> Result<Unit, Problem> {
-    let doc = intake::parse(body, &config.settings.limits.shape())?;
-    let mut normalized = intake::normalize_document(&config.schemas, format, sender, doc)?;
-    config.permissions.check(sender, normalized.message_type.name)?;
+    let mut normalized = admit(config, format, sender, body)?;
     if normalized.message_type.name == types::EVALUATION {
         // The content hash is already taken: a retry of the notice is the same message, whatever
         // the figures are by then.
@@ -58,6 +56,31 @@ pub async fn run(
     };
     let addressed = recipients::address(&config.router, &normalized, sender, reply.as_ref())?;
     Ok(Unit { normalized, addressed })
+}
+
+/// [`run`] without the gateway's records, synchronously: whom a reply answers is `reply` as
+/// given, and an evaluation notice gets no figures. For the routing tests of `rules.test.yaml`.
+pub fn run_offline(
+    config: &Config,
+    format: &Mapping,
+    sender: &Sender,
+    body: &[u8],
+    reply: Option<&Reply>,
+) -> Result<Unit, Problem> {
+    let normalized = admit(config, format, sender, body)?;
+    if normalized.message_type.name == types::EVALUATION {
+        evaluation::period(&normalized.event)?;
+    }
+    let addressed = recipients::address(&config.router, &normalized, sender, reply)?;
+    Ok(Unit { normalized, addressed })
+}
+
+/// Parsing, normalisation with the no-state-secrets rule, and the sender's permission.
+fn admit(config: &Config, format: &Mapping, sender: &Sender, body: &[u8]) -> Result<Normalized, Problem> {
+    let doc = intake::parse(body, &config.settings.limits.shape())?;
+    let normalized = intake::normalize_document(&config.schemas, format, sender, doc)?;
+    config.permissions.check(sender, normalized.message_type.name)?;
+    Ok(normalized)
 }
 
 /// Whom a message from `reader` that links `link` answers: the sender of the linked message, and
@@ -81,7 +104,8 @@ impl Unit {
     /// What the store commits: the message from `sender` (an agency id, or `gateway`), its
     /// outbox, the hash of the body it came in, and when it was received (unix ms).
     pub fn message(&self, sender: &str, body_sha256: String, received_ms: i64) -> NewMessage {
-        stored(&self.normalized, &self.addressed.deliveries, sender, body_sha256, received_ms)
+        let message = stored(&self.normalized, &self.addressed.deliveries, sender, body_sha256, received_ms);
+        NewMessage { rule_errors: self.addressed.routing.failures.clone(), ..message }
     }
 }
 
@@ -106,5 +130,6 @@ pub fn stored(
         deliveries: recipients::outbox(deliveries, &n.event),
         received_ms,
         in_reply_to: n.in_reply_to.clone(),
+        rule_errors: Vec::new(),
     }
 }

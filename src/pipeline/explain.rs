@@ -39,6 +39,9 @@ pub struct Outcome {
     /// What the router noticed on the way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<Vec<String>>,
+    /// Rules whose condition failed on the message (`rule: why`): they did not apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_errors: Option<Vec<String>>,
     /// The refusal the message would get.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Problem>,
@@ -81,6 +84,7 @@ pub fn outcome(format: String, run: Result<Unit, Problem>) -> Outcome {
                 withheld: Some(a.withheld),
                 unrouted: Some(a.routing.unrouted),
                 notes: Some(a.routing.notes),
+                rule_errors: (!a.routing.failures.is_empty()).then_some(a.routing.failures),
                 error: None,
             }
         }
@@ -94,6 +98,7 @@ pub fn outcome(format: String, run: Result<Unit, Problem>) -> Outcome {
             withheld: None,
             unrouted: None,
             notes: None,
+            rule_errors: None,
             error: Some(problem),
         },
     }

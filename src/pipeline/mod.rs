@@ -27,7 +27,9 @@ pub mod accept;
 pub mod evaluation;
 pub mod explain;
 pub mod intake;
+pub mod notice;
 pub mod recipients;
+pub mod rule_tests;
 
 pub use accept::{Records, Unit, reply_context, run, stored};
 pub use intake::{Normalized, body_sha256, content_hash, normalize, normalize_document, parse};

@@ -110,6 +110,11 @@ impl Divisions {
         self.entries.contains_key(code)
     }
 
+    /// Whether some division's code starts with `prefix`.
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.entries.keys().any(|d| d.as_str().starts_with(prefix))
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -2,6 +2,7 @@
 //! sender or the case; the division table gives levels and superiors; the regions give hubs.
 //! A message no rule routes goes to the operators' feed. Pure: no I/O.
 
+pub mod check;
 pub mod divisions;
 pub mod recipient;
 pub mod regions;
@@ -66,6 +67,10 @@ pub struct Routing {
     /// What the router noticed on the way (conditions that failed, targets that do not exist).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The rules whose condition failed on this message (and so did not apply), each with why
+    /// (`rule: why`; the why names members and types, never values of the message).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
 }
 
 /// Whom a reply answers, as the store knows it: the sender of the message its `inreplyto` names,
@@ -75,6 +80,20 @@ pub struct Routing {
 pub struct Reply {
     pub sender: String,
     pub requester: String,
+}
+
+/// Why a condition failed, in words that name members and types but never values of the message.
+fn failure(e: &cel::ExecutionError) -> String {
+    match e {
+        cel::ExecutionError::NoSuchKey(key) => format!("the message has no member `{key}`"),
+        cel::ExecutionError::UndeclaredReference(name) => format!("`{name}` is not defined"),
+        cel::ExecutionError::UnsupportedBinaryOperator(op, _, _) => {
+            format!("`{op}` between values of incompatible types")
+        }
+        cel::ExecutionError::UnexpectedType { got, want } => format!("a {got} where a {want} was expected"),
+        cel::ExecutionError::ValuesNotComparable(_, _) => "values of incompatible types compared".to_string(),
+        _ => "the condition could not be evaluated".to_string(),
+    }
 }
 
 /// What a target is resolved against: the event, its sender, the case's divisions, whom it
@@ -208,12 +227,14 @@ impl Router {
                             "rule `{}`: `{source}` gave {other:?}, not a boolean; the rule did not apply",
                             rule.name
                         ));
+                        routing.failures.push(format!("{}: the condition is not a boolean", rule.name));
                         continue;
                     }
                     Err(e) => {
                         routing
                             .notes
                             .push(format!("rule `{}`: `{source}` failed ({e}); the rule did not apply", rule.name));
+                        routing.failures.push(format!("{}: {}", rule.name, failure(&e)));
                         continue;
                     }
                 }

@@ -10,9 +10,11 @@ use std::collections::{BTreeSet, HashSet};
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
+use super::check;
 use super::divisions::{Divisions, Level};
 use super::recipient::Recipient;
 use super::regions::Regions;
+use crate::model::schema::Schemas;
 use crate::model::{AgencyId, AgencyKind, SenderKind, types};
 
 #[derive(Default, Deserialize)]
@@ -194,6 +196,8 @@ pub enum Target {
 /// A compiled rule.
 pub struct Rule {
     pub name: String,
+    /// Where its name is written.
+    pub at: Location,
     pub section: Option<String>,
     pub description: Option<String>,
     pub types: Option<HashSet<&'static str>>,
@@ -217,15 +221,24 @@ pub struct Condition {
 
 pub(crate) struct RuleError {
     pub at: Location,
+    /// For a finding in a condition: its character offset into the condition's text.
+    pub offset: Option<usize>,
     pub message: String,
 }
 
-/// Compiles the rules, checking names, types, kinds, conditions and targets.
-pub(crate) fn compile(specs: Vec<RuleSpec>, divisions: &Divisions, regions: &Regions) -> (Vec<Rule>, Vec<RuleError>) {
+/// Compiles the rules, checking names, types, kinds, conditions (their fields, types and
+/// literals, [`check`]) and targets.
+pub(crate) fn compile(
+    specs: Vec<RuleSpec>,
+    divisions: &Divisions,
+    regions: &Regions,
+    schemas: &Schemas,
+) -> (Vec<Rule>, Vec<RuleError>) {
     let mut errors = Vec::new();
     let mut rules = Vec::new();
     let mut names = HashSet::new();
-    let mut err = |at: Location, message: String| errors.push(RuleError { at, message });
+    let mut findings: Vec<RuleError> = Vec::new();
+    let mut err = |at: Location, message: String| errors.push(RuleError { at, offset: None, message });
     for spec in specs {
         let name = spec.name.value.clone();
         if !names.insert(name.clone()) {
@@ -269,6 +282,13 @@ pub(crate) fn compile(specs: Vec<RuleSpec>, divisions: &Divisions, regions: &Reg
                     let mut reads = [false; VARIABLES.len()];
                     for (i, v) in VARIABLES.iter().enumerate() {
                         reads[i] = free.contains(*v);
+                    }
+                    for f in check::check(&program, divisions, regions, schemas) {
+                        findings.push(RuleError {
+                            at: w.referenced,
+                            offset: Some(f.offset),
+                            message: format!("rule `{name}`: {}", f.message),
+                        });
                     }
                     Some(Condition { source: w.value.clone(), program, reads })
                 } else {
@@ -316,6 +336,7 @@ pub(crate) fn compile(specs: Vec<RuleSpec>, divisions: &Divisions, regions: &Reg
         }
         rules.push(Rule {
             name,
+            at: spec.name.referenced,
             section: spec.section,
             description: spec.description,
             types,
@@ -326,6 +347,7 @@ pub(crate) fn compile(specs: Vec<RuleSpec>, divisions: &Divisions, regions: &Reg
             fallback: spec.fallback,
         });
     }
+    errors.extend(findings);
     (rules, errors)
 }
 

@@ -48,6 +48,8 @@ pub struct NewMessage {
     pub received_ms: i64,
     /// The sender's reference to an earlier message (`inreplyto`).
     pub in_reply_to: Option<String>,
+    /// The routing rules whose condition failed on it (`rule: why`), shown by its trace.
+    pub rule_errors: Vec<String>,
 }
 
 /// One recipient's copy of a message, in the outbox.
@@ -150,6 +152,8 @@ pub struct Trace {
     /// The feed position of the message.
     pub cursor: i64,
     pub recipients: Vec<TraceRecipient>,
+    /// The routing rules whose condition failed on it, and why: they did not apply.
+    pub rule_errors: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::clock::{Clock, format_ms};
 use crate::config::{Config, Current};
 use crate::model::{AgencyId, Sender, types};
+use crate::pipeline::notice::Notice;
 use crate::pipeline::{self, Delivery, Normalized};
 use crate::route::{Recipient, Role, Routed};
 use crate::store::{DueObligation, LogEntry, Store, StoreError, ThreadStep};
@@ -195,43 +196,28 @@ impl ThreadWorker {
                 fallback: None,
             });
         }
-        let id = uuid::Uuid::now_v7().to_string();
         let mut data = json!({
-            "sender": {"id": "gateway", "name": "xietong"},
             "thread": {"id": due.thread, "request": due.request_id, "requestType": due.request_type,
                        "requester": due.requester, "awaiting": due.awaiting, "deadline": deadline},
             "content": format!("{} 未在期限（{deadline}）内答复 {} 的请求（{}）。", due.awaiting, due.requester, due.request_id),
-            "redactions": [],
-            "classifiedFields": [],
         });
         if let (Some(case), Some(obj)) = (&due.case_number, data.as_object_mut()) {
             obj.insert("case".into(), json!({"number": case}));
         }
-        if let Err(details) = config.schemas.validate(message_type, &data) {
-            tracing::error!(?details, "an overdue notice does not fit its schema: a bug");
-            return Ok(());
-        }
-        let mut event = json!({
-            "specversion": "1.0", "id": id, "source": "urn:xietong:gateway", "type": message_type.name,
-            "time": format_ms(self.clock.now_ms()), "datacontenttype": "application/json", "dataschema": config.schemas.dataschema(message_type),
-            "sender": "gateway", "classification": "内部", "nativeid": format!("overdue-{}", due.id), "inreplyto": due.request_native_id,
-        });
-        if let Some(obj) = event.as_object_mut() {
-            if let Some(case) = &due.case_number {
-                obj.insert("subject".into(), json!(case));
-            }
-            obj.insert("data".into(), data);
-        }
-        let (deliveries, _) = pipeline::copies(&config.router, &event, &recipients);
-        let normalized = Normalized {
-            content_sha256: pipeline::content_hash(&event),
-            event,
-            id,
+        let notice = Notice {
             message_type,
             native_id: format!("overdue-{}", due.id),
-            subject: due.case_number.clone(),
             in_reply_to: Some(due.request_native_id.clone()),
-            stripped: Vec::new(),
+            subject: due.case_number.clone(),
+            data,
+            recipients: &recipients,
+        };
+        let (normalized, deliveries) = match pipeline::notice::make(config, notice, self.clock.now_ms()) {
+            Ok(made) => made,
+            Err(details) => {
+                tracing::error!(?details, "an overdue notice does not fit its schema: a bug");
+                return Ok(());
+            }
         };
         tracing::info!(obligation = due.id, late = %due.awaiting, requester = %due.requester, "deadline passed: overdue notice");
         self.commit(&normalized, "gateway", &deliveries).await

@@ -91,7 +91,7 @@ async fn after_a_fallback_the_decision_goes_back_to_the_office_that_sent_the_clu
     let rules = std::fs::read_to_string(config.path().join("rules.yaml")).unwrap();
     let clue_rule = "    to: [ { same_level: public_security } ]\n    copy: [ { same_level: procuratorate } ]\n";
     assert!(rules.contains(clue_rule));
-    config.write("rules.yaml", &rules.replacen(clue_rule, &format!("{clue_rule}    fallback: superior\n"), 1));
+    config.replace_rules(&rules.replacen(clue_rule, &format!("{clue_rule}    fallback: superior\n"), 1));
     let gw = Exchange::start(config);
 
     let mut clue = example_json("ipo-clue-transfer.json");

@@ -25,6 +25,7 @@ mod logs;
 mod mechanisms;
 mod onboarding;
 mod routing;
+mod rule_checks;
 mod scale_out;
 mod shutdown;
 mod store_contract;

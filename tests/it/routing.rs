@@ -319,7 +319,7 @@ fn a_target_that_is_not_connected_falls_back_as_the_rule_says() {
     // With `fallback: superior`, it goes to the nearest connected superior: here the Guangdong
     // provincial police, once connected.
     let rules = rules.replace("    to: [ { same_level: public_security } ]\n    copy: [ { same_level: procuratorate } ]", "    to: [ { same_level: public_security } ]\n    copy: [ { same_level: procuratorate } ]\n    fallback: superior");
-    dir.write("rules.yaml", &rules);
+    dir.replace_rules(&rules);
     let agencies = std::fs::read_to_string(dir.path().join("agencies.yaml")).unwrap();
     dir.write("agencies.yaml", &format!("{agencies}\n  - id: public_security:440000\n    name: 广东省公安厅\n"));
     let c = dir.load();

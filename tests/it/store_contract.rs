@@ -140,6 +140,7 @@ fn message(sender: &str, native_id: &str, content: &str, to: &[(&str, &'static s
             .collect(),
         received_ms: chrono::Utc::now().timestamp_millis(),
         in_reply_to: None,
+        rule_errors: Vec::new(),
     }
 }
 
@@ -166,7 +167,7 @@ async fn accepts_once_and_tells_duplicates_from_conflicts(b: Backend) {
     // The same native id from another sender is another message.
     created(store.accept(message(C, "A-1", "h1", &[(B, "primary")])).await.unwrap());
 
-    assert_eq!(store.head().await.unwrap(), 2);
+    assert_eq!(store.head().await.unwrap(), 2, "the resend and the conflict created nothing");
     let (event, native) = store.message(&first.id).await.unwrap().unwrap();
     assert_eq!((event.as_str(), native.as_str()), (first.event.as_str(), "A-1"));
     assert!(store.message("no-such-id").await.unwrap().is_none());
@@ -175,7 +176,16 @@ async fn accepts_once_and_tells_duplicates_from_conflicts(b: Backend) {
     assert_eq!((trace.sender.as_str(), trace.cursor), (A, 1));
     assert_eq!(trace.recipients.len(), 2);
     assert_eq!(trace.recipients[1].rules, ["rule-1"]);
+    assert!(trace.rule_errors.is_empty());
     assert!(store.trace("no-such-id").await.unwrap().is_none());
+    // The rules whose condition failed on a message stay with it, for its trace.
+    let failed = NewMessage {
+        rule_errors: vec!["big-cases: the message has no member `amountYuan`".into()],
+        ..message(A, "A-2", "h3", &[(B, "primary")])
+    };
+    created(store.accept(failed.clone()).await.unwrap());
+    let trace = store.trace(&failed.id).await.unwrap().unwrap();
+    assert_eq!(trace.rule_errors, failed.rule_errors);
 
     let actions: Vec<String> = b
         .chain()
@@ -183,10 +193,10 @@ async fn accepts_once_and_tells_duplicates_from_conflicts(b: Backend) {
         .iter()
         .map(|s| serde_json::from_str::<serde_json::Value>(&s.record).unwrap()["action"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(actions, ["accepted", "duplicate", "conflict", "accepted"]);
+    assert_eq!(actions, ["accepted", "duplicate", "conflict", "accepted", "accepted"]);
     let report = xietong::audit::verify::verify(b.chain().await.into_iter().map(Ok), &[], None);
     assert!(report.intact(), "{report:?}");
-    assert_eq!(store.audit_head().await.unwrap().map(|h| h.0), Some(4));
+    assert_eq!(store.audit_head().await.unwrap().map(|h| h.0), Some(5));
 }
 
 async fn feeds_page_in_commit_order(b: Backend) {

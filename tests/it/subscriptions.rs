@@ -72,7 +72,7 @@ fn watched() -> Exchange {
     rules.push_str(
         "\n  - name: watch\n    types: [cn.xietong.clue.transfer, cn.xietong.opinion.request, cn.xietong.bulletin, cn.xietong.major_case.supervision]\n    copy: [ { feed: operators } ]\n",
     );
-    config.write("rules.yaml", &rules);
+    config.replace_rules(&rules);
     Exchange::start(config)
 }
 

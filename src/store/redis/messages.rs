@@ -86,6 +86,7 @@ async fn accept(store: &RedisStore, m: NewMessage) -> Result<Accepted, StoreErro
         m.event.as_str(),
         m.in_reply_to.as_deref().unwrap_or_default(),
         &serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into()),
+        &serde_json::to_string(&m.rule_errors).unwrap_or_else(|_| "[]".into()),
         &m.deliveries.len().to_string(),
     ]
     .iter()
@@ -177,6 +178,7 @@ async fn trace(store: &RedisStore, id: &str) -> Result<Option<Trace>, StoreError
         received_at: field(&m, "received_at").unwrap_or_default(),
         cursor: seq,
         recipients,
+        rule_errors: m.get("rule_errors").and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default(),
     }))
 }
 

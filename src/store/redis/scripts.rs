@@ -57,8 +57,8 @@ fn script(body: &str) -> Script {
 
 /// Commits a message, its outbox (one feed entry per recipient) and its audit record, unless its
 /// sender sent the native id before. ARGV[6..]: id, sender, native id, type, subject, content
-/// hash, received at, received ms, stripped, event, in reply to, recipients (JSON), n, then n
-/// pairs of recipient and its copy of the event (empty: the event as it is).
+/// hash, received at, received ms, stripped, event, in reply to, recipients (JSON), rule errors
+/// (JSON), n, then n pairs of recipient and its copy of the event (empty: the event as it is).
 pub static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
@@ -73,16 +73,16 @@ if not audit_ok() then return {'stale'} end
 local seq = redis.call('INCR', B .. 'seq')
 redis.call('HSET', B .. 'm:' .. id, 'seq', seq, 'sender', sender, 'native', native, 'type', ARGV[9],
   'subject', ARGV[10], 'content', ARGV[11], 'received_at', ARGV[12], 'received_ms', ARGV[13],
-  'stripped', ARGV[14], 'event', ARGV[15], 'reply_to', ARGV[16], 'recipients', ARGV[17])
+  'stripped', ARGV[14], 'event', ARGV[15], 'reply_to', ARGV[16], 'recipients', ARGV[17], 'rule_errors', ARGV[18])
 redis.call('HSET', B .. 'native', key, id)
 redis.call('HSET', B .. 'mseq', seq, id)
 redis.call('ZADD', B .. 'nid:' .. native, seq, id)
 redis.call('ZADD', B .. 'received', ARGV[13], seq)
 local sid = seq .. '-1'
 redis.call('XADD', B .. 'log', sid, 'id', id)
-local n = tonumber(ARGV[18])
+local n = tonumber(ARGV[19])
 for i = 0, n - 1 do
-  local r, copy = ARGV[19 + 2 * i], ARGV[20 + 2 * i]
+  local r, copy = ARGV[20 + 2 * i], ARGV[21 + 2 * i]
   if copy == '' then copy = ARGV[15] end
   redis.call('XADD', B .. 'feed:' .. r, sid, 'type', ARGV[9], 'subject', ARGV[10], 'event', copy)
   redis.call('SADD', B .. 'recipients', r)

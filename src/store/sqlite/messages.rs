@@ -74,8 +74,8 @@ fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> rusq
     }
     let stripped = serde_json::to_string(&m.stripped).unwrap_or_else(|_| "[]".into());
     tx.prepare_cached(
-        "INSERT INTO messages (id, sender, native_id, type, subject, content_sha256, received_at, stripped, event, received_ms, in_reply_to)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO messages (id, sender, native_id, type, subject, content_sha256, received_at, stripped, event, received_ms, in_reply_to, rule_errors)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         m.id,
@@ -88,7 +88,8 @@ fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> rusq
         stripped,
         m.event,
         m.received_ms,
-        m.in_reply_to
+        m.in_reply_to,
+        (!m.rule_errors.is_empty()).then(|| serde_json::to_string(&m.rule_errors).unwrap_or_default())
     ])?;
     let seq = tx.last_insert_rowid();
     let mut insert = tx.prepare_cached(
@@ -111,9 +112,11 @@ fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> rusq
 }
 
 fn trace(c: &Connection, id: &str) -> rusqlite::Result<Option<Trace>> {
-    let Some((seq, sender, message_type, subject, received_at)) = c
-        .prepare_cached("SELECT seq, sender, type, subject, received_at FROM messages WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+    let Some((seq, sender, message_type, subject, received_at, rule_errors)) = c
+        .prepare_cached("SELECT seq, sender, type, subject, received_at, rule_errors FROM messages WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, Option<String>>(5)?))
+        })
         .optional()?
     else {
         return Ok(None);
@@ -159,7 +162,17 @@ fn trace(c: &Connection, id: &str) -> rusqlite::Result<Option<Trace>> {
             r.webhooks.push(attempt);
         }
     }
-    Ok(Some(Trace { id: id.to_string(), sender, message_type, subject, received_at, cursor: seq, recipients }))
+    let rule_errors = rule_errors.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default();
+    Ok(Some(Trace {
+        id: id.to_string(),
+        sender,
+        message_type,
+        subject,
+        received_at,
+        cursor: seq,
+        recipients,
+        rule_errors,
+    }))
 }
 
 fn message(c: &Connection, id: &str) -> rusqlite::Result<Option<(String, String)>> {

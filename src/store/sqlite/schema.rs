@@ -162,4 +162,8 @@ UPDATE webhook_attempts SET head = 1 WHERE state = 'pending' AND NOT EXISTS (
 DROP INDEX attempts_due;
 CREATE INDEX attempts_heads ON webhook_attempts (subscription, next_at) WHERE state = 'pending' AND head = 1;
 "#,
+    // The routing rules whose condition failed on a message (docs/routing.md), for its trace.
+    r#"
+ALTER TABLE messages ADD COLUMN rule_errors TEXT; -- JSON array of `rule: why`; NULL: none
+"#,
 ];

@@ -37,6 +37,7 @@ fn message(native_id: &str, content: &str) -> NewMessage {
         ],
         received_ms: 0,
         in_reply_to: None,
+        rule_errors: Vec::new(),
     }
 }
 

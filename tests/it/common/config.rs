@@ -35,6 +35,13 @@ impl ConfigDir {
         std::fs::write(self.path().join(relative), text).unwrap();
     }
 
+    /// Replaces rules.yaml with rules that route differently from the defaults on purpose: the
+    /// shipped routing tests (rules.test.yaml), which pin the defaults, go.
+    pub fn replace_rules(&self, rules: &str) {
+        self.write("rules.yaml", rules);
+        let _ = std::fs::remove_file(self.path().join("rules.test.yaml"));
+    }
+
     /// Adds an agency with its demo token (`demo-KIND-DIVISION`) to agencies.yaml.
     pub fn connect(&self, agency: &str) {
         let path = self.path().join("agencies.yaml");
