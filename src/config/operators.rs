@@ -1,5 +1,7 @@
-//! `operators.yaml`: who may call the admin endpoints (`/v1/admin/...`): a name and token hashes
-//! per operator, like agencies.
+//! `operators.yaml`: who may call the admin endpoints (`/v1/admin/...`) and sign in to the
+//! console: a name, a role and token hashes per operator, like agencies. A `viewer` reads
+//! everything the operators may see; an `operator` also acts (reloads, replays, pauses, applies
+//! rule changes).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,13 +24,36 @@ struct OperatorsFile {
 #[serde(deny_unknown_fields)]
 struct OperatorSpec {
     name: Spanned<String>,
+    /// `operator` (the default) or `viewer`.
+    #[serde(default)]
+    role: Option<Spanned<String>>,
     #[serde(default)]
     tokens: Vec<Spanned<String>>,
+}
+
+/// What an operator may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads everything the operators may see.
+    Viewer,
+    /// Also acts: reloads, replays, pauses, applies rule changes.
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct Operators {
     by_token: HashMap<TokenHash, String>,
+    roles: HashMap<String, Role>,
 }
 
 impl Operators {
@@ -37,6 +62,19 @@ impl Operators {
         let mut out = Operators::default();
         let Some(file) = super::files::read_yaml::<OperatorsFile>(path, true, errors) else { return out };
         for op in file.operators {
+            let role = match op.role.as_ref().map(|r| r.value.as_str()) {
+                None | Some("operator") => Role::Operator,
+                Some("viewer") => Role::Viewer,
+                Some(other) => {
+                    let at = op.role.as_ref().map_or(op.name.referenced, |r| r.referenced);
+                    errors.push(ConfigError::from_spec(
+                        path,
+                        SpecError::at(&at, format!("role `{other}`: operator or viewer")),
+                    ));
+                    Role::Viewer
+                }
+            };
+            out.roles.insert(op.name.value.clone(), role);
             for t in &op.tokens {
                 match token::parse_hash(&t.value) {
                     Ok(h) => {
@@ -57,6 +95,11 @@ impl Operators {
     /// The operator a bearer token belongs to.
     pub fn authenticate(&self, token: &str) -> Option<&str> {
         self.by_token.get(&token::hash(token)).map(String::as_str)
+    }
+
+    /// An operator's role (a name not configured has none).
+    pub fn role(&self, name: &str) -> Option<Role> {
+        self.roles.get(name).copied()
     }
 
     pub fn hashes(&self) -> impl Iterator<Item = &TokenHash> {

@@ -41,6 +41,22 @@ pub struct Settings {
     /// HTTPS on the listener, and client certificates (docs/security.md). None: plain HTTP.
     pub tls: Option<Tls>,
     pub audit: Audit,
+    pub console: Console,
+}
+
+/// The operators' console (docs/console.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Console {
+    /// A session ends after this long without a request (`30m`).
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Console { idle_timeout: Duration::from_secs(30 * 60) }
+    }
 }
 
 /// The audit chain (docs/security.md).
@@ -500,6 +516,7 @@ impl Default for Settings {
             delivery: Delivery::default(),
             tls: None,
             audit: Audit::default(),
+            console: Console::default(),
         }
     }
 }

@@ -101,7 +101,7 @@ impl Gateway {
             listener.apply(material.clone());
         }
         let limits = RateLimits::new(&config.agencies, Some(&current.limits));
-        self.runtime.store(Arc::new(Runtime::new(config, limits)));
+        self.runtime.store(Arc::new(Runtime::new(config, limits, (self.clock.now_ms(), by.to_string()))));
         self.metrics.count_reload("applied");
         // The other instances sharing the store load the same files (a ConfigMap) too.
         if by != PEER_RELOAD

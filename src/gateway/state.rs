@@ -36,11 +36,14 @@ pub struct Runtime {
     pub limits: RateLimits,
     /// The rules whose failure the operators were told of under this configuration.
     pub told: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// When this configuration came into force (unix ms), and who brought it (`start`, an
+    /// operator, a signal, another instance).
+    pub loaded: (i64, String),
 }
 
 impl Runtime {
-    pub fn new(config: Config, limits: RateLimits) -> Runtime {
-        Runtime { config: Arc::new(config), limits, told: Default::default() }
+    pub fn new(config: Config, limits: RateLimits, loaded: (i64, String)) -> Runtime {
+        Runtime { config: Arc::new(config), limits, told: Default::default(), loaded }
     }
 }
 
@@ -105,7 +108,7 @@ impl Gateway {
         store.sync_config_subscriptions(config.subscriptions.clone()).await?;
         let limits = RateLimits::new(&config.agencies, None);
         Ok(Gateway {
-            runtime: Arc::new(ArcSwap::from_pointee(Runtime::new(config, limits))),
+            runtime: Arc::new(ArcSwap::from_pointee(Runtime::new(config, limits, (clock.now_ms(), "start".into())))),
             store,
             metrics,
             clock,

@@ -18,6 +18,12 @@ fn operator(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
     auth::operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
 }
 
+/// The operator calling, who must be allowed to act (not a viewer).
+fn acting(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
+    let rt = gw.runtime();
+    auth::acting_operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExplainQuery {
@@ -100,11 +106,11 @@ pub async fn explain(
     responses(
         (status = 200, description = "Reloaded", body = ReloadAnswer),
         (status = 401, description = "No valid credentials"),
-        (status = 403, description = "Not an operator's token"),
+        (status = 403, description = "Not an operator's token, or a viewer's"),
         (status = 422, description = "The configuration does not check"),
     ))]
 pub async fn reload(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let operator = operator(&gw, &req)?;
+    let operator = acting(&gw, &req)?;
     tracing::info!(operator = %operator, "reload requested");
     match gw.reload(&format!("operator:{operator}")).await {
         Ok(summary) => Ok(HttpResponse::Ok().json(ReloadAnswer { reloaded: true, summary })),
@@ -179,7 +185,7 @@ pub async fn dead_letters(gw: web::Data<Gateway>, req: HttpRequest) -> Result<Ht
         (status = 404, description = "No such dead letter"),
     ))]
 pub async fn replay(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let operator = operator(&gw, &req)?;
+    let operator = acting(&gw, &req)?;
     let attempt = id.parse::<i64>().map_err(|_| Problem::new(Code::BadRequest, "a dead letter's id is a number"))?;
     if gw.store.replay(attempt, &format!("operator:{operator}")).await? {
         tracing::info!(operator = %operator, attempt, "dead letter replayed");

@@ -75,6 +75,20 @@ pub fn operator<'a>(operators: &'a Operators, agencies: &Agencies, req: &HttpReq
     Err(Problem::new(Code::Unauthenticated, "the token is not valid for any configured operator"))
 }
 
+/// The operator whose token the request carries, who must be allowed to act (role `operator`,
+/// not `viewer`): a viewer is refused with 403.
+pub fn acting_operator<'a>(
+    operators: &'a Operators,
+    agencies: &Agencies,
+    req: &HttpRequest,
+) -> Result<&'a str, Problem> {
+    let name = operator(operators, agencies, req)?;
+    match operators.role(name) {
+        Some(crate::config::operators::Role::Operator) => Ok(name),
+        _ => Err(Problem::new(Code::Forbidden, format!("operator:{name} is a viewer: it may read, not act"))),
+    }
+}
+
 /// Who is calling, for the feeds and subscriptions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {

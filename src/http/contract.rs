@@ -16,7 +16,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::auth::{self, Principal};
 use super::error::{ApiError, Document};
-use super::{admin, agencies, feeds, health, messages, subscriptions, threads};
+use super::{admin, agencies, feeds, health, messages, overview, subscriptions, threads};
 use crate::gateway::Gateway;
 use crate::model::schema::{self, CANONICAL_EVENT};
 use crate::model::{Code, Problem, Sender, types};
@@ -48,6 +48,7 @@ use crate::tls::PeerCertificate;
         subscriptions::ack,
         subscriptions::rotate,
         subscriptions::enable,
+        overview::get,
         admin::explain,
         admin::reload,
         admin::trace,

@@ -32,7 +32,10 @@ pub async fn problems(
     // middleware, and none of the gateway's raises one.
     let response = next.call(req).await?.map_into_boxed_body();
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    // The console answers its own errors as pages.
+    let html =
+        response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || html {
         return Ok(response);
     }
     let (request, old) = response.into_parts();

@@ -6,7 +6,7 @@
 
 use actix_web::web::{self, ServiceConfig};
 
-use super::{admin, agencies, contract, feeds, health, messages, subscriptions, threads};
+use super::{admin, agencies, contract, feeds, health, messages, overview, subscriptions, threads};
 
 macro_rules! table {
     ($($path:literal => { $($method:ident: $handler:path),+ $(,)? })*) => {
@@ -22,6 +22,7 @@ macro_rules! table {
                         .default_service(web::to(|| health::method_not_allowed(&[$(stringify!($method)),+]))),
                 );
             )*
+            super::console::routes(cfg);
             cfg.default_service(web::to(health::not_found));
         }
     };
@@ -42,6 +43,7 @@ table! {
     "/v1/subscriptions/{id}/ack" => { post: subscriptions::ack }
     "/v1/subscriptions/{id}/rotate-secret" => { post: subscriptions::rotate }
     "/v1/subscriptions/{id}/enable" => { post: subscriptions::enable }
+    "/v1/admin/overview" => { get: overview::get }
     "/v1/admin/explain" => { post: admin::explain }
     "/v1/admin/reload" => { post: admin::reload }
     "/v1/admin/messages/{id}" => { get: admin::trace }

@@ -13,11 +13,13 @@
 //! only place that chooses the backend.
 
 pub mod audit;
+pub mod counts;
 pub mod error;
 pub mod feeds;
 pub mod lifecycle;
 pub mod messages;
 pub mod redis;
+pub mod sessions;
 pub mod sqlite;
 pub mod subscriptions;
 pub mod threads;
@@ -27,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use audit::AuditLog;
+pub use counts::{Count, Counts};
 pub use error::StoreError;
 pub use feeds::{FeedEntry, FeedPage, Feeds};
 pub use lifecycle::Lifecycle;
@@ -34,21 +37,28 @@ pub use messages::{
     Accepted, Addressee, Linked, Messages, NewDelivery, NewMessage, Receipt, Refusal, Trace, TraceAttempt,
     TraceRecipient,
 };
+pub use sessions::{SessionRow, Sessions};
 pub use subscriptions::{SubscriptionRow, Subscriptions};
 pub use threads::{
     DueObligation, Escalation, LogEntry, ObligationRow, StepOutcome, StepRole, ThreadMessageRow, ThreadQuery,
     ThreadRow, ThreadStep, Threads,
 };
-pub use webhooks::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, WebhookQueue, attempt_entry};
+pub use webhooks::{Attempt, AttemptOutcome, Backlog, DeadLetter, NewAttempt, WebhookQueue, attempt_entry};
 
 use crate::clock::Clock;
 use crate::config::settings::{Backend, Settings};
 use crate::telemetry::StoreMetrics;
 
 /// Everything a store does: the sum of its concerns.
-pub trait Store: Messages + Feeds + Subscriptions + WebhookQueue + AuditLog + Threads + Lifecycle + 'static {}
+pub trait Store:
+    Messages + Feeds + Subscriptions + WebhookQueue + AuditLog + Threads + Sessions + Counts + Lifecycle + 'static
+{
+}
 
-impl<T> Store for T where T: Messages + Feeds + Subscriptions + WebhookQueue + AuditLog + Threads + Lifecycle + 'static {}
+impl<T> Store for T where
+    T: Messages + Feeds + Subscriptions + WebhookQueue + AuditLog + Threads + Sessions + Counts + Lifecycle + 'static
+{
+}
 
 /// Opens the configured store: the embedded one in `settings.data_dir`, or Redis. Its
 /// timestamps (received times, audit records, attempts) come from `clock`.

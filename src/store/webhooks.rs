@@ -33,6 +33,21 @@ pub trait WebhookQueue: Send + Sync {
 
     /// Makes a dead attempt due again now (same webhook id); whether it was dead.
     async fn replay(&self, attempt: i64, by: &str) -> Result<bool, StoreError>;
+
+    /// Every webhook subscription's backlog: its pending attempts, dead letters, and when the
+    /// oldest pending one was created.
+    async fn backlog(&self) -> Result<Vec<Backlog>, StoreError>;
+}
+
+/// A webhook subscription's backlog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Backlog {
+    pub subscription: String,
+    /// Attempts not delivered yet (due, retrying or in flight).
+    pub pending: i64,
+    pub dead: i64,
+    /// When the oldest pending attempt was created (RFC 3339), if any.
+    pub oldest_pending: Option<String>,
 }
 
 /// A feed entry that a webhook subscription's filter matched: an attempt to create.

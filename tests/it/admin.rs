@@ -292,3 +292,43 @@ mod embedded {
         assert_eq!(status, 202, "still serving where it listens");
     }
 }
+
+/// The overview counts what committed (from counters kept as messages commit), on either store;
+/// a viewer reads it but may not act.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_overview_counts_what_committed_and_a_viewer_may_read_not_act() {
+    let server = TestServer::start();
+    let url = &server.url;
+    accepted(url, "ip_office:330100", &example_json("ipo-clue-transfer.json")).await;
+    let (status, _) = post_json(url, "ip_office:330100", &example("ipo-clue-transfer.json")).await;
+    assert_eq!(status, 200);
+    let (status, _) = post_json(url, "ip_office:330100", &example("ipo-state-secret-message.json")).await;
+    assert_eq!(status, 422);
+    let mut conflict = example_json("ipo-clue-transfer.json");
+    conflict["nr"] = json!("另一条线索。");
+    let (status, _) = post_json(url, "ip_office:330100", &serde_json::to_vec(&conflict).unwrap()).await;
+    assert_eq!(status, 409);
+
+    let (status, o) = get(&format!("{url}/v1/admin/overview"), Some("demo-viewer")).await;
+    assert_eq!(status, 200, "{o}");
+    let hours = o["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    let total = |k: &str| hours.iter().map(|h| h[k].as_i64().unwrap()).sum::<i64>();
+    assert_eq!((total("accepted"), total("resent"), total("refused")), (1, 1, 2), "{o}");
+    assert_eq!(hours[23]["by_type"]["cn.xietong.clue.transfer"], 1);
+    let codes: Vec<(&str, i64)> = o["refusals_by_code"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["key"].as_str().unwrap(), t["n"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(codes, [("message_id_conflict", 1), ("state_secret", 1)]);
+    assert_eq!(o["refusals_by_agency"], json!([{"key": "ip_office:330100", "n": 2}]));
+    assert_eq!(o["store_ready"], true);
+
+    let (status, refused) = admin(url, "/v1/admin/reload", Some("demo-viewer"), "application/json", Vec::new()).await;
+    assert_eq!((status, refused["code"].as_str()), (403, Some("forbidden")), "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("viewer"), "{refused}");
+    let (status, _) = admin(url, "/v1/admin/reload", Some(OPERATOR), "application/json", Vec::new()).await;
+    assert_eq!(status, 200);
+}

@@ -11,6 +11,7 @@ mod admin;
 mod architecture;
 mod audit;
 mod cli;
+mod console;
 mod contract;
 mod crash;
 mod examples;

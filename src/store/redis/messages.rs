@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use redis::{AsyncCommands, Value};
 use serde::{Deserialize, Serialize};
 
+use super::counts;
 use super::scripts;
 use super::store::RedisStore;
 use super::subscriptions::subscriptions;
@@ -25,7 +26,9 @@ impl Messages for RedisStore {
     }
 
     async fn record_refusal(&self, refusal: Refusal) -> Result<(), StoreError> {
-        self.audit_entry(refusal.audit_entry()).await
+        self.audit_entry(refusal.audit_entry()).await?;
+        let sender = refusal.sender.as_ref().map(ToString::to_string).unwrap_or_default();
+        counts::bump(self, self.clock.now_ms(), "refused", "", &sender, refusal.code).await
     }
 
     async fn message(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
@@ -115,6 +118,8 @@ async fn accept(store: &RedisStore, m: NewMessage) -> Result<Accepted, StoreErro
             let same = answer[4] == m.content_sha256;
             let action = if same { "duplicate" } else { "conflict" };
             store.audit_entry(m.audit_entry(action, &earlier.id)).await?;
+            let (outcome, code) = if same { ("resent", "") } else { ("refused", "message_id_conflict") };
+            counts::bump(store, m.received_ms, outcome, m.message_type, &m.sender, code).await?;
             Ok(if same { Accepted::Duplicate(earlier) } else { Accepted::Conflict(earlier) })
         }
         _ => Err(StoreError::Unavailable(format!("redis: an unexpected answer to accept: {answer:?}"))),

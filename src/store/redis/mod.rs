@@ -20,10 +20,12 @@
 mod audit;
 mod chain;
 mod connection;
+mod counts;
 mod feeds;
 mod messages;
 mod queue;
 mod scripts;
+mod sessions;
 mod store;
 mod subscriptions;
 mod threads;

@@ -87,6 +87,9 @@ for i = 0, n - 1 do
   redis.call('XADD', B .. 'feed:' .. r, sid, 'type', ARGV[9], 'subject', ARGV[10], 'event', copy)
   redis.call('SADD', B .. 'recipients', r)
 end
+local hour = B .. 'counts:' .. math.floor(tonumber(ARGV[13]) / 3600000)
+redis.call('HINCRBY', hour, 'accepted\t' .. ARGV[9] .. '\t' .. sender .. '\t', 1)
+redis.call('EXPIRE', hour, 691200)
 audit_write()
 return {'created', tostring(seq)}
 "#,

@@ -13,7 +13,7 @@ use super::scripts::{self, bulk, run};
 use super::store::RedisStore;
 use super::subscriptions::subscriptions;
 use super::values::{Fields, field, number, unavailable};
-use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, StoreError, WebhookQueue, attempt_entry};
+use crate::store::{Attempt, AttemptOutcome, Backlog, DeadLetter, NewAttempt, StoreError, WebhookQueue, attempt_entry};
 
 #[async_trait]
 impl WebhookQueue for RedisStore {
@@ -48,6 +48,29 @@ impl WebhookQueue for RedisStore {
 
     async fn replay(&self, attempt: i64, by: &str) -> Result<bool, StoreError> {
         replay(self, attempt, by).await
+    }
+
+    async fn backlog(&self) -> Result<Vec<Backlog>, StoreError> {
+        let mut conn = self.conn();
+        let subs: Vec<String> = subscriptions(self).await?.into_iter().map(|s| s.id).collect();
+        if subs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut p = redis::pipe();
+        for s in &subs {
+            let q = self.queue(s);
+            p.zcard(q.key("pend")).zcard(q.key("dead")).zrange(q.key("pend"), 0, 0);
+        }
+        let counts: Vec<(i64, i64, Vec<String>)> = p.query_async(&mut conn).await.map_err(unavailable)?;
+        let mut out = Vec::new();
+        for (s, (pending, dead, first)) in subs.into_iter().zip(counts) {
+            let oldest_pending = match first.first() {
+                Some(a) => conn.hget(self.queue(&s).key(&format!("a:{a}")), "created_at").await.map_err(unavailable)?,
+                None => None,
+            };
+            out.push(Backlog { subscription: s, pending, dead, oldest_pending });
+        }
+        Ok(out)
     }
 }
 

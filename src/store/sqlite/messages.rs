@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
 use super::SqliteStore;
 use super::audit;
+use super::counts;
 use super::writer::Commit;
 use crate::audit::Algorithm;
 use crate::store::{
@@ -20,8 +21,13 @@ impl Messages for SqliteStore {
     }
 
     async fn record_refusal(&self, refusal: Refusal) -> Result<(), StoreError> {
-        let (alg, now) = (self.audit, self.now());
-        self.write(Commit::Synced, move |tx| audit::append(tx, alg, refusal.audit_entry(), &now)).await
+        let (alg, now, now_ms) = (self.audit, self.now(), self.clock.now_ms());
+        self.write(Commit::Synced, move |tx| {
+            let sender = refusal.sender.as_ref().map(ToString::to_string).unwrap_or_default();
+            counts::bump(tx, now_ms, "refused", "", &sender, refusal.code)?;
+            audit::append(tx, alg, refusal.audit_entry(), &now)
+        })
+        .await
     }
 
     async fn message(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
@@ -65,9 +71,11 @@ fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> rusq
         let receipt =
             Receipt { id, message_type, stripped: serde_json::from_str(&stripped).unwrap_or_default(), recipients };
         return if content == m.content_sha256 {
+            counts::bump(tx, m.received_ms, "resent", m.message_type, &sender, "")?;
             audit("duplicate", &receipt.id)?;
             Ok(Accepted::Duplicate(receipt))
         } else {
+            counts::bump(tx, m.received_ms, "refused", m.message_type, &sender, "message_id_conflict")?;
             audit("conflict", &receipt.id)?;
             Ok(Accepted::Conflict(receipt))
         };
@@ -99,6 +107,7 @@ fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> rusq
         let rules = serde_json::to_string(&d.rules).unwrap_or_else(|_| "[]".into());
         insert.execute(params![seq, d.recipient, d.role, rules, d.event])?;
     }
+    counts::bump(tx, m.received_ms, "accepted", m.message_type, &m.sender, "")?;
     audit("accepted", &m.id)?;
     let mut recipients: Vec<Addressee> =
         m.deliveries.iter().map(|d| Addressee { id: d.recipient.clone(), role: d.role.to_string() }).collect();

@@ -23,9 +23,11 @@
 //! beside the writer.
 
 mod audit;
+mod counts;
 mod feeds;
 mod messages;
 mod schema;
+mod sessions;
 mod subscriptions;
 mod threads;
 mod webhooks;

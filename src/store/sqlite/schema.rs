@@ -166,4 +166,25 @@ CREATE INDEX attempts_heads ON webhook_attempts (subscription, next_at) WHERE st
     r#"
 ALTER TABLE messages ADD COLUMN rule_errors TEXT; -- JSON array of `rule: why`; NULL: none
 "#,
+    // Console sessions (docs/console.md): the SHA-256 of their ids only.
+    r#"
+CREATE TABLE sessions (
+    id_sha256  TEXT PRIMARY KEY,
+    operator   TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    csrf       TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+CREATE TABLE counts (
+    hour    INTEGER NOT NULL,             -- unix hours
+    outcome TEXT NOT NULL,                -- accepted | resent | refused
+    type    TEXT NOT NULL,
+    sender  TEXT NOT NULL,
+    code    TEXT NOT NULL,                -- the refusal code, or ''
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (hour, outcome, type, sender, code)
+) WITHOUT ROWID;
+INSERT INTO counts (hour, outcome, type, sender, code, n)
+    SELECT received_ms / 3600000, 'accepted', type, sender, '', count(*) FROM messages WHERE received_ms IS NOT NULL GROUP BY 1, 3, 4;
+"#,
 ];

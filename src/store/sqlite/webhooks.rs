@@ -8,7 +8,7 @@ use super::audit;
 use super::writer::{Commit, ExecuteCached};
 use crate::audit::Algorithm;
 use crate::store::webhooks::RESPONSE_KEPT;
-use crate::store::{Attempt, AttemptOutcome, DeadLetter, NewAttempt, StoreError, WebhookQueue, attempt_entry};
+use crate::store::{Attempt, AttemptOutcome, Backlog, DeadLetter, NewAttempt, StoreError, WebhookQueue, attempt_entry};
 
 #[async_trait]
 impl WebhookQueue for SqliteStore {
@@ -50,6 +50,20 @@ impl WebhookQueue for SqliteStore {
     async fn replay(&self, attempt: i64, by: &str) -> Result<bool, StoreError> {
         let (alg, by, now_ms, now) = (self.audit, by.to_string(), self.clock.now_ms(), self.now());
         self.write(Commit::Synced, move |tx| replay(tx, alg, attempt, &by, now_ms, &now)).await
+    }
+
+    async fn backlog(&self) -> Result<Vec<Backlog>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT s.id, count(a.id) FILTER (WHERE a.state = 'pending'), count(a.id) FILTER (WHERE a.state = 'dead'),
+                        min(a.created_at) FILTER (WHERE a.state = 'pending')
+                 FROM subscriptions s LEFT JOIN webhook_attempts a ON a.subscription = s.id AND a.state != 'delivered'
+                 GROUP BY s.id ORDER BY s.id",
+            )?
+            .query_map([], |r| Ok(Backlog { subscription: r.get(0)?, pending: r.get(1)?, dead: r.get(2)?, oldest_pending: r.get(3)? }))?
+            .collect()
+        })
+        .await
     }
 }
 

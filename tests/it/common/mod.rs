@@ -11,8 +11,10 @@ use std::time::Duration;
 use serde_json::Value;
 use xietong::gateway::{Gateway, Overrides};
 
+mod browser;
 mod config;
 mod requests;
+pub use browser::*;
 pub use config::*;
 pub use requests::*;
 

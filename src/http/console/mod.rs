@@ -1,0 +1,135 @@
+//! The operators' console at `/console/`: server-rendered pages (askama templates) on the same
+//! listener and TLS as the API, its assets embedded in the binary, a strict
+//! Content-Security-Policy (no inline script or style), Chinese by default and English by a
+//! switch. Everything it shows comes from the same functions as the JSON admin API
+//! (`/v1/admin/...`), so a script can do whatever the console does. See docs/console.md.
+
+mod assets;
+mod chart;
+mod overview;
+mod page;
+mod session;
+mod text;
+
+use actix_web::http::header::{CACHE_CONTROL, LOCATION};
+use actix_web::web::{self, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+
+use crate::gateway::Gateway;
+
+use page::html;
+use session::NoSession;
+use text::{Lang, Text};
+
+/// Adds the console's routes to `cfg`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(
+        web::scope("/console")
+            .route("", web::get().to(|| async { see_other("/console/") }))
+            .route("/", web::get().to(overview::page))
+            .route("/login", web::get().to(login_form))
+            .route("/login", web::post().to(login))
+            .route("/logout", web::post().to(logout))
+            .route("/lang", web::get().to(language))
+            .route("/assets/{file}", web::get().to(assets::get))
+            .default_service(web::to(not_found)),
+    );
+}
+
+fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, to.to_string()))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "login.html", config = "src/http/console/askama.toml")]
+struct Login<'a> {
+    lang: Lang,
+    t: &'a Text,
+    failed: bool,
+    next: String,
+}
+
+/// Where to go after signing in: a console page, nothing else.
+fn next_of(req: &HttpRequest) -> String {
+    let next = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    safe_next(&next)
+}
+
+fn safe_next(next: &str) -> String {
+    if next.starts_with("/console/") && !next.starts_with("/console//") && !next.contains('\\') {
+        next.to_string()
+    } else {
+        "/console/".into()
+    }
+}
+
+async fn login_form(req: HttpRequest) -> HttpResponse {
+    let lang = Lang::of(&req);
+    let failed = req.query_string().contains("failed=1");
+    html(actix_web::http::StatusCode::OK, &Login { lang, t: lang.text(), failed, next: next_of(&req) })
+}
+
+async fn login(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    let next = safe_next(field("next"));
+    match session::sign_in(&gw, &req, field("token")).await {
+        Ok(Some(cookie)) => {
+            let mut r = see_other(&next);
+            let _ = r.add_cookie(&cookie);
+            r
+        }
+        Ok(None) => {
+            let back = url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>();
+            see_other(&format!("/console/login?failed=1&next={back}"))
+        }
+        Err(e) => page::unavailable(&req, &e.to_string()),
+    }
+}
+
+async fn logout(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let s = match session::current(&gw, &req).await {
+        Ok(s) => s,
+        Err(NoSession::SignIn) => return see_other("/console/login"),
+        Err(NoSession::Store(e)) => return page::unavailable(&req, &e.to_string()),
+    };
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let token = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    if !session::csrf_ok(&s, &req, token) {
+        return page::forbidden(&req, "csrf");
+    }
+    let cookie = session::sign_out(&gw, &req, &s).await;
+    let mut r = see_other("/console/login");
+    let _ = r.add_cookie(&cookie);
+    r
+}
+
+/// Chooses the language (a cookie, a year long) and goes back.
+async fn language(req: HttpRequest) -> HttpResponse {
+    let q: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    let to = if get("to") == "en" { "en" } else { "zh" };
+    let back = match get("back") {
+        "/console/login" => "/console/login".to_string(),
+        b => safe_next(b),
+    };
+    let cookie = actix_web::cookie::Cookie::build(text::COOKIE, to)
+        .path("/console")
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .max_age(actix_web::cookie::time::Duration::days(365))
+        .finish();
+    let mut r = see_other(&back);
+    let _ = r.add_cookie(&cookie);
+    r
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    page::not_found(&req)
+}
