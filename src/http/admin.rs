@@ -1,7 +1,7 @@
 //! The operators' endpoints, all behind an operator's token: `POST /v1/admin/explain?as=AGENCY_ID`
 //! (the whole pipeline on a message, nothing stored), `POST /v1/admin/reload`,
-//! `GET /v1/admin/messages/{id}` (where a message went), `GET /v1/admin/dead-letters` and
-//! `POST /v1/admin/dead-letters/{id}/replay`. The threads and statistics are in `threads`.
+//! `GET /v1/admin/dead-letters` and `POST /v1/admin/dead-letters/{id}/replay`. Messages are in
+//! `inspect`, the threads and statistics in `threads`, the overview in `overview`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -124,26 +124,6 @@ pub async fn reload(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResp
             .into())
         }
         Err(ReloadError::Store(e)) => Err(e.into()),
-    }
-}
-
-/// Where a message went: each recipient, each webhook attempt with its state and times.
-/// Where a message went
-///
-/// Each recipient, and each webhook attempt with its state and times.
-#[utoipa::path(get, path = "/v1/admin/messages/{id}", operation_id = "trace_message", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The gateway's id of the message")),
-    responses(
-        (status = 200, description = "The message's trace", body = crate::store::Trace),
-        (status = 401, description = "No valid credentials"),
-        (status = 403, description = "Not an operator's token"),
-        (status = 404, description = "No such message"),
-    ))]
-pub async fn trace(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
-    match gw.store.trace(&id).await? {
-        Some(t) => Ok(HttpResponse::Ok().json(t)),
-        None => Err(Problem::new(Code::NotFound, format!("no message `{id}`")).into()),
     }
 }
 

@@ -16,7 +16,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::auth::{self, Principal};
 use super::error::{ApiError, Document};
-use super::{admin, agencies, feeds, health, messages, overview, subscriptions, threads};
+use super::{admin, agencies, feeds, health, inspect, messages, overview, subscriptions, threads};
 use crate::gateway::Gateway;
 use crate::model::schema::{self, CANONICAL_EVENT};
 use crate::model::{Code, Problem, Sender, types};
@@ -51,7 +51,8 @@ use crate::tls::PeerCertificate;
         overview::get,
         admin::explain,
         admin::reload,
-        admin::trace,
+        inspect::search,
+        inspect::one,
         threads::list,
         threads::one,
         threads::stats,

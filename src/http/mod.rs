@@ -17,6 +17,7 @@ pub mod contract;
 pub mod error;
 pub mod feeds;
 pub mod health;
+pub mod inspect;
 pub mod messages;
 pub mod middleware;
 pub mod overview;

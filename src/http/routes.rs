@@ -6,7 +6,7 @@
 
 use actix_web::web::{self, ServiceConfig};
 
-use super::{admin, agencies, contract, feeds, health, messages, overview, subscriptions, threads};
+use super::{admin, agencies, contract, feeds, health, inspect, messages, overview, subscriptions, threads};
 
 macro_rules! table {
     ($($path:literal => { $($method:ident: $handler:path),+ $(,)? })*) => {
@@ -46,7 +46,8 @@ table! {
     "/v1/admin/overview" => { get: overview::get }
     "/v1/admin/explain" => { post: admin::explain }
     "/v1/admin/reload" => { post: admin::reload }
-    "/v1/admin/messages/{id}" => { get: admin::trace }
+    "/v1/admin/messages" => { get: inspect::search }
+    "/v1/admin/messages/{id}" => { get: inspect::one }
     "/v1/admin/threads" => { get: threads::list }
     "/v1/admin/threads/{id}" => { get: threads::one }
     "/v1/admin/stats" => { get: threads::stats }

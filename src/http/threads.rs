@@ -105,7 +105,7 @@ fn obligation_view(o: &ObligationRow, now_ms: i64) -> ObligationView {
     }
 }
 
-fn thread_view(t: &ThreadRow, now_ms: i64) -> ThreadView {
+pub fn thread_view(t: &ThreadRow, now_ms: i64) -> ThreadView {
     ThreadView {
         id: t.id.clone(),
         case: t.case_number.clone(),

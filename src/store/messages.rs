@@ -26,6 +26,42 @@ pub trait Messages: Send + Sync {
 
     /// Where a message went.
     async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError>;
+
+    /// The messages that match `query`, newest first (by index: case number, sender, type,
+    /// received time; never a scan of every message).
+    async fn search(&self, query: MessageQuery) -> Result<Vec<MessageSummary>, StoreError>;
+}
+
+/// What to look for among the messages; every criterion given must hold.
+#[derive(Clone, Debug, Default)]
+pub struct MessageQuery {
+    /// The gateway's id of a message, or its sender's own id.
+    pub id: Option<String>,
+    /// The case number (the event's `subject`).
+    pub case: Option<String>,
+    /// The sender: `KIND:DIVISION`, `hub:REGION` or `gateway`.
+    pub sender: Option<String>,
+    pub message_type: Option<String>,
+    /// Received at or after (unix ms).
+    pub from_ms: Option<i64>,
+    /// Received before (unix ms).
+    pub to_ms: Option<i64>,
+    /// At most this many (1 to 500, default 100).
+    pub limit: Option<usize>,
+}
+
+/// A message as a search lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct MessageSummary {
+    pub id: String,
+    pub sender: String,
+    pub native_id: String,
+    #[serde(rename = "type")]
+    pub message_type: String,
+    pub subject: Option<String>,
+    pub received_at: String,
+    /// Its position in the feeds.
+    pub cursor: i64,
 }
 
 /// A message the pipeline accepted, to be committed.
@@ -161,7 +197,26 @@ pub struct TraceRecipient {
     pub id: String,
     pub role: String,
     pub rules: Vec<String>,
+    /// What its copy lacks, and why (`state_secret`, `above_clearance`, `personal_data`):
+    /// pointers and reasons, never what.
+    pub removed: Vec<Removed>,
     pub webhooks: Vec<TraceAttempt>,
+}
+
+/// Where something was removed from a copy, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Removed {
+    pub pointer: String,
+    pub reason: String,
+}
+
+/// The removals a copy of an event lists (its `data.redactions`).
+pub fn removed_of(event: &str) -> Vec<Removed> {
+    serde_json::from_str::<serde_json::Value>(event)
+        .ok()
+        .and_then(|e| e.pointer("/data/redactions").cloned())
+        .and_then(|r| serde_json::from_value(r).ok())
+        .unwrap_or_default()
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

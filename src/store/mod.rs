@@ -34,8 +34,8 @@ pub use error::StoreError;
 pub use feeds::{FeedEntry, FeedPage, Feeds};
 pub use lifecycle::Lifecycle;
 pub use messages::{
-    Accepted, Addressee, Linked, Messages, NewDelivery, NewMessage, Receipt, Refusal, Trace, TraceAttempt,
-    TraceRecipient,
+    Accepted, Addressee, Linked, MessageQuery, MessageSummary, Messages, NewDelivery, NewMessage, Receipt, Refusal,
+    Removed, Trace, TraceAttempt, TraceRecipient, removed_of,
 };
 pub use sessions::{SessionRow, Sessions};
 pub use subscriptions::{SubscriptionRow, Subscriptions};

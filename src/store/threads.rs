@@ -31,6 +31,9 @@ pub trait Threads: Send + Sync {
 
     /// The obligations opened in `[from_ms, to_ms)`, for the statistics.
     async fn obligations(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError>;
+
+    /// The thread a message is in, if any.
+    async fn thread_of(&self, message_id: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// A committed message, as the thread worker reads the log.

@@ -97,3 +97,41 @@ async fn a_viewer_is_shown_as_one() {
     assert!(b.text("header .who .role").await.contains("只读"));
     b.close().await;
 }
+
+/// Messages: a search by case number finds the clue; its page shows every recipient with the
+/// rule that chose it; a bulletin's page lists where its secret attachment was removed, and
+/// nothing of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_are_found_and_shown_whole_without_what_was_stripped() {
+    let gw = with_traffic().await;
+    let url = gw.url().to_string();
+    let bulletin = accepted(&url, "ip_office:330000", &example_json("ipo-bulletin-field-secret.json")).await;
+    let b = Browser::start().await;
+    sign_in(&b, &url, "demo-operator").await;
+    b.client.find(Locator::LinkText("消息")).await.unwrap().click().await.unwrap();
+    b.client.wait().for_element(Locator::Css("form.search")).await.unwrap();
+    let case = example_json("ipo-clue-transfer.json")["aj"]["ajbh"].as_str().unwrap().to_string();
+    b.client.find(Locator::Css("input[name=case]")).await.unwrap().send_keys(&case).await.unwrap();
+    b.client.find(Locator::Css("form.search button")).await.unwrap().click().await.unwrap();
+    b.wait_for_url("case=").await;
+    let results = b.text("#results tbody").await;
+    // The clue and the filing suggestion about the same case; not the bulletin.
+    assert!(results.contains("cn.xietong.clue.transfer"), "{results}");
+    assert!(results.contains("cn.xietong.supervision.filing_suggestion"), "{results}");
+    assert!(!results.contains("cn.xietong.bulletin"), "{results}");
+    b.screenshot("messages").await;
+
+    let clue = Locator::XPath("//tr[td/code[text()='cn.xietong.clue.transfer']]//a");
+    b.client.find(clue).await.unwrap().click().await.unwrap();
+    b.wait_for_url("/console/messages/").await;
+    let recipients = b.text("#recipients").await;
+    assert!(recipients.contains("public_security:330100") && recipients.contains("clue-transfer"), "{recipients}");
+    b.screenshot("message").await;
+
+    b.client.goto(&format!("{url}/console/messages/{}", bulletin["id"].as_str().unwrap())).await.unwrap();
+    let recipients = b.text("#recipients").await;
+    assert!(recipients.contains("/data/attachments/1") && recipients.contains("state_secret"), "{recipients}");
+    let page = b.client.source().await.unwrap();
+    assert!(!page.contains("专项行动部署"), "the stripped attachment is nowhere on the page");
+    b.close().await;
+}

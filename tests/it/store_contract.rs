@@ -87,6 +87,54 @@ async fn redis() -> Backend {
 }
 
 /// Runs each scenario on both stores.
+/// The console's search: by the gateway's id or the sender's, case number, sender, type and
+/// time, newest first; and each recipient's removals in the trace.
+async fn messages_are_found_by_id_case_sender_type_and_time(b: Backend) {
+    let store = b.store();
+    let first = message(A, "S-1", "h1", &[(B, "primary")]);
+    let other = NewMessage {
+        subject: Some("另一案".into()),
+        message_type: "cn.xietong.typical_case",
+        ..message(C, "S-2", "h2", &[(B, "primary")])
+    };
+    let third = message(A, "S-3", "h3", &[(B, "primary")]);
+    for m in [&first, &other, &third] {
+        created(store.accept(m.clone()).await.unwrap());
+    }
+    let ids = |found: Vec<xietong::store::MessageSummary>| found.into_iter().map(|m| m.id).collect::<Vec<String>>();
+    let q = |f: &dyn Fn(&mut MessageQuery)| {
+        let mut q = MessageQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(
+        ids(store.search(q(&|_| {})).await.unwrap()),
+        [third.id.as_str(), other.id.as_str(), first.id.as_str()],
+        "newest first"
+    );
+    assert_eq!(ids(store.search(q(&|q| q.id = Some(first.id.clone()))).await.unwrap()), [first.id.as_str()]);
+    assert_eq!(
+        ids(store.search(q(&|q| q.id = Some("S-3".into()))).await.unwrap()),
+        [third.id.as_str()],
+        "the sender's own id"
+    );
+    assert_eq!(ids(store.search(q(&|q| q.case = Some("另一案".into()))).await.unwrap()), [other.id.as_str()]);
+    assert_eq!(
+        ids(store.search(q(&|q| q.sender = Some(A.into()))).await.unwrap()),
+        [third.id.as_str(), first.id.as_str()]
+    );
+    let typical = store.search(q(&|q| q.message_type = Some("cn.xietong.typical_case".into()))).await.unwrap();
+    assert_eq!((typical.len(), typical[0].sender.as_str(), typical[0].native_id.as_str()), (1, C, "S-2"));
+    let none = q(&|q| {
+        q.sender = Some(A.into());
+        q.case = Some("另一案".into());
+    });
+    assert!(store.search(none).await.unwrap().is_empty(), "every criterion holds");
+    let later = store.search(q(&|q| q.from_ms = Some(first.received_ms + 1))).await.unwrap();
+    assert!(later.is_empty(), "all three were received at the same ms: {later:?}");
+    assert_eq!(store.search(q(&|q| q.limit = Some(2))).await.unwrap().len(), 2);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -101,6 +149,7 @@ macro_rules! contract {
 }
 
 contract!(
+    messages_are_found_by_id_case_sender_type_and_time,
     accepts_once_and_tells_duplicates_from_conflicts,
     feeds_page_in_commit_order,
     subscriptions_are_created_changed_and_synced,

@@ -6,6 +6,7 @@
 
 mod assets;
 mod chart;
+mod messages;
 mod overview;
 mod page;
 mod session;
@@ -28,6 +29,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         web::scope("/console")
             .route("", web::get().to(|| async { see_other("/console/") }))
             .route("/", web::get().to(overview::page))
+            .route("/messages", web::get().to(messages::list))
+            .route("/messages/{id}", web::get().to(messages::one))
             .route("/login", web::get().to(login_form))
             .route("/login", web::post().to(login))
             .route("/logout", web::post().to(logout))

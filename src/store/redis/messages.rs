@@ -10,8 +10,8 @@ use super::store::RedisStore;
 use super::subscriptions::subscriptions;
 use super::values::{Fields, field, number, unavailable, value_str};
 use crate::store::{
-    Accepted, Addressee, Linked, Messages, NewMessage, Receipt, Refusal, StoreError, Trace, TraceAttempt,
-    TraceRecipient,
+    Accepted, Addressee, Linked, MessageQuery, MessageSummary, Messages, NewMessage, Receipt, Refusal, StoreError,
+    Trace, TraceAttempt, TraceRecipient, removed_of,
 };
 
 #[async_trait]
@@ -49,6 +49,78 @@ impl Messages for RedisStore {
     async fn trace(&self, message_id: &str) -> Result<Option<Trace>, StoreError> {
         trace(self, message_id).await
     }
+
+    async fn search(&self, query: MessageQuery) -> Result<Vec<MessageSummary>, StoreError> {
+        search(self, &query).await
+    }
+}
+
+/// How many index entries a search reads for each result it may keep.
+const SEARCH_SCAN: usize = 20;
+
+/// The matching messages, newest first: candidates from the most selective index given (the id,
+/// `subj:CASE`, `snd:SENDER`, `typ:TYPE`, or `received` by time), each checked against the rest.
+async fn search(store: &RedisStore, q: &MessageQuery) -> Result<Vec<MessageSummary>, StoreError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let mut conn = store.conn();
+    let k = |n: &str| store.keys.key(n);
+    let scan = (limit * SEARCH_SCAN) as isize;
+    let candidates: Vec<String> = if let Some(id) = &q.id {
+        let mut ids: Vec<String> = conn.zrevrange(k(&format!("nid:{id}")), 0, scan).await.map_err(unavailable)?;
+        let exists: bool = conn.exists(k(&format!("m:{id}"))).await.map_err(unavailable)?;
+        if exists {
+            ids.insert(0, id.clone());
+        }
+        ids
+    } else if let Some(index) = q
+        .case
+        .as_ref()
+        .map(|c| format!("subj:{c}"))
+        .or_else(|| q.sender.as_ref().map(|s| format!("snd:{s}")))
+        .or_else(|| q.message_type.as_ref().map(|t| format!("typ:{t}")))
+    {
+        conn.zrevrange(k(&index), 0, scan).await.map_err(unavailable)?
+    } else {
+        let (min, max) = (q.from_ms.unwrap_or(i64::MIN), q.to_ms.map_or(i64::MAX, |t| t - 1));
+        let seqs: Vec<String> =
+            conn.zrevrangebyscore_limit(k("received"), max, min, 0, scan).await.map_err(unavailable)?;
+        if seqs.is_empty() {
+            Vec::new()
+        } else {
+            let ids: Vec<Option<String>> =
+                redis::cmd("HMGET").arg(k("mseq")).arg(&seqs).query_async(&mut conn).await.map_err(unavailable)?;
+            ids.into_iter().flatten().collect()
+        }
+    };
+    let mut out = Vec::new();
+    for id in candidates {
+        let m: Fields = conn.hgetall(k(&format!("m:{id}"))).await.map_err(unavailable)?;
+        if m.is_empty() {
+            continue;
+        }
+        let received_ms = number(&m, "received_ms");
+        let keep = q.case.as_ref().is_none_or(|c| field(&m, "subject").as_ref() == Some(c))
+            && q.sender.as_ref().is_none_or(|s| field(&m, "sender").as_ref() == Some(s))
+            && q.message_type.as_ref().is_none_or(|t| field(&m, "type").as_ref() == Some(t))
+            && q.from_ms.is_none_or(|f| received_ms >= f)
+            && q.to_ms.is_none_or(|t| received_ms < t);
+        if keep {
+            out.push(MessageSummary {
+                id: id.clone(),
+                sender: field(&m, "sender").unwrap_or_default(),
+                native_id: field(&m, "native").unwrap_or_default(),
+                message_type: field(&m, "type").unwrap_or_default(),
+                subject: field(&m, "subject").filter(|s| !s.is_empty()),
+                received_at: field(&m, "received_at").unwrap_or_default(),
+                cursor: number(&m, "seq"),
+            });
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    out.sort_by_key(|m| std::cmp::Reverse(m.cursor));
+    Ok(out)
 }
 
 /// A recipient as the message keeps it (for receipts, the trace and the thread worker).
@@ -136,9 +208,22 @@ async fn trace(store: &RedisStore, id: &str) -> Result<Option<Trace>, StoreError
     let seq = number(&m, "seq");
     let mut recipients: Vec<TraceRecipient> = recipients(m.get("recipients").map_or("[]", String::as_str))
         .into_iter()
-        .map(|r| TraceRecipient { id: r.id, role: r.role, rules: r.rules, webhooks: Vec::new() })
+        .map(|r| TraceRecipient { id: r.id, role: r.role, rules: r.rules, removed: Vec::new(), webhooks: Vec::new() })
         .collect();
     recipients.sort_by(|a, b| a.id.cmp(&b.id));
+    // What each copy lacks: from the copy in the recipient's feed (its entry is `SEQ-1`).
+    if !recipients.is_empty() {
+        let entry = format!("{seq}-1");
+        let mut p = redis::pipe();
+        for r in &recipients {
+            p.cmd("XRANGE").arg(k(&format!("feed:{}", r.id))).arg(&entry).arg(&entry);
+        }
+        let copies: Vec<redis::streams::StreamRangeReply> = p.query_async(&mut conn).await.map_err(unavailable)?;
+        for (r, copy) in recipients.iter_mut().zip(copies) {
+            let event = copy.ids.first().and_then(|e| e.get::<String>("event"));
+            r.removed = event.as_deref().map(removed_of).unwrap_or_default();
+        }
+    }
     // The attempts of the recipients' webhook subscriptions.
     let mut found: Vec<(String, TraceAttempt)> = Vec::new();
     for sub in subscriptions(store).await? {

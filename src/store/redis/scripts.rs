@@ -78,6 +78,10 @@ redis.call('HSET', B .. 'native', key, id)
 redis.call('HSET', B .. 'mseq', seq, id)
 redis.call('ZADD', B .. 'nid:' .. native, seq, id)
 redis.call('ZADD', B .. 'received', ARGV[13], seq)
+-- The console's search (store/redis/messages.rs): by case number, sender and type.
+if ARGV[10] ~= '' then redis.call('ZADD', B .. 'subj:' .. ARGV[10], seq, id) end
+redis.call('ZADD', B .. 'snd:' .. sender, seq, id)
+redis.call('ZADD', B .. 'typ:' .. ARGV[9], seq, id)
 local sid = seq .. '-1'
 redis.call('XADD', B .. 'log', sid, 'id', id)
 local n = tonumber(ARGV[19])

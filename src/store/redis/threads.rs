@@ -50,6 +50,10 @@ impl Threads for RedisStore {
     async fn obligations(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError> {
         obligations(self, from_ms, to_ms).await
     }
+
+    async fn thread_of(&self, message_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(member(self, message_id).await?.map(|m| m.thread))
+    }
 }
 
 /// A message in a thread, as `tm` keeps it (by message id).

@@ -9,8 +9,8 @@ use super::counts;
 use super::writer::Commit;
 use crate::audit::Algorithm;
 use crate::store::{
-    Accepted, Addressee, Linked, Messages, NewMessage, Receipt, Refusal, StoreError, Trace, TraceAttempt,
-    TraceRecipient,
+    Accepted, Addressee, Linked, MessageQuery, MessageSummary, Messages, NewMessage, Receipt, Refusal, StoreError,
+    Trace, TraceAttempt, TraceRecipient, removed_of,
 };
 
 #[async_trait]
@@ -44,6 +44,52 @@ impl Messages for SqliteStore {
         let id = message_id.to_string();
         self.read(move |c| trace(c, &id)).await
     }
+
+    async fn search(&self, query: MessageQuery) -> Result<Vec<MessageSummary>, StoreError> {
+        self.read(move |c| search(c, &query)).await
+    }
+}
+
+/// The matching messages, newest first. Only the criteria given are in the statement, so SQLite
+/// picks the index of the most selective one (`messages_by_*`, or the id's).
+fn search(c: &Connection, q: &MessageQuery) -> rusqlite::Result<Vec<MessageSummary>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 500) as i64;
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let text = |v: &str| rusqlite::types::Value::Text(v.to_string());
+    if let Some(id) = &q.id {
+        clauses.push("(id = ? OR native_id = ?)");
+        values.extend([text(id), text(id)]);
+    }
+    for (clause, value) in [("subject = ?", &q.case), ("sender = ?", &q.sender), ("type = ?", &q.message_type)] {
+        if let Some(v) = value {
+            clauses.push(clause);
+            values.push(text(v));
+        }
+    }
+    for (clause, value) in [("received_ms >= ?", q.from_ms), ("received_ms < ?", q.to_ms)] {
+        if let Some(v) = value {
+            clauses.push(clause);
+            values.push(rusqlite::types::Value::Integer(v));
+        }
+    }
+    let filter = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    values.push(rusqlite::types::Value::Integer(limit));
+    c.prepare_cached(&format!(
+        "SELECT id, sender, native_id, type, subject, received_at, seq FROM messages {filter} ORDER BY seq DESC LIMIT ?"
+    ))?
+    .query_map(rusqlite::params_from_iter(values), |r| {
+        Ok(MessageSummary {
+            id: r.get(0)?,
+            sender: r.get(1)?,
+            native_id: r.get(2)?,
+            message_type: r.get(3)?,
+            subject: r.get(4)?,
+            received_at: r.get(5)?,
+            cursor: r.get(6)?,
+        })
+    })?
+    .collect()
 }
 
 fn accept(tx: &Savepoint<'_>, alg: Algorithm, m: &NewMessage, now: &str) -> rusqlite::Result<Accepted> {
@@ -131,12 +177,16 @@ fn trace(c: &Connection, id: &str) -> rusqlite::Result<Option<Trace>> {
         return Ok(None);
     };
     let mut recipients: Vec<TraceRecipient> = c
-        .prepare_cached("SELECT recipient, role, rules FROM deliveries WHERE message_seq = ?1 ORDER BY recipient")?
+        .prepare_cached(
+            "SELECT d.recipient, d.role, d.rules, coalesce(d.event, m.event) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
+             WHERE d.message_seq = ?1 ORDER BY d.recipient",
+        )?
         .query_map([seq], |r| {
             Ok(TraceRecipient {
                 id: r.get(0)?,
                 role: r.get(1)?,
                 rules: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                removed: removed_of(&r.get::<_, String>(3)?),
                 webhooks: Vec::new(),
             })
         })?

@@ -186,5 +186,10 @@ CREATE TABLE counts (
 ) WITHOUT ROWID;
 INSERT INTO counts (hour, outcome, type, sender, code, n)
     SELECT received_ms / 3600000, 'accepted', type, sender, '', count(*) FROM messages WHERE received_ms IS NOT NULL GROUP BY 1, 3, 4;
+-- The console's search: by case number, sender, type and time.
+CREATE INDEX messages_by_subject ON messages (subject, seq);
+CREATE INDEX messages_by_sender ON messages (sender, seq);
+CREATE INDEX messages_by_type ON messages (type, seq);
+CREATE INDEX messages_by_received ON messages (received_ms);
 "#,
 ];

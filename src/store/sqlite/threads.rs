@@ -41,6 +41,16 @@ impl Threads for SqliteStore {
     async fn obligations(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError> {
         self.read(move |c| obligations(c, from_ms, to_ms)).await
     }
+
+    async fn thread_of(&self, message_id: &str) -> Result<Option<String>, StoreError> {
+        let id = message_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT thread_id FROM thread_messages WHERE message_id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()
+        })
+        .await
+    }
 }
 
 const CURSOR: &str = "threads_cursor";

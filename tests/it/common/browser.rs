@@ -55,6 +55,18 @@ impl Browser {
             .unwrap()
     }
 
+    /// Waits until the page's address contains `part` (a navigation happened).
+    pub async fn wait_for_url(&self, part: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.client.current_url().await.unwrap().as_str().contains(part) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "never went to {part}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Saves a screenshot as `target/console/NAME.png` (docs/console.md shows them).
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
