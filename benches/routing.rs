@@ -63,7 +63,7 @@ fn routing(c: &mut Criterion) {
         let format = config.mapping_for(&sender, BodyKind::Native).unwrap();
         let normalized = pipeline::normalize(&config.schemas, format, &sender, &body).unwrap();
         group.bench_with_input(BenchmarkId::from_parameter(format!("{rules}_rules")), &normalized, |b, n| {
-            b.iter(|| pipeline::address(&config.router, n, &sender, None).unwrap())
+            b.iter(|| pipeline::address(&config.router, &n.event, &sender, None).unwrap())
         });
     }
     group.finish();

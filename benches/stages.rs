@@ -84,7 +84,7 @@ fn stages(c: &mut Criterion) {
         let format = config.mapping_for(&sender, BodyKind::Native).expect("a format").clone();
         let doc = pipeline::parse(&body, &Shape::default()).expect("parses");
         let normalized = pipeline::normalize(&config.schemas, &format, &sender, &body).expect("accepted");
-        let addressed = pipeline::address(&config.router, &normalized, &sender, None).expect("routed");
+        let addressed = pipeline::address(&config.router, &normalized.event, &sender, None).expect("routed");
         group.throughput(Throughput::Bytes(body.len() as u64));
         let id = |stage: &str| BenchmarkId::new(stage, format!("{} KiB", size / 1024));
 
@@ -114,7 +114,7 @@ fn stages(c: &mut Criterion) {
         group.bench_function(id("whole pipeline"), |b| {
             b.iter(|| {
                 let n = pipeline::normalize(&config.schemas, &format, &sender, &body).unwrap();
-                pipeline::address(&config.router, &n, &sender, None).unwrap()
+                pipeline::address(&config.router, &n.event, &sender, None).unwrap()
             })
         });
         let deliveries = pipeline::outbox(&addressed.deliveries, &normalized.event);
@@ -157,11 +157,11 @@ fn recipients(c: &mut Criterion) {
         let config = Config::load(config_dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let format = config.mapping_for(&sender, BodyKind::Native).expect("a format").clone();
         let normalized = pipeline::normalize(&config.schemas, &format, &sender, &body).expect("accepted");
-        let addressed = pipeline::address(&config.router, &normalized, &sender, None).expect("routed");
+        let addressed = pipeline::address(&config.router, &normalized.event, &sender, None).expect("routed");
         let n = addressed.deliveries.len();
         assert_eq!(n, 2 + extra, "{:?}", addressed.routing.recipients);
         group.bench_function(BenchmarkId::new("address", n), |b| {
-            b.iter(|| pipeline::address(&config.router, &normalized, &sender, None).unwrap())
+            b.iter(|| pipeline::address(&config.router, &normalized.event, &sender, None).unwrap())
         });
         let event = normalized.event.to_string();
         let mut i = 0u64;

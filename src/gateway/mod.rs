@@ -6,8 +6,10 @@
 pub mod limits;
 mod notices;
 mod reload;
+mod rules;
 mod state;
 mod workers;
 
 pub use reload::{PEER_RELOAD, ReloadError, Reloaded};
+pub use rules::{Applied, Finding, RulesError, current_rules, version};
 pub use state::{Gateway, OpenError, Overrides, Runtime};

@@ -71,6 +71,11 @@ impl Overrides {
 }
 
 /// The gateway's shared state.
+/// The last draft checked: its version and configuration, for the impact preview's pages (each
+/// page of a preview checks the same draft).
+#[derive(Default)]
+pub struct Drafts(pub(super) std::sync::Mutex<Option<(String, Arc<Config>)>>);
+
 pub struct Gateway {
     pub(super) runtime: Arc<ArcSwap<Runtime>>,
     pub store: Arc<dyn Store>,
@@ -83,6 +88,10 @@ pub struct Gateway {
     tls: Option<(tls::Listener, rustls::ServerConfig)>,
     /// True once the gateway is stopping: event streams and long-polls end.
     stopping: watch::Sender<bool>,
+    /// The last draft of the rules checked (`rules.rs`).
+    pub(super) drafts: Drafts,
+    /// Rule changes are applied one at a time.
+    pub(super) rule_changes: tokio::sync::Mutex<()>,
 }
 
 impl Gateway {
@@ -115,6 +124,8 @@ impl Gateway {
             overrides,
             tls,
             stopping: watch::Sender::new(false),
+            drafts: Default::default(),
+            rule_changes: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -16,7 +16,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::auth::{self, Principal};
 use super::error::{ApiError, Document};
-use super::{admin, agencies, feeds, health, inspect, messages, overview, subscriptions, threads};
+use super::{admin, agencies, feeds, health, inspect, messages, overview, rules, subscriptions, threads};
 use crate::gateway::Gateway;
 use crate::model::schema::{self, CANONICAL_EVENT};
 use crate::model::{Code, Problem, Sender, types};
@@ -51,6 +51,14 @@ use crate::tls::PeerCertificate;
         overview::get,
         admin::explain,
         admin::reload,
+        rules::get,
+        rules::apply,
+        rules::check_draft,
+        rules::preview_draft,
+        rules::changes,
+        rules::change,
+        rules::roll_back,
+        rules::get_division,
         inspect::search,
         inspect::one,
         threads::list,

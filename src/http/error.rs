@@ -25,7 +25,7 @@ pub fn status(code: Code) -> StatusCode {
         Code::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        Code::MessageIdConflict | Code::Conflict => StatusCode::CONFLICT,
+        Code::MessageIdConflict | Code::Conflict | Code::ReadOnlyConfiguration => StatusCode::CONFLICT,
         Code::CursorExpired => StatusCode::GONE,
         Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

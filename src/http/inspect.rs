@@ -67,7 +67,8 @@ pub async fn find(gw: &Gateway, search: Search) -> Result<Vec<MessageSummary>, A
         message_type: given(search.message_type),
         from_ms: time(search.from.as_deref(), "from")?,
         to_ms: time(search.to.as_deref(), "to")?,
-        limit: search.limit,
+        before: None,
+        limit: Some(search.limit.unwrap_or(100).clamp(1, 500)),
     };
     Ok(gw.store.search(q).await?)
 }

@@ -23,6 +23,7 @@ pub mod middleware;
 pub mod overview;
 pub mod request;
 pub mod routes;
+pub mod rules;
 pub mod server;
 pub mod subscriptions;
 pub mod threads;

@@ -6,7 +6,7 @@
 
 use actix_web::web::{self, ServiceConfig};
 
-use super::{admin, agencies, contract, feeds, health, inspect, messages, overview, subscriptions, threads};
+use super::{admin, agencies, contract, feeds, health, inspect, messages, overview, rules, subscriptions, threads};
 
 macro_rules! table {
     ($($path:literal => { $($method:ident: $handler:path),+ $(,)? })*) => {
@@ -46,6 +46,13 @@ table! {
     "/v1/admin/overview" => { get: overview::get }
     "/v1/admin/explain" => { post: admin::explain }
     "/v1/admin/reload" => { post: admin::reload }
+    "/v1/admin/rules" => { get: rules::get, put: rules::apply }
+    "/v1/admin/rules/check" => { post: rules::check_draft }
+    "/v1/admin/rules/preview" => { post: rules::preview_draft }
+    "/v1/admin/rules/changes" => { get: rules::changes }
+    "/v1/admin/rules/changes/{id}" => { get: rules::change }
+    "/v1/admin/rules/changes/{id}/rollback" => { post: rules::roll_back }
+    "/v1/admin/divisions/{code}" => { get: rules::get_division }
     "/v1/admin/messages" => { get: inspect::search }
     "/v1/admin/messages/{id}" => { get: inspect::one }
     "/v1/admin/threads" => { get: threads::list }

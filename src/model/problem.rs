@@ -56,6 +56,9 @@ pub enum Code {
     /// A request through the API names a file on the gateway's host (only the operators'
     /// configuration may).
     FilePathRefused,
+    /// The configuration directory cannot be written (a Kubernetes ConfigMap): a rule change
+    /// goes through the deployment's own process instead.
+    ReadOnlyConfiguration,
     /// Too many requests from this agency.
     RateLimited,
     /// The store cannot commit right now; retry later.
@@ -96,6 +99,7 @@ impl Code {
             Code::Conflict => "conflict",
             Code::CursorExpired => "cursor_expired",
             Code::FilePathRefused => "file_path_refused",
+            Code::ReadOnlyConfiguration => "read_only_configuration",
             Code::RateLimited => "rate_limited",
             Code::StoreUnavailable => "store_unavailable",
             Code::InvalidConfiguration => "invalid_configuration",
@@ -106,7 +110,7 @@ impl Code {
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 29] = [
+    pub const ALL: [Code; 30] = [
         Code::MalformedJson,
         Code::BadRequest,
         Code::Unauthenticated,
@@ -130,6 +134,7 @@ impl Code {
         Code::Conflict,
         Code::CursorExpired,
         Code::FilePathRefused,
+        Code::ReadOnlyConfiguration,
         Code::RateLimited,
         Code::StoreUnavailable,
         Code::InvalidConfiguration,
@@ -169,6 +174,7 @@ impl Code {
             Code::Conflict => "The request conflicts with the resource's state",
             Code::CursorExpired => "The cursor is older than the feed's retention",
             Code::FilePathRefused => "Files on the gateway's host cannot be named through the API",
+            Code::ReadOnlyConfiguration => "The configuration directory cannot be written",
             Code::RateLimited => "Too many requests",
             Code::StoreUnavailable => "The store cannot serve now",
             Code::InvalidConfiguration => "The configuration does not check",

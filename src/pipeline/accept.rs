@@ -54,7 +54,7 @@ pub async fn run(
         (Some(r), Some(link)) => reply_context(r.store, link, &sender.to_string()).await,
         _ => None,
     };
-    let addressed = recipients::address(&config.router, &normalized, sender, reply.as_ref())?;
+    let addressed = recipients::address(&config.router, &normalized.event, sender, reply.as_ref())?;
     Ok(Unit { normalized, addressed })
 }
 
@@ -71,7 +71,7 @@ pub fn run_offline(
     if normalized.message_type.name == types::EVALUATION {
         evaluation::period(&normalized.event)?;
     }
-    let addressed = recipients::address(&config.router, &normalized, sender, reply)?;
+    let addressed = recipients::address(&config.router, &normalized.event, sender, reply)?;
     Ok(Unit { normalized, addressed })
 }
 

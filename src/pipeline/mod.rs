@@ -26,6 +26,7 @@
 pub mod accept;
 pub mod evaluation;
 pub mod explain;
+pub mod impact;
 pub mod intake;
 pub mod notice;
 pub mod recipients;

@@ -4,7 +4,6 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::intake::Normalized;
 use crate::model::{Problem, Sender};
 use crate::route::{Recipient, Reply, Role, Routed, Router, Routing};
 use crate::secrecy::Level;
@@ -80,14 +79,9 @@ pub fn copies(router: &Router, event: &Value, recipients: &[Routed]) -> (Vec<Del
 /// Routes an accepted message and makes each recipient's copy. `reply` says whom it answers,
 /// when known (the store knows; `explain` without one does not). A recipient cleared below the
 /// message as a whole is withheld; when that leaves nobody, the operators' feed keeps it.
-pub fn address(
-    router: &Router,
-    normalized: &Normalized,
-    sender: &Sender,
-    reply: Option<&Reply>,
-) -> Result<Addressed, Problem> {
-    let routing = router.route(&normalized.event, sender, reply)?;
-    let (mut deliveries, withheld) = copies(router, &normalized.event, &routing.recipients);
+pub fn address(router: &Router, event: &Value, sender: &Sender, reply: Option<&Reply>) -> Result<Addressed, Problem> {
+    let routing = router.route(event, sender, reply)?;
+    let (mut deliveries, withheld) = copies(router, event, &routing.recipients);
     if deliveries.is_empty() {
         let id = Recipient::Feed(router.operators_feed.clone());
         let clearance = router.clearance(&id);
@@ -98,7 +92,7 @@ pub fn address(
             reasons: vec!["every recipient was withheld: the operators' feed keeps the message".into()],
             fallback: None,
         };
-        if let View::Deliver { event, removed } = view::for_recipient(&normalized.event, clearance, None) {
+        if let View::Deliver { event, removed } = view::for_recipient(event, clearance, None) {
             deliveries.push(Delivery { routed, clearance, removed, event });
         }
     }

@@ -193,6 +193,54 @@ pub enum Target {
     },
 }
 
+impl std::fmt::Display for Target {
+    /// As an operator would write it in `rules.yaml`, shortened.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Relative { relation, kind, of } => {
+                let relation = match relation {
+                    Relation::SameLevel => "same_level",
+                    Relation::Superior => "superior",
+                    Relation::National => "national",
+                };
+                match kind {
+                    KindRef::Kind(k) => write!(f, "{relation}: {k}")?,
+                    KindRef::Counterpart => write!(f, "{relation}: counterpart")?,
+                    KindRef::Same => write!(f, "{relation}: same")?,
+                }
+                match of {
+                    Of::Sender => Ok(()),
+                    Of::Case => write!(f, " (of: case)"),
+                    Of::ReplyingTo => write!(f, " (of: replying_to)"),
+                    Of::At(pointer) => write!(f, " (of: {pointer})"),
+                }
+            }
+            Target::Fixed(recipient) => write!(f, "{recipient}"),
+            Target::TouchedHubs => write!(f, "hubs: touched"),
+            Target::ReplyTo(Whom::Sender) => write!(f, "reply_to: sender"),
+            Target::ReplyTo(Whom::Requester) => write!(f, "reply_to: requester"),
+            Target::Listed(pointer) => write!(f, "listed: {pointer}"),
+            Target::MembersOf { region, audience } => {
+                match region {
+                    RegionRef::Sender => write!(f, "members_of: sender")?,
+                    RegionRef::At(pointer) => write!(f, "members_of: {pointer}")?,
+                }
+                if let Some(kinds) = &audience.kinds {
+                    let kinds: Vec<String> = kinds.iter().map(ToString::to_string).collect();
+                    write!(f, " (kinds: {})", kinds.join(", "))?;
+                }
+                if let Some(levels) = &audience.levels {
+                    write!(f, " (levels: {levels:?})")?;
+                }
+                if let Some(pointer) = &audience.from_message {
+                    write!(f, " (audience: {pointer})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// A compiled rule.
 pub struct Rule {
     pub name: String,

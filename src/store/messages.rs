@@ -46,7 +46,9 @@ pub struct MessageQuery {
     pub from_ms: Option<i64>,
     /// Received before (unix ms).
     pub to_ms: Option<i64>,
-    /// At most this many (1 to 500, default 100).
+    /// Committed before this feed position (the `cursor` of the last one of a previous page).
+    pub before: Option<i64>,
+    /// At most this many (1 to 5000, default 100).
     pub limit: Option<usize>,
 }
 

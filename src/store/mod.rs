@@ -7,7 +7,7 @@
 //! sent, so every recipient gets every message at least once whatever crashes in between.
 //!
 //! One trait per concern, each in its file with its data types: [`Messages`], [`Feeds`],
-//! [`Subscriptions`], [`WebhookQueue`], [`AuditLog`], [`Threads`], [`Lifecycle`]. [`Store`] is
+//! [`Subscriptions`], [`WebhookQueue`], [`AuditLog`], [`Threads`], [`Sessions`], [`Counts`], [`RuleChanges`], [`Lifecycle`]. [`Store`] is
 //! their sum; a caller takes the part it uses (`&dyn Feeds`), and one store object keeps what
 //! must commit together together (a message, its outbox and its audit record). [`open`] is the
 //! only place that chooses the backend.
@@ -19,6 +19,7 @@ pub mod feeds;
 pub mod lifecycle;
 pub mod messages;
 pub mod redis;
+pub mod rule_changes;
 pub mod sessions;
 pub mod sqlite;
 pub mod subscriptions;
@@ -37,6 +38,7 @@ pub use messages::{
     Accepted, Addressee, Linked, MessageQuery, MessageSummary, Messages, NewDelivery, NewMessage, Receipt, Refusal,
     Removed, Trace, TraceAttempt, TraceRecipient, removed_of,
 };
+pub use rule_changes::{NewRuleChange, RuleChange, RuleChanges};
 pub use sessions::{SessionRow, Sessions};
 pub use subscriptions::{SubscriptionRow, Subscriptions};
 pub use threads::{
@@ -51,12 +53,32 @@ use crate::telemetry::StoreMetrics;
 
 /// Everything a store does: the sum of its concerns.
 pub trait Store:
-    Messages + Feeds + Subscriptions + WebhookQueue + AuditLog + Threads + Sessions + Counts + Lifecycle + 'static
+    Messages
+    + Feeds
+    + Subscriptions
+    + WebhookQueue
+    + AuditLog
+    + Threads
+    + Sessions
+    + Counts
+    + RuleChanges
+    + Lifecycle
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: Messages + Feeds + Subscriptions + WebhookQueue + AuditLog + Threads + Sessions + Counts + Lifecycle + 'static
+    T: Messages
+        + Feeds
+        + Subscriptions
+        + WebhookQueue
+        + AuditLog
+        + Threads
+        + Sessions
+        + Counts
+        + RuleChanges
+        + Lifecycle
+        + 'static
 {
 }
 

@@ -156,7 +156,7 @@ impl ThreadWorker {
             in_reply_to: Some(request_native_id),
             stripped: Vec::new(),
         };
-        match pipeline::address(&config.router, &normalized, &Sender::Agency(replier_id), reply.as_ref()) {
+        match pipeline::address(&config.router, &normalized.event, &Sender::Agency(replier_id), reply.as_ref()) {
             Ok(a) => {
                 tracing::info!(obligation, from = %replier, recipients = a.deliveries.len(), "无法认定: the request goes up a level");
                 self.commit(&normalized, replier, &a.deliveries).await

@@ -26,6 +26,7 @@ mod logs;
 mod mechanisms;
 mod onboarding;
 mod routing;
+mod rule_changes;
 mod rule_checks;
 mod scale_out;
 mod shutdown;

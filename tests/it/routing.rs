@@ -45,7 +45,7 @@ fn recipients(
     n: &pipeline::Normalized,
     sender: &xietong::model::Sender,
 ) -> BTreeMap<String, (String, Vec<String>)> {
-    let a = pipeline::address(&config.router, n, sender, None).unwrap_or_else(|p| panic!("not routed: {p}"));
+    let a = pipeline::address(&config.router, &n.event, sender, None).unwrap_or_else(|p| panic!("not routed: {p}"));
     a.deliveries
         .iter()
         .map(|d| (d.routed.id.to_string(), (d.routed.role.as_str().to_string(), d.routed.rules.clone())))
@@ -255,7 +255,7 @@ fn section_15_typical_cases_go_to_the_public_feed_anonymised() {
     let sender = "ip_office:330000".parse().unwrap();
     let format = c.mapping_for(&sender, BodyKind::Native).unwrap();
     let n = pipeline::normalize(&c.schemas, format, &sender, &example("ipo-typical-case.json")).unwrap();
-    let a = pipeline::address(&c.router, &n, &sender, None).unwrap();
+    let a = pipeline::address(&c.router, &n.event, &sender, None).unwrap();
     assert_eq!(a.deliveries.len(), 1);
     let public = &a.deliveries[0];
     assert_eq!(public.routed.id.to_string(), "public");
@@ -281,7 +281,7 @@ fn each_recipient_gets_only_what_its_clearance_allows() {
     let sender = "procuratorate:000000".parse().unwrap();
     let format = c.mapping_for(&sender, BodyKind::Native).unwrap();
     let n = pipeline::normalize(&c.schemas, format, &sender, &example("prc-major-case-supervision.json")).unwrap();
-    let a = pipeline::address(&c.router, &n, &sender, None).unwrap();
+    let a = pipeline::address(&c.router, &n.event, &sender, None).unwrap();
     for d in &a.deliveries {
         let content = d.event["data"].get("content");
         match d.routed.id.to_string().as_str() {
@@ -306,7 +306,7 @@ fn unknown_divisions_are_refused_not_misrouted() {
     let mut m = example_json("ipo-clue-transfer.json");
     m["aj"]["fsdq"] = json!(["330102", "339999"]);
     let n = pipeline::normalize(&c.schemas, format, &sender, &serde_json::to_vec(&m).unwrap()).unwrap();
-    let p = pipeline::address(&c.router, &n, &sender, None).unwrap_err();
+    let p = pipeline::address(&c.router, &n.event, &sender, None).unwrap_err();
     assert_eq!(p.code.as_str(), "unknown_division");
     assert_eq!(p.details[0].pointer, "/data/case/divisions/1");
 }
@@ -329,7 +329,7 @@ fn a_target_that_is_not_connected_falls_back_as_the_rule_says() {
     let sender = "ip_office:440300".parse().unwrap();
     let format = c.mapping_for(&sender, BodyKind::Native).unwrap();
     let n = pipeline::normalize(&c.schemas, format, &sender, &serde_json::to_vec(&m).unwrap()).unwrap();
-    let a = pipeline::address(&c.router, &n, &sender, None).unwrap();
+    let a = pipeline::address(&c.router, &n.event, &sender, None).unwrap();
     let police = a.deliveries.iter().find(|d| d.routed.id.to_string().starts_with("public_security")).unwrap();
     assert_eq!(police.routed.id.to_string(), "public_security:440000");
     assert!(
@@ -350,7 +350,7 @@ fn a_target_that_is_not_connected_falls_back_as_the_rule_says() {
         &serde_json::to_vec(&m).unwrap(),
     )
     .unwrap();
-    let a = pipeline::address(&c.router, &n, &sender, None).unwrap();
+    let a = pipeline::address(&c.router, &n.event, &sender, None).unwrap();
     let police = a.deliveries.iter().find(|d| d.routed.id.to_string().starts_with("public_security")).unwrap();
     assert_eq!(police.routed.id.to_string(), "public_security:440300");
     assert!(police.routed.fallback.as_deref().unwrap().contains("held in its inbox"));

@@ -61,7 +61,7 @@ const SEARCH_SCAN: usize = 20;
 /// The matching messages, newest first: candidates from the most selective index given (the id,
 /// `subj:CASE`, `snd:SENDER`, `typ:TYPE`, or `received` by time), each checked against the rest.
 async fn search(store: &RedisStore, q: &MessageQuery) -> Result<Vec<MessageSummary>, StoreError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let limit = q.limit.unwrap_or(100).clamp(1, 5000);
     let mut conn = store.conn();
     let k = |n: &str| store.keys.key(n);
     let scan = (limit * SEARCH_SCAN) as isize;
@@ -82,8 +82,11 @@ async fn search(store: &RedisStore, q: &MessageQuery) -> Result<Vec<MessageSumma
         conn.zrevrange(k(&index), 0, scan).await.map_err(unavailable)?
     } else {
         let (min, max) = (q.from_ms.unwrap_or(i64::MIN), q.to_ms.map_or(i64::MAX, |t| t - 1));
-        let seqs: Vec<String> =
+        let mut seqs: Vec<String> =
             conn.zrevrangebyscore_limit(k("received"), max, min, 0, scan).await.map_err(unavailable)?;
+        if let Some(before) = q.before {
+            seqs.retain(|s| s.parse::<i64>().is_ok_and(|s| s < before));
+        }
         if seqs.is_empty() {
             Vec::new()
         } else {
@@ -103,7 +106,8 @@ async fn search(store: &RedisStore, q: &MessageQuery) -> Result<Vec<MessageSumma
             && q.sender.as_ref().is_none_or(|s| field(&m, "sender").as_ref() == Some(s))
             && q.message_type.as_ref().is_none_or(|t| field(&m, "type").as_ref() == Some(t))
             && q.from_ms.is_none_or(|f| received_ms >= f)
-            && q.to_ms.is_none_or(|t| received_ms < t);
+            && q.to_ms.is_none_or(|t| received_ms < t)
+            && q.before.is_none_or(|b| number(&m, "seq") < b);
         if keep {
             out.push(MessageSummary {
                 id: id.clone(),

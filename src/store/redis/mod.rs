@@ -24,6 +24,7 @@ mod counts;
 mod feeds;
 mod messages;
 mod queue;
+mod rule_changes;
 mod scripts;
 mod sessions;
 mod store;

@@ -53,7 +53,7 @@ impl Messages for SqliteStore {
 /// The matching messages, newest first. Only the criteria given are in the statement, so SQLite
 /// picks the index of the most selective one (`messages_by_*`, or the id's).
 fn search(c: &Connection, q: &MessageQuery) -> rusqlite::Result<Vec<MessageSummary>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500) as i64;
+    let limit = q.limit.unwrap_or(100).clamp(1, 5000) as i64;
     let mut clauses: Vec<&str> = Vec::new();
     let mut values: Vec<rusqlite::types::Value> = Vec::new();
     let text = |v: &str| rusqlite::types::Value::Text(v.to_string());
@@ -67,7 +67,7 @@ fn search(c: &Connection, q: &MessageQuery) -> rusqlite::Result<Vec<MessageSumma
             values.push(text(v));
         }
     }
-    for (clause, value) in [("received_ms >= ?", q.from_ms), ("received_ms < ?", q.to_ms)] {
+    for (clause, value) in [("received_ms >= ?", q.from_ms), ("received_ms < ?", q.to_ms), ("seq < ?", q.before)] {
         if let Some(v) = value {
             clauses.push(clause);
             values.push(rusqlite::types::Value::Integer(v));

@@ -26,6 +26,7 @@ mod audit;
 mod counts;
 mod feeds;
 mod messages;
+mod rule_changes;
 mod schema;
 mod sessions;
 mod subscriptions;

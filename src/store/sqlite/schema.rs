@@ -192,4 +192,16 @@ CREATE INDEX messages_by_sender ON messages (sender, seq);
 CREATE INDEX messages_by_type ON messages (type, seq);
 CREATE INDEX messages_by_received ON messages (received_ms);
 "#,
+    // Rule changes applied from the console or the admin API (docs/console.md).
+    r#"
+CREATE TABLE rule_changes (
+    id      INTEGER PRIMARY KEY,
+    at      TEXT NOT NULL,
+    by      TEXT NOT NULL,
+    reverts INTEGER,                      -- the change it rolled back
+    note    TEXT,
+    before  TEXT NOT NULL,                -- rules.yaml before
+    after   TEXT NOT NULL                 -- and after
+);
+"#,
 ];
