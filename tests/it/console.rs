@@ -135,3 +135,128 @@ async fn messages_are_found_and_shown_whole_without_what_was_stripped() {
     assert!(!page.contains("专项行动部署"), "the stripped attachment is nowhere on the page");
     b.close().await;
 }
+
+/// The rules of this config, without the clue transfer's copy to the procuratorate (the shipped
+/// routing tests pin that copy, so the test's configuration goes without them).
+fn routing_config() -> (ConfigDir, String, String) {
+    let config = ConfigDir::new(&fast_delivery(""));
+    let rules = std::fs::read_to_string(config.path().join("rules.yaml")).unwrap();
+    config.replace_rules(&rules);
+    let copy = "    copy: [ { same_level: procuratorate } ]\n";
+    let at = rules.find("- name: clue-transfer").unwrap();
+    let line = at + rules[at..].find(copy).unwrap();
+    let draft = format!("{}{}", &rules[..line], &rules[line + copy.len()..]);
+    (config, rules, draft)
+}
+
+async fn set_value(b: &Browser, css: &str, value: &str) {
+    let script = "document.querySelector(arguments[0]).value = arguments[1];";
+    b.client.execute(script, vec![json!(css), json!(value)]).await.unwrap();
+}
+
+async fn click(b: &Browser, css: &str) {
+    b.client.wait().for_element(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+fn clue(native_id: &str) -> serde_json::Value {
+    let mut m = example_json("ipo-clue-transfer.json");
+    m["xxid"] = json!(native_id);
+    m
+}
+
+/// Routing: the rules by section, a division looked up, the playground; a rule change drafted
+/// with a mistake (shown at its line and column), previewed over the stored traffic (the
+/// preview names the affected message), applied (the next message is routed by it), and rolled
+/// back. A viewer is offered neither apply nor rollback.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_change_is_drafted_previewed_applied_and_rolled_back() {
+    let (config, rules, draft) = routing_config();
+    let gw = Exchange::start(config);
+    let url = gw.url().to_string();
+    let first = accepted(&url, "ip_office:330100", &clue("CLUE-1")).await;
+    let b = Browser::start().await;
+    sign_in(&b, &url, "demo-operator").await;
+
+    b.client.find(Locator::LinkText("路由")).await.unwrap().click().await.unwrap();
+    let transfer = b.text("#rule-clue-transfer").await;
+    assert!(transfer.contains("same_level: public_security") && transfer.contains("抄送"), "{transfer}");
+    let sections: Vec<String> = futures_util::future::join_all(
+        b.client
+            .find_all(Locator::Css("h3.section"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| async move { e.text().await.unwrap() }),
+    )
+    .await;
+    assert_eq!(sections.first().map(String::as_str), Some("§二"), "{sections:?}");
+    b.client.find(Locator::Css("input#division")).await.unwrap().send_keys("330102").await.unwrap();
+    click(&b, "form.inline button").await;
+    let division = b.text("#division-result").await;
+    assert!(
+        division.contains("上城区") && division.contains("杭州市") && division.contains("hub:yangtze_delta"),
+        "{division}"
+    );
+    b.screenshot("routing").await;
+
+    // The playground: the clue as its system sends it, routed and explained.
+    click(&b, "a[href='/console/routing/playground']").await;
+    set_value(&b, "#body", &String::from_utf8(example("ipo-clue-transfer.json")).unwrap()).await;
+    click(&b, "#run").await;
+    assert_eq!(b.text("#verdict").await, "将被接收");
+    let routed = b.text("#playground-recipients").await;
+    assert!(routed.contains("public_security:330100") && routed.contains("clue-transfer"), "{routed}");
+    b.screenshot("playground").await;
+
+    // A draft with a mistake: the problem at its line and column, under the line itself.
+    b.client.goto(&format!("{url}/console/routing/draft")).await.unwrap();
+    let shown = b.client.find(Locator::Css("#rules")).await.unwrap().prop("value").await.unwrap().unwrap();
+    assert_eq!(shown, rules, "the editor holds the rules in force");
+    set_value(&b, "#rules", &draft.replacen("same_level: public_security", "same_level: police", 1)).await;
+    click(&b, "#check").await;
+    let problems = b.text("#problems").await;
+    let line = draft.lines().position(|l| l.contains("same_level: public_security")).unwrap() + 1;
+    assert!(problems.contains(&format!("rules.yaml:{line}:")) && problems.contains("police"), "{problems}");
+    b.screenshot("rules-problem").await;
+
+    // The right draft: the preview names the clue, with the copy lost.
+    set_value(&b, "#rules", &draft).await;
+    click(&b, "#preview").await;
+    b.client.wait().for_element(Locator::Css("#impact-done")).await.unwrap();
+    let rows = b.text("#impact-rows").await;
+    assert!(rows.contains(first["id"].as_str().unwrap()), "{rows}");
+    let totals = b.text("#impact-totals").await;
+    assert!(totals.contains("procuratorate:330100") && totals.contains("−1"), "{totals}");
+    b.screenshot("rules-preview").await;
+
+    // Applied: the history shows the diff, and the next clue goes to the police only.
+    set_value(&b, "input[name=note]", "不再抄送检察院（测试）").await;
+    click(&b, "#apply").await;
+    b.wait_for_url("/console/routing/changes/1?done=applied").await;
+    assert!(b.text("#diff .del").await.contains("copy: [ { same_level: procuratorate } ]"));
+    b.screenshot("rules-change").await;
+    let second = accepted(&url, "ip_office:330100", &clue("CLUE-2")).await;
+    assert_eq!(recipients(&second), ["public_security:330100 primary"]);
+
+    // Rolled back: the copy is back.
+    click(&b, "#rollback").await;
+    b.wait_for_url("/console/routing/changes/2?done=rolled_back").await;
+    let third = accepted(&url, "ip_office:330100", &clue("CLUE-3")).await;
+    assert!(recipients(&third).contains(&"procuratorate:330100 copy".to_string()), "{third}");
+    b.client.goto(&format!("{url}/console/routing/changes")).await.unwrap();
+    let history = b.text("#changes").await;
+    assert!(history.contains("不再抄送检察院") && history.contains("#1"), "{history}");
+    b.screenshot("rules-history").await;
+    b.close().await;
+
+    // A viewer sees the editor and the history, without apply or rollback.
+    let v = Browser::start().await;
+    sign_in(&v, &url, "demo-viewer").await;
+    v.client.goto(&format!("{url}/console/routing/draft")).await.unwrap();
+    v.client.wait().for_element(Locator::Css("#check")).await.unwrap();
+    assert!(v.client.find(Locator::Css("#apply")).await.is_err(), "no apply for a viewer");
+    v.client.goto(&format!("{url}/console/routing/changes/1")).await.unwrap();
+    v.client.wait().for_element(Locator::Css("#diff")).await.unwrap();
+    assert!(v.client.find(Locator::Css("#rollback")).await.is_err(), "no rollback for a viewer");
+    v.close().await;
+}

@@ -6,20 +6,22 @@
 
 mod assets;
 mod chart;
+mod form;
+mod guard;
 mod messages;
 mod overview;
 mod page;
+mod routing;
 mod session;
 mod text;
 
-use actix_web::http::header::{CACHE_CONTROL, LOCATION};
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::gateway::Gateway;
 
-use page::html;
+use page::{html, see_other};
 use session::NoSession;
 use text::{Lang, Text};
 
@@ -31,6 +33,15 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route("/", web::get().to(overview::page))
             .route("/messages", web::get().to(messages::list))
             .route("/messages/{id}", web::get().to(messages::one))
+            .route("/routing", web::get().to(routing::rules_page))
+            .route("/routing/draft", web::get().to(routing::draft_form))
+            .route("/routing/draft", web::post().to(routing::draft_action))
+            .route("/routing/impact", web::post().to(routing::impact))
+            .route("/routing/changes", web::get().to(routing::changes))
+            .route("/routing/changes/{id}", web::get().to(routing::change))
+            .route("/routing/changes/{id}/rollback", web::post().to(routing::roll_back))
+            .route("/routing/playground", web::get().to(routing::playground))
+            .route("/routing/playground", web::post().to(routing::playground_run))
             .route("/login", web::get().to(login_form))
             .route("/login", web::post().to(login))
             .route("/logout", web::post().to(logout))
@@ -38,13 +49,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route("/assets/{file}", web::get().to(assets::get))
             .default_service(web::to(not_found)),
     );
-}
-
-fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((LOCATION, to.to_string()))
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .finish()
 }
 
 #[derive(Template)]

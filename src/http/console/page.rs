@@ -3,7 +3,7 @@
 //! error pages.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
@@ -30,6 +30,8 @@ pub struct Page {
     pub operator: String,
     pub role_label: &'static str,
     pub csrf: String,
+    /// Whether the operator may act (not a viewer): the page offers its actions.
+    pub may_act: bool,
     pub nav: Vec<NavItem>,
 }
 
@@ -56,6 +58,7 @@ impl Page {
             operator: session.operator.clone(),
             role_label: if session.may_act() { t.role_operator } else { t.role_viewer },
             csrf: session.csrf.clone(),
+            may_act: session.may_act(),
             nav: items.iter().map(|(href, label)| NavItem { href, label, current: *href == current }).collect(),
         }
     }
@@ -111,4 +114,12 @@ pub fn forbidden(req: &HttpRequest, why: &str) -> HttpResponse {
 pub fn unavailable(req: &HttpRequest, detail: &str) -> HttpResponse {
     let t = Lang::of(req).text();
     error(req, StatusCode::SERVICE_UNAVAILABLE, t.unavailable, detail)
+}
+
+/// To another page, after a form (303).
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, to.to_string()))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .finish()
 }
