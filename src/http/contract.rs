@@ -16,7 +16,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::auth::{self, Principal};
 use super::error::{ApiError, Document};
-use super::{admin, agencies, feeds, health, inspect, messages, overview, rules, subscriptions, threads};
+use super::{admin, agencies, delivery, feeds, health, inspect, messages, overview, rules, subscriptions, threads};
 use crate::gateway::Gateway;
 use crate::model::schema::{self, CANONICAL_EVENT};
 use crate::model::{Code, Problem, Sender, types};
@@ -64,6 +64,10 @@ use crate::tls::PeerCertificate;
         threads::list,
         threads::one,
         threads::stats,
+        delivery::list,
+        delivery::pause,
+        delivery::resume,
+        delivery::replay,
         admin::dead_letters,
         admin::replay,
         health::healthz,

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod connections;
 pub mod console;
 pub mod contract;
+pub mod delivery;
 pub mod error;
 pub mod feeds;
 pub mod health;

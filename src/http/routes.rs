@@ -6,7 +6,9 @@
 
 use actix_web::web::{self, ServiceConfig};
 
-use super::{admin, agencies, contract, feeds, health, inspect, messages, overview, rules, subscriptions, threads};
+use super::{
+    admin, agencies, contract, delivery, feeds, health, inspect, messages, overview, rules, subscriptions, threads,
+};
 
 macro_rules! table {
     ($($path:literal => { $($method:ident: $handler:path),+ $(,)? })*) => {
@@ -58,6 +60,10 @@ table! {
     "/v1/admin/threads" => { get: threads::list }
     "/v1/admin/threads/{id}" => { get: threads::one }
     "/v1/admin/stats" => { get: threads::stats }
+    "/v1/admin/subscriptions" => { get: delivery::list }
+    "/v1/admin/subscriptions/{id}/pause" => { post: delivery::pause }
+    "/v1/admin/subscriptions/{id}/resume" => { post: delivery::resume }
+    "/v1/admin/subscriptions/{id}/replay" => { post: delivery::replay }
     "/v1/admin/dead-letters" => { get: admin::dead_letters }
     "/v1/admin/dead-letters/{id}/replay" => { post: admin::replay }
     "/healthz" => { get: health::healthz }

@@ -48,6 +48,29 @@ pub struct Backlog {
     pub dead: i64,
     /// When the oldest pending attempt was created (RFC 3339), if any.
     pub oldest_pending: Option<String>,
+    /// When an attempt last succeeded (RFC 3339).
+    pub last_success_at: Option<String>,
+    /// The last failure (`HTTP 503`, a connection error, ...) and when it was.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}
+
+impl AttemptOutcome {
+    /// What failed, in words; `None` when it was delivered.
+    pub fn failure(&self) -> Option<String> {
+        let said = |status: &Option<u16>, error: &str| match status {
+            Some(s) if error.is_empty() => format!("HTTP {s}"),
+            Some(s) if !error.contains(&s.to_string()) => format!("HTTP {s}: {error}"),
+            _ => error.to_string(),
+        };
+        match self {
+            AttemptOutcome::Delivered { .. } => None,
+            AttemptOutcome::Retry { status, error, .. } | AttemptOutcome::Dead { status, error, .. } => {
+                Some(said(status, error))
+            }
+            AttemptOutcome::Gone { status } => Some(format!("HTTP {status} Gone")),
+        }
+    }
 }
 
 /// A feed entry that a webhook subscription's filter matched: an attempt to create.

@@ -260,3 +260,61 @@ async fn a_rule_change_is_drafted_previewed_applied_and_rolled_back() {
     assert!(v.client.find(Locator::Css("#rollback")).await.is_err(), "no rollback for a viewer");
     v.close().await;
 }
+
+/// Delivery: a webhook that refused a message has a dead letter, its last error shown; the
+/// operator replays it from the console and sees it delivered; pausing and resuming.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_letter_is_replayed_and_delivered() {
+    let receiver = Receiver::start(|n, _| if n == 0 { Answer::Status(400) } else { Answer::Status(200) });
+    let config = ConfigDir::new(&fast_delivery(""));
+    config.write(
+        "subscriptions.yaml",
+        &format!(
+            "subscriptions:\n  - id: zj-hook\n    owner: ip_office:330000\n    webhook:\n      url: {}\n      secrets: [{SECRET}]\n",
+            receiver.url
+        ),
+    );
+    let gw = Exchange::start(config);
+    let url = gw.url().to_string();
+    let (status, _) = post_json(&url, "procuratorate:330000", &bulletin("HOOK-1")).await;
+    assert_eq!(status, 202);
+    assert!(eventually(10, || receiver.received().len() == 1).await, "the first try, refused with 400");
+
+    let b = Browser::start().await;
+    sign_in(&b, &url, "demo-operator").await;
+    b.client.find(Locator::LinkText("投递")).await.unwrap().click().await.unwrap();
+    let mut row = String::new();
+    for _ in 0..50 {
+        b.client.goto(&format!("{url}/console/delivery")).await.unwrap();
+        row = b.text("#sub-zj-hook").await;
+        if row.contains("HTTP 400") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(row.contains("HTTP 400") && row.contains("正常"), "{row}");
+    let letters = b.text("#dead-letters").await;
+    assert!(letters.contains("zj-hook") && letters.contains("400"), "{letters}");
+    b.screenshot("delivery").await;
+
+    click(&b, "#dead-letters button.replay").await;
+    b.wait_for_url("done=replayed-1").await;
+    assert!(eventually(10, || receiver.delivered().len() == 1).await, "replayed and delivered");
+    b.client.goto(&format!("{url}/console/delivery")).await.unwrap();
+    b.text("#no-letters").await;
+    let row = b.text("#sub-zj-hook").await;
+    assert!(row.contains("+08:00"), "a last success: {row}");
+
+    // Paused: nothing goes out until it is resumed.
+    click(&b, "#sub-zj-hook button[name=act]").await;
+    b.wait_for_url("done=paused").await;
+    assert!(b.text("#sub-zj-hook .state").await.contains("已暂停"));
+    let (status, _) = post_json(&url, "procuratorate:330000", &bulletin("HOOK-2")).await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 2, "nothing sent while paused");
+    click(&b, "#sub-zj-hook button[name=act]").await;
+    b.wait_for_url("done=resumed").await;
+    assert!(eventually(10, || receiver.delivered().len() == 2).await, "sent once resumed");
+    b.close().await;
+}

@@ -152,7 +152,7 @@ async fn a_change_is_checked_previewed_applied_and_rolled_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_division_table_is_looked_up() {
-    let gw = Exchange::start(ConfigDir::new(""));
+    let gw = Exchange::start(ConfigDir::new(&fast_delivery("")));
     let (status, d) = admin(Method::GET, &format!("{}/v1/admin/divisions/330102", gw.url()), VIEWER, None).await;
     assert_eq!(status, 200, "{d}");
     assert_eq!((d["name"].as_str(), d["level"].as_str()), (Some("上城区"), Some("county")), "{d}");

@@ -373,6 +373,8 @@ async fn webhook_attempts_keep_thread_order_and_leases(b: Backend) {
 
     store.complete(first, AttemptOutcome::Delivered { status: 204 }).await.unwrap();
     store.complete(&leased[1], AttemptOutcome::Delivered { status: 204 }).await.unwrap();
+    let backlog = store.backlog().await.unwrap().into_iter().find(|b| b.subscription == "hook").unwrap();
+    assert!(backlog.last_success_at.is_some() && backlog.last_error.is_none(), "{backlog:?}");
     let short = 300;
     let next = store.lease("hook", 10, now_ms(), short).await.unwrap();
     assert_eq!(next.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [2], "the thread moves on once delivered");
@@ -418,6 +420,10 @@ async fn webhook_outcomes_dead_letters_replay_and_gone(b: Backend) {
     assert_eq!((letters[0].id, letters[0].attempts, letters[0].last_status), (one.id, 2, Some(400)));
     assert_eq!(letters[0].last_response.as_ref().map(|r| r.len()), Some(2048), "the start of the answer is kept");
     assert!(store.dead_letters(Some("other".into()), 10).await.unwrap().is_empty());
+    let hook = |b: Vec<xietong::store::Backlog>| b.into_iter().find(|b| b.subscription == "hook").unwrap();
+    let backlog = hook(store.backlog().await.unwrap());
+    assert_eq!(backlog.last_error.as_deref(), Some("HTTP 400: refused"), "{backlog:?}");
+    assert!(backlog.last_error_at.is_some() && backlog.last_success_at.is_none(), "{backlog:?}");
     // A dead attempt no longer holds its thread back.
     let next = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
     assert_eq!(next.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [2]);

@@ -447,3 +447,80 @@ mod embedded {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), got.json()["id"].as_str().unwrap());
     }
 }
+
+/// The operators' view of every subscription (`GET /v1/admin/subscriptions`): its state,
+/// backlog, last success and last error; pausing holds what arrives until it is resumed;
+/// replaying all of a subscription's dead letters; a viewer may look, not act.
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_see_every_subscription_pause_resume_and_replay_all() {
+    let fixed = Arc::new(AtomicBool::new(false));
+    let receiver = Receiver::start({
+        let fixed = fixed.clone();
+        move |_, _| if fixed.load(Ordering::SeqCst) { Answer::Status(200) } else { Answer::Status(422) }
+    });
+    let server = server_with(&[("inbox-hook", &receiver.url, "")], "");
+    post(&server, hook_bulletin(1), false).await;
+    post(&server, hook_bulletin(2), false).await;
+    let state = |all: &Value| {
+        all["subscriptions"].as_array().unwrap().iter().find(|s| s["id"] == "inbox-hook").cloned().unwrap()
+    };
+    let mut hook = Value::Null;
+    for _ in 0..100 {
+        hook = state(&admin_get(&server, "/v1/admin/subscriptions").await);
+        if hook["dead"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        (hook["dead"].as_i64(), hook["state"].as_str(), hook["kind"].as_str()),
+        (Some(2), Some("active"), Some("webhook")),
+        "{hook}"
+    );
+    assert_eq!(hook["last_error"], "the endpoint refused it with HTTP 422", "{hook}");
+    assert_eq!(hook["endpoint"], receiver.url.as_str());
+    assert_eq!(hook["last_success_at"], Value::Null);
+
+    let act = |path: &str, token: &'static str| {
+        let url = format!("{}/v1/admin/subscriptions/inbox-hook/{path}", server.url);
+        async move { call(reqwest::Method::POST, &url, Some(token), None).await }
+    };
+    assert_eq!(act("pause", "demo-viewer").await.0, 403, "a viewer may not act");
+    assert_eq!(act("pause", "demo-operator").await.0, 200);
+    assert_eq!(act("pause", "demo-operator").await.0, 409, "paused already");
+    let paused = state(&admin_get(&server, "/v1/admin/subscriptions").await);
+    assert_eq!(paused["state"], "paused");
+    assert!(paused["reason"].as_str().unwrap().starts_with("paused by operator:duty-officer"), "{paused}");
+
+    // Replayed while paused: nothing goes out until it is resumed.
+    fixed.store(true, Ordering::SeqCst);
+    let (status, replayed) = act("replay", "demo-operator").await;
+    assert_eq!(
+        (status, replayed["replayed"].as_u64(), replayed["state"].as_str()),
+        (200, Some(2), Some("paused")),
+        "{replayed}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.delivered().len(), 0, "nothing sent while paused");
+    assert_eq!(act("resume", "demo-operator").await.0, 200);
+    assert_eq!(act("resume", "demo-operator").await.0, 409, "sending already");
+    assert!(eventually(10, || receiver.delivered().len() == 2).await, "both sent once resumed");
+    let mut hook = Value::Null;
+    for _ in 0..100 {
+        hook = state(&admin_get(&server, "/v1/admin/subscriptions").await);
+        if hook["last_success_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!((hook["dead"].as_i64(), hook["state"].as_str()), (Some(0), Some("active")), "{hook}");
+    assert!(hook["last_success_at"].is_string(), "{hook}");
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}/v1/admin/subscriptions/nope/pause", server.url),
+        Some("demo-operator"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}

@@ -6,6 +6,7 @@
 
 mod assets;
 mod chart;
+mod delivery;
 mod form;
 mod guard;
 mod messages;
@@ -33,6 +34,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route("/", web::get().to(overview::page))
             .route("/messages", web::get().to(messages::list))
             .route("/messages/{id}", web::get().to(messages::one))
+            .route("/delivery", web::get().to(delivery::page))
+            .route("/delivery/subscriptions/{id}/{action}", web::post().to(delivery::act))
+            .route("/delivery/dead-letters/{id}/replay", web::post().to(delivery::replay_one))
             .route("/routing", web::get().to(routing::rules_page))
             .route("/routing/draft", web::get().to(routing::draft_form))
             .route("/routing/draft", web::post().to(routing::draft_action))

@@ -111,6 +111,12 @@ pub fn forbidden(req: &HttpRequest, why: &str) -> HttpResponse {
     error(req, StatusCode::FORBIDDEN, t.forbidden, detail)
 }
 
+/// An action that could not be done, and why.
+pub fn refused(req: &HttpRequest, status: StatusCode, detail: &str) -> HttpResponse {
+    let t = Lang::of(req).text();
+    error(req, status, t.not_done, detail)
+}
+
 pub fn unavailable(req: &HttpRequest, detail: &str) -> HttpResponse {
     let t = Lang::of(req).text();
     error(req, StatusCode::SERVICE_UNAVAILABLE, t.unavailable, detail)

@@ -139,7 +139,8 @@ return out
 });
 
 /// Records an attempt's outcome. ARGV[2..]: attempt, outcome (delivered, retry, dead, gone),
-/// status ('' for none), retry at, error, response, now, the reason of a gone endpoint.
+/// status ('' for none), retry at, error, response, now, the reason of a gone endpoint, the
+/// failure in words (kept in the queue's `stat` hash with the last success, for the console).
 /// Answers `ok`, or `missing` when the attempt is not pending.
 static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     script(
@@ -175,6 +176,11 @@ local function finish(state)
   retire(id, a[3], a[2])
   local next = head(a[2])
   if next then queue(next) end
+end
+if kind == 'delivered' then
+  redis.call('HSET', Q .. 'stat', 'last_success_at', now)
+else
+  redis.call('HSET', Q .. 'stat', 'last_error', ARGV[10], 'last_error_at', now)
 end
 if kind == 'delivered' then
   finish('delivered')
@@ -233,7 +239,7 @@ for id in pairs(doomed) do
   if thread then redis.call('DEL', Q .. 'thr:' .. thread) end
   redis.call('DEL', Q .. 'a:' .. id)
 end
-redis.call('DEL', Q .. 'ready', Q .. 'delayed', Q .. 'att', Q .. 'pend', Q .. 'done', Q .. 'dead')
+redis.call('DEL', Q .. 'ready', Q .. 'delayed', Q .. 'att', Q .. 'pend', Q .. 'done', Q .. 'dead', Q .. 'stat')
 return 1
 "#,
     )
@@ -359,7 +365,8 @@ impl Queue {
             AttemptOutcome::Gone { status } => ("gone", status.to_string(), 0, "", String::new()),
         };
         let (id, at, now) = (attempt.to_string(), at.to_string(), store.now());
-        let args: [&[u8]; 8] = [
+        let failure = outcome.failure().unwrap_or_default();
+        let args: [&[u8]; 9] = [
             id.as_bytes(),
             kind.as_bytes(),
             status.as_bytes(),
@@ -368,6 +375,7 @@ impl Queue {
             response.as_bytes(),
             now.as_bytes(),
             gone_reason.as_bytes(),
+            failure.as_bytes(),
         ];
         let answer: redis::Value = self.run(store, &COMPLETE, &args).await?;
         Ok(value_str(&answer).as_deref() == Some("ok"))

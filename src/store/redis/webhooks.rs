@@ -59,16 +59,24 @@ impl WebhookQueue for RedisStore {
         let mut p = redis::pipe();
         for s in &subs {
             let q = self.queue(s);
-            p.zcard(q.key("pend")).zcard(q.key("dead")).zrange(q.key("pend"), 0, 0);
+            p.zcard(q.key("pend")).zcard(q.key("dead")).zrange(q.key("pend"), 0, 0).hgetall(q.key("stat"));
         }
-        let counts: Vec<(i64, i64, Vec<String>)> = p.query_async(&mut conn).await.map_err(unavailable)?;
+        let counts: Vec<(i64, i64, Vec<String>, Fields)> = p.query_async(&mut conn).await.map_err(unavailable)?;
         let mut out = Vec::new();
-        for (s, (pending, dead, first)) in subs.into_iter().zip(counts) {
+        for (s, (pending, dead, first, stat)) in subs.into_iter().zip(counts) {
             let oldest_pending = match first.first() {
                 Some(a) => conn.hget(self.queue(&s).key(&format!("a:{a}")), "created_at").await.map_err(unavailable)?,
                 None => None,
             };
-            out.push(Backlog { subscription: s, pending, dead, oldest_pending });
+            out.push(Backlog {
+                subscription: s,
+                pending,
+                dead,
+                oldest_pending,
+                last_success_at: field(&stat, "last_success_at"),
+                last_error: field(&stat, "last_error"),
+                last_error_at: field(&stat, "last_error_at"),
+            });
         }
         Ok(out)
     }

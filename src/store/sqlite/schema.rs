@@ -203,5 +203,9 @@ CREATE TABLE rule_changes (
     before  TEXT NOT NULL,                -- rules.yaml before
     after   TEXT NOT NULL                 -- and after
 );
+-- The console's delivery page: how each subscription's endpoint last answered.
+ALTER TABLE subscriptions ADD COLUMN last_success_at TEXT;
+ALTER TABLE subscriptions ADD COLUMN last_error TEXT;
+ALTER TABLE subscriptions ADD COLUMN last_error_at TEXT;
 "#,
 ];

@@ -56,11 +56,21 @@ impl WebhookQueue for SqliteStore {
         self.read(|c| {
             c.prepare_cached(
                 "SELECT s.id, count(a.id) FILTER (WHERE a.state = 'pending'), count(a.id) FILTER (WHERE a.state = 'dead'),
-                        min(a.created_at) FILTER (WHERE a.state = 'pending')
+                        min(a.created_at) FILTER (WHERE a.state = 'pending'), s.last_success_at, s.last_error, s.last_error_at
                  FROM subscriptions s LEFT JOIN webhook_attempts a ON a.subscription = s.id AND a.state != 'delivered'
                  GROUP BY s.id ORDER BY s.id",
             )?
-            .query_map([], |r| Ok(Backlog { subscription: r.get(0)?, pending: r.get(1)?, dead: r.get(2)?, oldest_pending: r.get(3)? }))?
+            .query_map([], |r| {
+                Ok(Backlog {
+                    subscription: r.get(0)?,
+                    pending: r.get(1)?,
+                    dead: r.get(2)?,
+                    oldest_pending: r.get(3)?,
+                    last_success_at: r.get(4)?,
+                    last_error: r.get(5)?,
+                    last_error_at: r.get(6)?,
+                })
+            })?
             .collect()
         })
         .await
@@ -150,6 +160,16 @@ fn complete(
         audit::append(tx, alg, entry, now)?;
     }
     let kept = |s: &Option<String>| s.as_ref().map(|s| s.chars().take(RESPONSE_KEPT).collect::<String>());
+    match outcome.failure() {
+        None => tx.execute_cached(
+            "UPDATE subscriptions SET last_success_at = ?2 WHERE id = ?1",
+            params![attempt.subscription, now],
+        )?,
+        Some(failure) => tx.execute_cached(
+            "UPDATE subscriptions SET last_error = ?2, last_error_at = ?3 WHERE id = ?1",
+            params![attempt.subscription, failure, now],
+        )?,
+    };
     match outcome {
         AttemptOutcome::Delivered { status } => tx.execute_cached(
             "UPDATE webhook_attempts SET state = 'delivered', attempts = attempts + 1, leased = 0, last_status = ?2,
