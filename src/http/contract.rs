@@ -16,7 +16,9 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::auth::{self, Principal};
 use super::error::{ApiError, Document};
-use super::{admin, agencies, delivery, feeds, health, inspect, messages, overview, rules, subscriptions, threads};
+use super::{
+    admin, agencies, audit, delivery, feeds, health, inspect, messages, overview, rules, subscriptions, threads,
+};
 use crate::gateway::Gateway;
 use crate::model::schema::{self, CANONICAL_EVENT};
 use crate::model::{Code, Problem, Sender, types};
@@ -68,6 +70,8 @@ use crate::tls::PeerCertificate;
         delivery::pause,
         delivery::resume,
         delivery::replay,
+        audit::get,
+        audit::post_verify,
         admin::dead_letters,
         admin::replay,
         health::healthz,

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod agencies;
+pub mod audit;
 pub mod auth;
 pub mod connections;
 pub mod console;

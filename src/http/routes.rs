@@ -7,7 +7,8 @@
 use actix_web::web::{self, ServiceConfig};
 
 use super::{
-    admin, agencies, contract, delivery, feeds, health, inspect, messages, overview, rules, subscriptions, threads,
+    admin, agencies, audit, contract, delivery, feeds, health, inspect, messages, overview, rules, subscriptions,
+    threads,
 };
 
 macro_rules! table {
@@ -64,6 +65,8 @@ table! {
     "/v1/admin/subscriptions/{id}/pause" => { post: delivery::pause }
     "/v1/admin/subscriptions/{id}/resume" => { post: delivery::resume }
     "/v1/admin/subscriptions/{id}/replay" => { post: delivery::replay }
+    "/v1/admin/audit" => { get: audit::get }
+    "/v1/admin/audit/verify" => { post: audit::post_verify }
     "/v1/admin/dead-letters" => { get: admin::dead_letters }
     "/v1/admin/dead-letters/{id}/replay" => { post: admin::replay }
     "/healthz" => { get: health::healthz }

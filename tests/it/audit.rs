@@ -31,7 +31,7 @@ fn server(hash: &str) -> TestServer {
     TestServer::with_config(config)
 }
 
-pub fn records(db: &Path) -> Vec<Value> {
+fn records(db: &Path) -> Vec<Value> {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn.prepare("SELECT record FROM audit ORDER BY seq").unwrap();
     stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().map(|r| serde_json::from_str(&r.unwrap()).unwrap()).collect()

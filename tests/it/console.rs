@@ -318,3 +318,27 @@ async fn a_dead_letter_is_replayed_and_delivered() {
     assert!(eventually(10, || receiver.delivered().len() == 2).await, "sent once resumed");
     b.close().await;
 }
+
+/// Audit: the latest records (the sign-in among them), filtered by action, and the whole chain
+/// verified from the page.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_chain_is_shown_filtered_and_verified() {
+    let gw = with_traffic().await;
+    let url = gw.url().to_string();
+    let b = Browser::start().await;
+    sign_in(&b, &url, "demo-viewer").await;
+    b.client.find(Locator::LinkText("审计")).await.unwrap().click().await.unwrap();
+    let records = b.text("#records").await;
+    assert!(records.contains("console_sign_in") && records.contains("operator:supervisor"), "{records}");
+    assert!(records.contains("accepted") && records.contains("refused"), "{records}");
+    set_value(&b, "input[name=action]", "refused").await;
+    click(&b, "form.filter button").await;
+    b.wait_for_url("action=refused").await;
+    let refused = b.text("#records").await;
+    assert!(refused.contains("state_secret") && !refused.contains("console_sign_in"), "{refused}");
+    click(&b, "#verify").await;
+    let verified = b.text("#verified").await;
+    assert!(verified.contains("审计链完整"), "{verified}");
+    b.screenshot("audit").await;
+    b.close().await;
+}

@@ -5,6 +5,7 @@
 //! (`/v1/admin/...`), so a script can do whatever the console does. See docs/console.md.
 
 mod assets;
+mod audit;
 mod chart;
 mod delivery;
 mod form;
@@ -34,6 +35,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route("/", web::get().to(overview::page))
             .route("/messages", web::get().to(messages::list))
             .route("/messages/{id}", web::get().to(messages::one))
+            .route("/audit", web::get().to(audit::page))
+            .route("/audit/verify", web::post().to(audit::verify))
             .route("/delivery", web::get().to(delivery::page))
             .route("/delivery/subscriptions/{id}/{action}", web::post().to(delivery::act))
             .route("/delivery/dead-letters/{id}/replay", web::post().to(delivery::replay_one))
