@@ -17,7 +17,8 @@ use utoipa::{OpenApi, ToSchema};
 use super::auth::{self, Principal};
 use super::error::{ApiError, Document};
 use super::{
-    admin, agencies, audit, delivery, feeds, health, inspect, messages, overview, rules, subscriptions, threads,
+    admin, agencies, audit, delivery, directory, feeds, health, inspect, messages, overview, rules, subscriptions,
+    threads,
 };
 use crate::gateway::Gateway;
 use crate::model::schema::{self, CANONICAL_EVENT};
@@ -70,6 +71,7 @@ use crate::tls::PeerCertificate;
         delivery::pause,
         delivery::resume,
         delivery::replay,
+        directory::get,
         audit::get,
         audit::post_verify,
         admin::dead_letters,

@@ -16,6 +16,7 @@ pub mod connections;
 pub mod console;
 pub mod contract;
 pub mod delivery;
+pub mod directory;
 pub mod error;
 pub mod feeds;
 pub mod health;

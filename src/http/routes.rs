@@ -7,8 +7,8 @@
 use actix_web::web::{self, ServiceConfig};
 
 use super::{
-    admin, agencies, audit, contract, delivery, feeds, health, inspect, messages, overview, rules, subscriptions,
-    threads,
+    admin, agencies, audit, contract, delivery, directory, feeds, health, inspect, messages, overview, rules,
+    subscriptions, threads,
 };
 
 macro_rules! table {
@@ -65,6 +65,7 @@ table! {
     "/v1/admin/subscriptions/{id}/pause" => { post: delivery::pause }
     "/v1/admin/subscriptions/{id}/resume" => { post: delivery::resume }
     "/v1/admin/subscriptions/{id}/replay" => { post: delivery::replay }
+    "/v1/admin/agencies" => { get: directory::get }
     "/v1/admin/audit" => { get: audit::get }
     "/v1/admin/audit/verify" => { post: audit::post_verify }
     "/v1/admin/dead-letters" => { get: admin::dead_letters }

@@ -87,7 +87,7 @@ pub struct Stats {
     pub agencies: Vec<stats::AgencyStats>,
 }
 
-fn obligation_view(o: &ObligationRow, now_ms: i64) -> ObligationView {
+pub fn obligation_view(o: &ObligationRow, now_ms: i64) -> ObligationView {
     let state = if o.state != "answered" && o.deadline_ms < now_ms { "overdue".to_string() } else { o.state.clone() };
     ObligationView {
         request: o.request_id.clone(),
@@ -198,17 +198,40 @@ pub async fn one(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>
     }
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// Requests received from this day (YYYY-MM-DD, Beijing) or time (RFC 3339).
-    from: Option<String>,
+    pub from: Option<String>,
     /// Requests received before this day or time.
-    to: Option<String>,
+    pub to: Option<String>,
     /// Only agencies at this level: national, province, prefecture, county.
-    level: Option<String>,
+    pub level: Option<String>,
     /// Only agencies in this key region.
-    region: Option<String>,
+    pub region: Option<String>,
+}
+
+/// The obligations of the period `params` names (requests received in it), and the figures of
+/// the agencies of its level and region that owed them.
+pub async fn figures(gw: &Gateway, params: &StatsParams) -> Result<(Stats, Vec<ObligationRow>), ApiError> {
+    let now = gw.clock.now_ms();
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    let from_ms = time(given(&params.from))?.unwrap_or(0);
+    let to_ms = time(given(&params.to))?.unwrap_or(now + 1);
+    let rt = gw.runtime();
+    let router = &rt.config.router;
+    let (level, region) = (given(&params.level), given(&params.region));
+    if region.is_some_and(|r| router.regions.get(r).is_none()) {
+        return Err(Problem::new(Code::BadRequest, "region: a region of regions.yaml").into());
+    }
+    if level.is_some_and(|l| crate::route::divisions::Level::named(l).is_none()) {
+        return Err(Problem::new(Code::BadRequest, "level: national, province, prefecture or county").into());
+    }
+    let obligations = gw.store.obligations(from_ms, to_ms).await?;
+    let rows = stats::figures(obligations.clone(), now, router, level, region);
+    Ok((Stats { from: format_ms(from_ms), to: format_ms(to_ms), agencies: rows }, obligations))
 }
 
 /// Reply timeliness per agency (奖优惩劣)
@@ -227,19 +250,10 @@ pub struct StatsParams {
 pub async fn stats(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     operator(&gw, &req)?;
     let params: StatsParams = query(&req)?;
-    let now = gw.clock.now_ms();
-    let from_ms = time(params.from.as_deref())?.unwrap_or(0);
-    let to_ms = time(params.to.as_deref())?.unwrap_or(now + 1);
-    let rt = gw.runtime();
-    let router = &rt.config.router;
-    if params.region.as_deref().is_some_and(|r| router.regions.get(r).is_none()) {
-        return Err(Problem::new(Code::BadRequest, "region: a region of regions.yaml").into());
-    }
-    let obligations = gw.store.obligations(from_ms, to_ms).await?;
-    let rows = stats::figures(obligations, now, router, params.level.as_deref(), params.region.as_deref());
+    let (stats, _) = figures(&gw, &params).await?;
     let csv = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"));
     if csv {
-        return Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(stats::csv(&rows)));
+        return Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(stats::csv(&stats.agencies)));
     }
-    Ok(HttpResponse::Ok().json(Stats { from: format_ms(from_ms), to: format_ms(to_ms), agencies: rows }))
+    Ok(HttpResponse::Ok().json(stats))
 }

@@ -342,3 +342,72 @@ async fn the_audit_chain_is_shown_filtered_and_verified() {
     b.screenshot("audit").await;
     b.close().await;
 }
+
+/// Replies and evaluation: the agencies that owe replies with their figures, the replies owed,
+/// an agency's own page, and the CSV.
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_are_evaluated_per_agency_and_exported() {
+    let gw = with_traffic().await;
+    let url = gw.url().to_string();
+    let b = Browser::start().await;
+    sign_in(&b, &url, "demo-operator").await;
+    b.client.find(Locator::LinkText("答复与考核")).await.unwrap().click().await.unwrap();
+    let figures = b.text("#figures").await;
+    assert!(figures.contains("public_security:330100") && figures.contains("procuratorate:330100"), "{figures}");
+    let owed = b.text("#owed").await;
+    assert!(owed.contains("cn.xietong.clue.transfer") && owed.contains("未答复"), "{owed}");
+    assert!(b.client.source().await.unwrap().contains("<svg class=\"chart\""), "the chart");
+    b.screenshot("replies").await;
+
+    b.client.find(Locator::LinkText("public_security:330100")).await.unwrap().click().await.unwrap();
+    b.wait_for_url("/console/replies/public_security:330100").await;
+    let one = b.text("#figures tbody").await;
+    assert!(one.contains("public_security:330100") && !one.contains("procuratorate"), "{one}");
+
+    let cookie = b.client.get_named_cookie("xietong_session").await.unwrap();
+    let r = client()
+        .get(format!("{url}/console/replies.csv?level=prefecture"))
+        .header("cookie", format!("xietong_session={}", cookie.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with("agency,level,received") && csv.contains("public_security:330100,prefecture,1"), "{csv}");
+    b.client.goto(&format!("{url}/console/replies?level=galaxy")).await.unwrap();
+    assert!(b.text("p.error").await.contains("level"), "a wrong level is named");
+    b.close().await;
+}
+
+/// Agencies: the directory with each agency's traffic of the last 24 hours and its last message,
+/// filtered by kind and level.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agency_directory_shows_traffic_and_filters() {
+    let gw = with_traffic().await;
+    let url = gw.url().to_string();
+    let b = Browser::start().await;
+    sign_in(&b, &url, "demo-operator").await;
+    b.client.find(Locator::LinkText("机构")).await.unwrap().click().await.unwrap();
+    let hangzhou = b.text("#agency-ip_office\\:330100").await;
+    // Two accepted, one refused (the resend is neither), its last message linked.
+    let cells: Vec<String> = futures_util::future::join_all(
+        b.client
+            .find_all(Locator::Css("#agency-ip_office\\:330100 td.n"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| async move { e.text().await.unwrap() }),
+    )
+    .await;
+    assert_eq!(cells, ["2", "1"], "{hangzhou}");
+    assert!(hangzhou.contains("+08:00") && hangzhou.contains("prefecture"), "{hangzhou}");
+    b.screenshot("agencies").await;
+
+    b.client.goto(&format!("{url}/console/agencies?kind=procuratorate&level=province")).await.unwrap();
+    let listed = b.text("#agencies tbody").await;
+    assert!(listed.contains("procuratorate:330000") && !listed.contains("ip_office"), "{listed}");
+    let (status, body) = get(&format!("{url}/v1/admin/agencies?q=hub"), Some("demo-viewer")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["agencies"].as_array().unwrap().iter().all(|a| a["kind"] == "hub"), "{body}");
+    b.close().await;
+}

@@ -4,6 +4,7 @@
 //! switch. Everything it shows comes from the same functions as the JSON admin API
 //! (`/v1/admin/...`), so a script can do whatever the console does. See docs/console.md.
 
+mod agencies;
 mod assets;
 mod audit;
 mod chart;
@@ -13,6 +14,7 @@ mod guard;
 mod messages;
 mod overview;
 mod page;
+mod replies;
 mod routing;
 mod session;
 mod text;
@@ -35,11 +37,15 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route("/", web::get().to(overview::page))
             .route("/messages", web::get().to(messages::list))
             .route("/messages/{id}", web::get().to(messages::one))
+            .route("/agencies", web::get().to(agencies::page))
             .route("/audit", web::get().to(audit::page))
             .route("/audit/verify", web::post().to(audit::verify))
             .route("/delivery", web::get().to(delivery::page))
             .route("/delivery/subscriptions/{id}/{action}", web::post().to(delivery::act))
             .route("/delivery/dead-letters/{id}/replay", web::post().to(delivery::replay_one))
+            .route("/replies", web::get().to(replies::page))
+            .route("/replies.csv", web::get().to(replies::csv))
+            .route("/replies/{agency}", web::get().to(replies::agency))
             .route("/routing", web::get().to(routing::rules_page))
             .route("/routing/draft", web::get().to(routing::draft_form))
             .route("/routing/draft", web::post().to(routing::draft_action))
