@@ -24,6 +24,9 @@ pub struct Outcome {
     /// JSON pointers removed as state secrets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stripped: Option<Vec<String>>,
+    /// Which native field became which canonical field (those it kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldOrigin>>,
     /// The rules whose condition held.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<String>>,
@@ -45,6 +48,15 @@ pub struct Outcome {
     /// The refusal the message would get.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Problem>,
+}
+
+/// A canonical field and the native field it came from.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FieldOrigin {
+    /// A JSON pointer into the event (`/data/case/number`, `/time`).
+    pub canonical: String,
+    /// A JSON pointer into the native message.
+    pub native: String,
 }
 
 /// Runs the pipeline for `sender` on `body`. When `records` (the store) are given, a reply is
@@ -74,11 +86,22 @@ pub fn outcome(format: String, run: Result<Unit, Problem>) -> Outcome {
     match run {
         Ok(unit) => {
             let (n, a) = (unit.normalized, unit.addressed);
+            let fields = n
+                .provenance
+                .iter()
+                .filter_map(|p| {
+                    let native = p.source.as_ref()?.to_string();
+                    let canonical = p.target.to_string();
+                    let removed = n.stripped.iter().any(|s| canonical == *s || canonical.starts_with(&format!("{s}/")));
+                    (!removed).then_some(FieldOrigin { canonical, native })
+                })
+                .collect();
             Outcome {
                 accepted: true,
                 format,
                 message: Some(n.event),
                 stripped: Some(n.stripped),
+                fields: Some(fields),
                 rules: Some(a.routing.rules),
                 recipients: Some(a.deliveries),
                 withheld: Some(a.withheld),
@@ -93,6 +116,7 @@ pub fn outcome(format: String, run: Result<Unit, Problem>) -> Outcome {
             format,
             message: None,
             stripped: None,
+            fields: None,
             rules: None,
             recipients: None,
             withheld: None,

@@ -31,6 +31,8 @@ pub struct Normalized {
     /// SHA-256 (hex) of the event without its `id`: the same message sent twice has the same
     /// hash, so a reused message id with different content can be told apart.
     pub content_sha256: String,
+    /// Which native field each canonical value came from (what `explain` shows).
+    pub provenance: Vec<crate::normalize::Provenance>,
 }
 
 /// Event attributes the message cannot do without: a marking that would remove one refuses
@@ -184,6 +186,7 @@ pub fn normalize_document(
         in_reply_to: envelope.in_reply_to.clone(),
         stripped,
         content_sha256,
+        provenance: mapped.provenance,
     })
 }
 

@@ -59,6 +59,7 @@ pub fn make(config: &Config, notice: Notice<'_>, now_ms: i64) -> Result<(Normali
         subject: notice.subject,
         in_reply_to: notice.in_reply_to,
         stripped: Vec::new(),
+        provenance: Vec::new(),
     };
     Ok((normalized, deliveries))
 }

@@ -155,6 +155,7 @@ impl ThreadWorker {
             subject,
             in_reply_to: Some(request_native_id),
             stripped: Vec::new(),
+            provenance: Vec::new(),
         };
         match pipeline::address(&config.router, &normalized.event, &Sender::Agency(replier_id), reply.as_ref()) {
             Ok(a) => {

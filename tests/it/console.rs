@@ -206,6 +206,8 @@ async fn a_rule_change_is_drafted_previewed_applied_and_rolled_back() {
     assert_eq!(b.text("#verdict").await, "将被接收");
     let routed = b.text("#playground-recipients").await;
     assert!(routed.contains("public_security:330100") && routed.contains("clue-transfer"), "{routed}");
+    let origins = b.text("#field-origins").await;
+    assert!(origins.contains("/xxid") && origins.contains("/nativeid"), "which native field became which: {origins}");
     b.screenshot("playground").await;
 
     // A draft with a mistake: the problem at its line and column, under the line itself.

@@ -236,6 +236,9 @@ pub struct Text {
     pub search_text: &'static str,
     pub shown_of: &'static str,
     pub expiry_note: &'static str,
+    pub field_origins: &'static str,
+    pub native_field: &'static str,
+    pub canonical_field: &'static str,
 }
 
 pub static ZH: Text = Text {
@@ -438,6 +441,9 @@ pub static ZH: Text = Text {
     search_text: "名称或代码",
     shown_of: "显示",
     expiry_note: "agencies.yaml 未记录令牌或证书的有效期：到期提醒需要在配置中登记有效期（尚未支持）。",
+    field_origins: "字段来源（原始字段 → 规范字段）",
+    native_field: "原始字段",
+    canonical_field: "规范字段",
 };
 
 pub static EN: Text = Text {
@@ -640,4 +646,7 @@ pub static EN: Text = Text {
     search_text: "Name or code",
     shown_of: "Showing",
     expiry_note: "agencies.yaml records no expiry for tokens or certificates: expiry warnings need one to be recorded (not supported yet).",
+    field_origins: "Where each field came from (native → canonical)",
+    native_field: "Native field",
+    canonical_field: "Canonical field",
 };
