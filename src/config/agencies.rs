@@ -362,6 +362,11 @@ impl Agencies {
 
     /// The agency a verified client certificate belongs to: the configured agency its SAN URI
     /// `urn:xietong:agency:ID` names, else the one its fingerprint or subject is listed for.
+    /// The agency a certificate fingerprint (`sha256:HEX`) or subject is configured for.
+    pub fn certificate_owner(&self, fingerprint_or_subject: &str) -> Option<AgencyId> {
+        self.by_fingerprint.get(fingerprint_or_subject).or_else(|| self.by_subject.get(fingerprint_or_subject)).copied()
+    }
+
     pub fn by_certificate(&self, peer: &PeerCertificate) -> Option<&Agency> {
         let by_uri = peer
             .uris

@@ -119,6 +119,14 @@ impl Config {
                 "an operator token hash is also an agency's: every token has one owner",
             ));
         }
+        for c in operators.certificates() {
+            if let Some(agency) = agencies.certificate_owner(c) {
+                errors.push(ConfigError::new(
+                    &dir.join(OPERATORS_FILE),
+                    format!("the certificate {c} is also {agency}'s: every certificate has one owner"),
+                ));
+            }
+        }
         let permissions = Permissions::load(&dir.join(PERMISSIONS_FILE), &mut errors);
         let mut warnings = Vec::new();
         let router = routing::load(dir, &settings, &agencies, &schemas, &permissions, &mut errors, &mut warnings);

@@ -29,6 +29,10 @@ struct OperatorSpec {
     role: Option<Spanned<String>>,
     #[serde(default)]
     tokens: Vec<Spanned<String>>,
+    /// Client certificates that sign the operator in (over mutual TLS): `sha256:HEX` (the
+    /// certificate's fingerprint) or its subject as RFC 4514 (`CN=...,O=...`).
+    #[serde(default)]
+    certificates: Vec<Spanned<String>>,
 }
 
 /// What an operator may do.
@@ -54,6 +58,8 @@ impl Role {
 pub struct Operators {
     by_token: HashMap<TokenHash, String>,
     roles: HashMap<String, Role>,
+    /// Operators by certificate fingerprint (`sha256:HEX`) or subject.
+    by_certificate: HashMap<String, String>,
 }
 
 impl Operators {
@@ -88,8 +94,39 @@ impl Operators {
                     Err(e) => errors.push(ConfigError::from_spec(path, SpecError::at(&t.referenced, e))),
                 }
             }
+            for c in &op.certificates {
+                let value = c.value.trim();
+                let fingerprint = value.strip_prefix("sha256:");
+                let problem = if value.is_empty() {
+                    Some("a certificate: `sha256:HEX` (its fingerprint) or its subject (`CN=...`)".to_string())
+                } else if fingerprint.is_some_and(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
+                    Some("a fingerprint is `sha256:` and 64 hex digits".to_string())
+                } else if fingerprint.is_none() && !value.contains('=') {
+                    Some(format!("`{value}`: a subject is written as RFC 4514 (`CN=...,O=...`)"))
+                } else if out.by_certificate.insert(normalised(value), op.name.value.clone()).is_some() {
+                    Some("this certificate is listed twice".to_string())
+                } else {
+                    None
+                };
+                if let Some(message) = problem {
+                    errors.push(ConfigError::from_spec(path, SpecError::at(&c.referenced, message)));
+                }
+            }
         }
         out
+    }
+
+    /// The operator a client certificate belongs to.
+    pub fn by_certificate(&self, peer: &crate::tls::PeerCertificate) -> Option<&str> {
+        self.by_certificate
+            .get(&peer.fingerprint)
+            .or_else(|| self.by_certificate.get(&peer.subject))
+            .map(String::as_str)
+    }
+
+    /// The certificates operators are named by (fingerprints and subjects).
+    pub fn certificates(&self) -> impl Iterator<Item = &str> {
+        self.by_certificate.keys().map(String::as_str)
     }
 
     /// The operator a bearer token belongs to.
@@ -113,4 +150,9 @@ impl Operators {
     pub fn is_empty(&self) -> bool {
         self.by_token.is_empty()
     }
+}
+
+/// A fingerprint in lower case (as the gateway writes them); a subject as written.
+fn normalised(value: &str) -> String {
+    if value.starts_with("sha256:") { value.to_ascii_lowercase() } else { value.to_string() }
 }

@@ -59,6 +59,9 @@ pub fn operator<'a>(operators: &'a Operators, agencies: &Agencies, req: &HttpReq
     if let Some(name) = bearer(req).ok().and_then(|t| operators.authenticate(t)) {
         return Ok(name);
     }
+    if let Some(name) = operator_certificate(operators, req) {
+        return Ok(name);
+    }
     if let Some(agency) = agency_of(agencies, req)? {
         return Err(Problem::new(
             Code::Forbidden,
@@ -118,8 +121,20 @@ impl Principal {
     }
 }
 
-/// The agency, hub or operator whose token the request carries.
+/// The operator a request's client certificate names, when it carries no token (a token and a
+/// certificate of someone else would be two identities).
+pub fn operator_certificate<'a>(operators: &'a Operators, req: &HttpRequest) -> Option<&'a str> {
+    if req.headers().contains_key(AUTHORIZATION) {
+        return None;
+    }
+    req.conn_data::<PeerCertificate>().and_then(|p| operators.by_certificate(p))
+}
+
+/// The agency, hub or operator whose token (or client certificate) the request carries.
 pub fn principal(agencies: &Agencies, operators: &Operators, req: &HttpRequest) -> Result<Principal, Problem> {
+    if let Some(name) = operator_certificate(operators, req) {
+        return Ok(Principal::Operator(name.to_string()));
+    }
     if let Some(a) = agency_of(agencies, req)? {
         return Ok(Principal::Agency(a.id));
     }

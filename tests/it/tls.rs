@@ -373,3 +373,74 @@ async fn a_reload_applies_new_certificates_and_a_bad_one_keeps_the_old() {
     assert!(trusted_by(&server, &new_ca).await, "the new certificate after the reload");
     assert!(!trusted_by(&server, &old_ca).await);
 }
+
+/// An operator named by a client certificate (operators.yaml `certificates`): the admin API
+/// without a token, and the console's sign-in with the certificate; a certificate that is also
+/// an agency's is refused by the configuration check.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operators_certificate_opens_the_admin_api_and_the_console() {
+    let pki = Pki::new();
+    let config = ConfigDir::new(&pki.settings("1h"));
+    let operators = std::fs::read_to_string(config.path().join("operators.yaml")).unwrap();
+    let named =
+        operators.replace("  - name: duty-officer\n", "  - name: duty-officer\n    certificates: [\"CN=值班证书\"]\n");
+    config.write("operators.yaml", &named);
+    let server = TestServer::with_config(config);
+    let ca = pki.path("server-ca.pem");
+    let officer = pki.identity(20, "值班证书", None);
+    let no_redirects = |identity: Option<&[u8]>| {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+        let mut b = reqwest::Client::builder().tls_certs_only([ca]).redirect(reqwest::redirect::Policy::none());
+        if let Some(id) = identity {
+            b = b.identity(reqwest::Identity::from_pem(id).unwrap());
+        }
+        b.build().unwrap()
+    };
+
+    let overview = https(&ca, Some(&officer)).get(format!("{}/v1/admin/overview", server.url)).send().await.unwrap();
+    assert_eq!(overview.status(), 200, "the certificate alone opens the admin API");
+    let me: Value =
+        https(&ca, Some(&officer)).get(format!("{}/v1/me", server.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["id"], "operator:duty-officer", "{me}");
+
+    let with_cert = no_redirects(Some(&officer));
+    let form = with_cert.get(format!("{}/console/login", server.url)).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains("id=\"certificate-sign-in\"") && form.contains("duty-officer"), "{form}");
+    let signed = with_cert
+        .post(format!("{}/console/login", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("with=certificate&next=%2Fconsole%2F")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_string();
+    let page = with_cert.get(format!("{}/console/", server.url)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("duty-officer"));
+
+    // Without the certificate, there is nothing to sign in with.
+    let plain = no_redirects(None);
+    let form = plain.get(format!("{}/console/login", server.url)).send().await.unwrap().text().await.unwrap();
+    assert!(!form.contains("certificate-sign-in"));
+    let refused = plain
+        .post(format!("{}/console/login", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("with=certificate")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers()["location"].to_str().unwrap().contains("failed=1"));
+
+    // One owner per certificate.
+    let config = ConfigDir::new(&pki.settings("1h"));
+    configure(
+        &config,
+        &[("procuratorate:330100", "    auth: both\n    certificates:\n      - subject: CN=值班证书\n".into())],
+    );
+    config.write("operators.yaml", &named);
+    let errors = xietong::config::Config::load(config.path()).err().expect("refused").to_string();
+    assert!(errors.contains("CN=值班证书 is also procuratorate:330100's"), "{errors}");
+}

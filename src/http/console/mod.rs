@@ -71,6 +71,8 @@ struct Login<'a> {
     t: &'a Text,
     failed: bool,
     next: String,
+    /// The operator the connection's client certificate names, who may sign in with it.
+    certificate: Option<String>,
 }
 
 /// Where to go after signing in: a console page, nothing else.
@@ -90,17 +92,23 @@ fn safe_next(next: &str) -> String {
     }
 }
 
-async fn login_form(req: HttpRequest) -> HttpResponse {
+async fn login_form(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let lang = Lang::of(&req);
     let failed = req.query_string().contains("failed=1");
-    html(actix_web::http::StatusCode::OK, &Login { lang, t: lang.text(), failed, next: next_of(&req) })
+    let certificate = session::certificate_operator(&gw, &req);
+    html(actix_web::http::StatusCode::OK, &Login { lang, t: lang.text(), failed, next: next_of(&req), certificate })
 }
 
 async fn login(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
     let next = safe_next(field("next"));
-    match session::sign_in(&gw, &req, field("token")).await {
+    let signed = if field("with") == "certificate" {
+        session::sign_in_certificate(&gw, &req).await
+    } else {
+        session::sign_in(&gw, &req, field("token")).await
+    };
+    match signed {
         Ok(Some(cookie)) => {
             let mut r = see_other(&next);
             let _ = r.add_cookie(&cookie);

@@ -81,6 +81,37 @@ pub async fn sign_in(
         audit(gw, Entry::new("console_sign_in").code("refused").detail("a token that is no operator's")).await;
         return Ok(None);
     };
+    open(gw, req, &operator, "token").await.map(Some)
+}
+
+/// Signs in with the client certificate of the connection (mutual TLS), when it is an
+/// operator's: the session's cookie, or `None` (and an audit record).
+pub async fn sign_in_certificate(
+    gw: &Gateway,
+    req: &HttpRequest,
+) -> Result<Option<Cookie<'static>>, crate::store::StoreError> {
+    let rt = gw.runtime();
+    let Some(operator) = crate::http::auth::operator_certificate(&rt.config.operators, req).map(str::to_string) else {
+        audit(gw, Entry::new("console_sign_in").code("refused").detail("a certificate that is no operator's")).await;
+        return Ok(None);
+    };
+    open(gw, req, &operator, "certificate").await.map(Some)
+}
+
+/// The operator whose client certificate the connection presents, if any.
+pub fn certificate_operator(gw: &Gateway, req: &HttpRequest) -> Option<String> {
+    crate::http::auth::operator_certificate(&gw.runtime().config.operators, req).map(str::to_string)
+}
+
+/// Opens a session for `operator`, who proved who they are by `how`.
+async fn open(
+    gw: &Gateway,
+    req: &HttpRequest,
+    operator: &str,
+    how: &str,
+) -> Result<Cookie<'static>, crate::store::StoreError> {
+    let rt = gw.runtime();
+    let operator = operator.to_string();
     let role = rt.config.operators.role(&operator).unwrap_or(Role::Viewer);
     let id = random_token();
     let idle = rt.config.settings.console.idle_timeout.as_millis() as i64;
@@ -92,8 +123,9 @@ pub async fn sign_in(
         expires_ms: gw.clock.now_ms() + idle,
     };
     gw.store.create_session(row).await?;
-    audit(gw, Entry::new("console_sign_in").actor(format!("operator:{operator}")).code(role.as_str())).await;
-    Ok(Some(cookie(req, id, None)))
+    let entry = Entry::new("console_sign_in").actor(format!("operator:{operator}")).code(role.as_str()).detail(how);
+    audit(gw, entry).await;
+    Ok(cookie(req, id, None))
 }
 
 /// Ends the session; the cookie that clears it.

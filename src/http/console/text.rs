@@ -239,6 +239,8 @@ pub struct Text {
     pub field_origins: &'static str,
     pub native_field: &'static str,
     pub canonical_field: &'static str,
+    pub certificate_intro: &'static str,
+    pub sign_in_certificate: &'static str,
 }
 
 pub static ZH: Text = Text {
@@ -444,6 +446,8 @@ pub static ZH: Text = Text {
     field_origins: "字段来源（原始字段 → 规范字段）",
     native_field: "原始字段",
     canonical_field: "规范字段",
+    certificate_intro: "本连接出示的客户端证书属于运维人员",
+    sign_in_certificate: "以证书登录",
 };
 
 pub static EN: Text = Text {
@@ -649,4 +653,6 @@ pub static EN: Text = Text {
     field_origins: "Where each field came from (native → canonical)",
     native_field: "Native field",
     canonical_field: "Canonical field",
+    certificate_intro: "This connection's client certificate is the operator's:",
+    sign_in_certificate: "Sign in with the certificate",
 };
