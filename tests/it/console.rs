@@ -297,6 +297,16 @@ async fn a_dead_letter_is_replayed_and_delivered() {
     assert!(row.contains("HTTP 400") && row.contains("正常"), "{row}");
     let letters = b.text("#dead-letters").await;
     assert!(letters.contains("zj-hook") && letters.contains("400"), "{letters}");
+    // A reply to a meeting the gateway never saw: no one to route it to, parked for operators.
+    let reply = std::fs::read(root().join("docs/examples/prc-meeting-reply.json")).unwrap();
+    let (status, parked) = post_json(&url, "procuratorate:330100", &reply).await;
+    assert_eq!(status, 202, "{parked}");
+    b.client.goto(&format!("{url}/console/delivery")).await.unwrap();
+    let waiting = b.text("#parked-messages").await;
+    assert!(
+        waiting.contains(parked["id"].as_str().unwrap()) && waiting.contains("cn.xietong.meeting.reply"),
+        "{waiting}"
+    );
     b.screenshot("delivery").await;
 
     click(&b, "#dead-letters button.replay").await;

@@ -24,7 +24,24 @@ struct DeliveryPage {
     letters: Vec<DeadLetter>,
     filter: String,
     done: String,
+    feed: String,
+    parked: Vec<Parked>,
+    /// The cursor of the next page of the operators' feed, when there is one.
+    parked_next: Option<i64>,
 }
+
+/// A message parked in the operators' feed (no rule routed it, or every recipient was
+/// withheld).
+struct Parked {
+    cursor: i64,
+    id: String,
+    message_type: String,
+    subject: Option<String>,
+    time: String,
+    sender: String,
+}
+
+const PARKED_PAGE: usize = 50;
 
 fn query(req: &HttpRequest, name: &str) -> String {
     url::form_urlencoded::parse(req.query_string().as_bytes())
@@ -48,7 +65,32 @@ pub async fn page(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
         Err(e) => return page::unavailable(&req, &e.to_string()),
     };
     let done = query(&req, "done");
-    html(StatusCode::OK, &DeliveryPage { page: Page::new(&req, &s, SECTION), subscriptions, letters, filter, done })
+    let feed = gw.runtime().config.router.operators_feed.clone();
+    let after = query(&req, "parked_after").parse::<i64>().unwrap_or(0);
+    let page_of_feed = match gw.store.feed(&feed, after, PARKED_PAGE).await {
+        Ok(p) => p,
+        Err(e) => return page::unavailable(&req, &e.to_string()),
+    };
+    let parked_next =
+        (page_of_feed.entries.len() == PARKED_PAGE).then(|| page_of_feed.entries.last().map(|e| e.cursor)).flatten();
+    let parked = page_of_feed
+        .entries
+        .into_iter()
+        .map(|e| {
+            let event: serde_json::Value = serde_json::from_str(&e.event).unwrap_or_default();
+            let text = |p: &str| event.pointer(p).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            Parked {
+                cursor: e.cursor,
+                id: text("/id"),
+                message_type: e.message_type,
+                subject: e.subject,
+                time: text("/time"),
+                sender: text("/data/sender/id"),
+            }
+        })
+        .collect();
+    let page = Page::new(&req, &s, SECTION);
+    html(StatusCode::OK, &DeliveryPage { page, subscriptions, letters, filter, done, feed, parked, parked_next })
 }
 
 /// `pause`, `resume` or `replay` (its dead letters) on a subscription.

@@ -241,6 +241,9 @@ pub struct Text {
     pub canonical_field: &'static str,
     pub certificate_intro: &'static str,
     pub sign_in_certificate: &'static str,
+    pub parked: &'static str,
+    pub parked_intro: &'static str,
+    pub next_page: &'static str,
 }
 
 pub static ZH: Text = Text {
@@ -448,6 +451,9 @@ pub static ZH: Text = Text {
     canonical_field: "规范字段",
     certificate_intro: "本连接出示的客户端证书属于运维人员",
     sign_in_certificate: "以证书登录",
+    parked: "运维收件箱（未路由的消息）",
+    parked_intro: "没有规则路由、或所有接收方都不能接收的消息，由运维人员处理；最早的在前。",
+    next_page: "下一页",
 };
 
 pub static EN: Text = Text {
@@ -655,4 +661,7 @@ pub static EN: Text = Text {
     canonical_field: "Canonical field",
     certificate_intro: "This connection's client certificate is the operator's:",
     sign_in_certificate: "Sign in with the certificate",
+    parked: "Parked in the operators' feed",
+    parked_intro: "Messages no rule routed, or whose every recipient was withheld, wait here for the operators; oldest first.",
+    next_page: "Next page",
 };
