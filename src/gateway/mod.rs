@@ -12,4 +12,4 @@ mod workers;
 
 pub use reload::{PEER_RELOAD, ReloadError, Reloaded};
 pub use rules::{Applied, Finding, RulesError, current_rules, version};
-pub use state::{Gateway, OpenError, Overrides, Runtime};
+pub use state::{CertificatesSeen, Gateway, OpenError, Overrides, Runtime, SeenCertificate};

@@ -76,6 +76,31 @@ impl Overrides {
 #[derive(Default)]
 pub struct Drafts(pub(super) std::sync::Mutex<Option<(String, Arc<Config>)>>);
 
+/// The client certificate each agency or operator last presented to this instance: what the
+/// agency directory warns of when it nears its expiry. Kept in memory (each instance knows the
+/// connections it served).
+#[derive(Default)]
+pub struct CertificatesSeen(std::sync::Mutex<std::collections::HashMap<String, SeenCertificate>>);
+
+/// A certificate as last presented.
+#[derive(Clone, Debug)]
+pub struct SeenCertificate {
+    pub subject: String,
+    /// When it expires, and when it was presented (unix ms).
+    pub not_after_ms: i64,
+    pub seen_ms: i64,
+}
+
+impl CertificatesSeen {
+    pub fn record(&self, who: String, seen: SeenCertificate) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(who, seen);
+    }
+
+    pub fn get(&self, who: &str) -> Option<SeenCertificate> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(who).cloned()
+    }
+}
+
 pub struct Gateway {
     pub(super) runtime: Arc<ArcSwap<Runtime>>,
     pub store: Arc<dyn Store>,
@@ -92,6 +117,7 @@ pub struct Gateway {
     pub(super) drafts: Drafts,
     /// Rule changes are applied one at a time.
     pub(super) rule_changes: tokio::sync::Mutex<()>,
+    pub certificates: CertificatesSeen,
 }
 
 impl Gateway {
@@ -126,6 +152,7 @@ impl Gateway {
             stopping: watch::Sender::new(false),
             drafts: Default::default(),
             rule_changes: tokio::sync::Mutex::new(()),
+            certificates: CertificatesSeen::default(),
         })
     }
 

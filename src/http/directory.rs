@@ -40,6 +40,10 @@ pub struct Entry {
     pub accepted_24h: i64,
     pub refused_24h: i64,
     pub last_message_at: Option<String>,
+    /// When the client certificate it last presented to this instance expires, and in how many
+    /// days (absent: it has not presented one since this instance started).
+    pub certificate_expires_at: Option<String>,
+    pub certificate_days_left: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -92,6 +96,8 @@ pub async fn directory(gw: &Gateway, query: &DirectoryQuery) -> Result<Directory
             accepted_24h: 0,
             refused_24h: 0,
             last_message_at: None,
+            certificate_expires_at: None,
+            certificate_days_left: None,
         });
     }
     for (key, _) in config.agencies.hubs() {
@@ -110,6 +116,8 @@ pub async fn directory(gw: &Gateway, query: &DirectoryQuery) -> Result<Directory
             accepted_24h: 0,
             refused_24h: 0,
             last_message_at: None,
+            certificate_expires_at: None,
+            certificate_days_left: None,
         });
     }
     let text = given(&query.q).map(str::to_lowercase);
@@ -134,6 +142,10 @@ pub async fn directory(gw: &Gateway, query: &DirectoryQuery) -> Result<Directory
         }
     }
     for e in &mut all {
+        if let Some(seen) = gw.certificates.get(&e.id) {
+            e.certificate_expires_at = Some(crate::clock::format_ms(seen.not_after_ms));
+            e.certificate_days_left = Some((seen.not_after_ms - now).div_euclid(86_400_000));
+        }
         if let Some((accepted, refused)) = traffic.get(&e.id) {
             (e.accepted_24h, e.refused_24h) = (*accepted, *refused);
         }

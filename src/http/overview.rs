@@ -77,6 +77,8 @@ pub struct Overview {
     /// The store: `embedded` or `redis`, and whether it can commit now.
     pub store: String,
     pub store_ready: bool,
+    /// The instances serving this store (alive in the last 30 seconds).
+    pub instances: Vec<String>,
     /// When the configuration in force came into force, and who brought it.
     pub configuration_loaded_at: String,
     pub configuration_loaded_by: String,
@@ -143,6 +145,7 @@ pub async fn overview(gw: &Gateway) -> Result<Overview, ApiError> {
         })
         .collect();
     let store_ready = matches!(tokio::time::timeout(Duration::from_secs(2), gw.store.ready()).await, Ok(Ok(())));
+    let instances = gw.store.instances().await.unwrap_or_default();
     let rt = gw.runtime();
     let config = &rt.config;
     Ok(Overview {
@@ -159,6 +162,7 @@ pub async fn overview(gw: &Gateway) -> Result<Overview, ApiError> {
             crate::config::settings::Backend::Redis => "redis".into(),
         },
         store_ready,
+        instances,
         configuration_loaded_at: format_ms(rt.loaded.0),
         configuration_loaded_by: rt.loaded.1.clone(),
         rules: config.router.rules().len(),

@@ -5,6 +5,12 @@ use tokio::sync::watch;
 
 use super::error::StoreError;
 
+/// This process, by host and process id.
+pub fn this_process() -> String {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "xietong".into());
+    format!("{host}-{}", std::process::id())
+}
+
 #[async_trait]
 pub trait Lifecycle: Send + Sync {
     /// Whether the store can commit now.
@@ -18,6 +24,12 @@ pub trait Lifecycle: Send + Sync {
     /// Changes when another instance announced a reload (None: a store of one instance).
     fn reloads(&self) -> Option<watch::Receiver<u64>> {
         None
+    }
+
+    /// The instances that share this store and were alive in the last 30 seconds, by name (the
+    /// embedded store: this process alone).
+    async fn instances(&self) -> Result<Vec<String>, StoreError> {
+        Ok(vec![this_process()])
     }
 
     /// Commits what is queued and stops. Later calls fail with `Closed`.

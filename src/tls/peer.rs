@@ -13,6 +13,8 @@ pub struct PeerCertificate {
     pub subject: String,
     /// The subject alternative names of type URI.
     pub uris: Vec<String>,
+    /// When it expires (unix ms).
+    pub not_after_ms: i64,
 }
 
 impl PeerCertificate {
@@ -39,6 +41,7 @@ impl PeerCertificate {
             fingerprint: format!("sha256:{}", hex::encode(Sha256::digest(der))),
             subject: cert.subject().to_string(),
             uris,
+            not_after_ms: cert.validity().not_after.timestamp().saturating_mul(1000),
         })
     }
 }

@@ -46,6 +46,7 @@ async fn an_operator_signs_in_sees_the_overview_switches_language_and_signs_out(
     assert_eq!(b.text("#kpi-refused").await, "1");
     assert!(b.text("#h-codes + table").await.contains("state_secret"));
     assert!(b.text("header .who").await.contains("duty-officer"));
+    assert!(b.text("#instances").await.starts_with('1'), "one instance on the embedded store");
     b.screenshot("overview").await;
 
     // The session cookie is HttpOnly and SameSite=Strict.

@@ -246,6 +246,18 @@ async fn on_redis_a_change_applied_on_one_instance_is_in_force_on_both() {
     assert_eq!(routed, ["public_security:330100 primary"], "instance b routes by the change");
     let (_, history) = admin(Method::GET, &format!("{}/v1/admin/rules/changes", b.url), OPERATOR, None).await;
     assert_eq!(history["changes"][0]["id"], 1, "one history: {history}");
+
+    // Each instance's overview counts both.
+    let mut instances = Value::Null;
+    for _ in 0..50 {
+        let (_, overview) = admin(Method::GET, &format!("{}/v1/admin/overview", a.url), OPERATOR, None).await;
+        instances = overview["instances"].clone();
+        if instances.as_array().is_some_and(|i| i.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(instances.as_array().map(Vec::len), Some(2), "{instances}");
 }
 
 struct Forget(String);

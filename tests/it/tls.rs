@@ -255,6 +255,14 @@ async fn the_client_certificate_names_the_sender() {
     assert_eq!(own.status(), 200);
     let other = https(&ca, Some(&office)).get(feed("procuratorate:330100")).send().await.unwrap();
     assert_eq!(other.status(), 403);
+
+    // The agency directory knows when the certificate it presented expires.
+    let url = format!("{}/v1/admin/agencies?q=330100&kind=ip_office", server.url);
+    let (_, directory) = call_with(&client_with(&ca), reqwest::Method::GET, &url, Some(OPERATOR), None).await;
+    let entry = &directory["agencies"][0];
+    assert_eq!(entry["id"], "ip_office:330100", "{directory}");
+    assert!(entry["certificate_days_left"].as_i64().is_some_and(|d| d > 30), "{entry}");
+    assert!(entry["certificate_expires_at"].is_string(), "{entry}");
 }
 
 fn client_with(ca: &Path) -> reqwest::Client {

@@ -244,6 +244,9 @@ pub struct Text {
     pub parked: &'static str,
     pub parked_intro: &'static str,
     pub next_page: &'static str,
+    pub certificate: &'static str,
+    pub days_left: &'static str,
+    pub instances: &'static str,
 }
 
 pub static ZH: Text = Text {
@@ -445,7 +448,7 @@ pub static ZH: Text = Text {
     refused_24h: "24 小时拒收",
     search_text: "名称或代码",
     shown_of: "显示",
-    expiry_note: "agencies.yaml 未记录令牌或证书的有效期：到期提醒需要在配置中登记有效期（尚未支持）。",
+    expiry_note: "证书一栏：该机构最近一次向本实例出示的客户端证书的到期时间（30 天内到期标红）。令牌没有有效期，按需轮换。",
     field_origins: "字段来源（原始字段 → 规范字段）",
     native_field: "原始字段",
     canonical_field: "规范字段",
@@ -454,6 +457,9 @@ pub static ZH: Text = Text {
     parked: "运维收件箱（未路由的消息）",
     parked_intro: "没有规则路由、或所有接收方都不能接收的消息，由运维人员处理；最早的在前。",
     next_page: "下一页",
+    certificate: "客户端证书",
+    days_left: "天后到期",
+    instances: "实例",
 };
 
 pub static EN: Text = Text {
@@ -655,7 +661,7 @@ pub static EN: Text = Text {
     refused_24h: "Refused (24 h)",
     search_text: "Name or code",
     shown_of: "Showing",
-    expiry_note: "agencies.yaml records no expiry for tokens or certificates: expiry warnings need one to be recorded (not supported yet).",
+    expiry_note: "Certificate: when the client certificate the agency last presented to this instance expires (red within 30 days). Tokens have no expiry; they are rotated as needed.",
     field_origins: "Where each field came from (native → canonical)",
     native_field: "Native field",
     canonical_field: "Canonical field",
@@ -664,4 +670,7 @@ pub static EN: Text = Text {
     parked: "Parked in the operators' feed",
     parked_intro: "Messages no rule routed, or whose every recipient was withheld, wait here for the operators; oldest first.",
     next_page: "Next page",
+    certificate: "Certificate",
+    days_left: "days left",
+    instances: "Instances",
 };

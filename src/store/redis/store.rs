@@ -151,6 +151,16 @@ impl Lifecycle for RedisStore {
         Some(self.reloads.subscribe())
     }
 
+    async fn instances(&self) -> Result<Vec<String>, StoreError> {
+        let seen: std::collections::HashMap<String, i64> =
+            self.conn().hgetall(self.keys.key("instances")).await.map_err(unavailable)?;
+        let now = self.clock.now_ms();
+        let mut alive: Vec<String> =
+            seen.into_iter().filter(|(_, at)| now - at < INSTANCE_ALIVE_MS).map(|(name, _)| name).collect();
+        alive.sort();
+        Ok(alive)
+    }
+
     async fn close(&self) {
         if let Some(w) = self.watcher.lock().ok().and_then(|mut w| w.take()) {
             w.abort();
@@ -163,6 +173,28 @@ impl Drop for RedisStore {
         if let Some(w) = self.watcher.lock().ok().and_then(|mut w| w.take()) {
             w.abort();
         }
+    }
+}
+
+/// An instance that has not said it is alive for this long is not counted among the instances.
+const INSTANCE_ALIVE_MS: i64 = 30_000;
+
+impl RedisStore {
+    /// Says this instance is alive (the watcher, about once a second); forgets instances silent
+    /// for a day.
+    pub(super) async fn heartbeat(&self) -> Result<(), StoreError> {
+        let key = self.keys.key("instances");
+        let now = self.clock.now_ms();
+        let mut conn = self.conn();
+        let _: () = conn.hset(&key, &self.consumer, now).await.map_err(unavailable)?;
+        if rand::random::<u8>() == 0 {
+            let seen: std::collections::HashMap<String, i64> = conn.hgetall(&key).await.map_err(unavailable)?;
+            let gone: Vec<String> = seen.into_iter().filter(|(_, at)| now - at > 86_400_000).map(|(n, _)| n).collect();
+            if !gone.is_empty() {
+                let _: () = conn.hdel(&key, gone).await.map_err(unavailable)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -74,6 +74,9 @@ pub async fn watch(store: Weak<RedisStore>) {
             // Reloads announced by other instances, looked for about once a second.
             if looked.elapsed() >= WATCH_BLOCK {
                 looked = std::time::Instant::now();
+                if let Err(e) = s.heartbeat().await {
+                    tracing::debug!(error = %e, "redis watcher: could not say this instance is alive");
+                }
                 if let Some(seen) = reloads.as_mut()
                     && s.follow_reloads(seen).await.is_err()
                 {
