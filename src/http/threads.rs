@@ -230,7 +230,7 @@ pub async fn figures(gw: &Gateway, params: &StatsParams) -> Result<(Stats, Vec<O
         return Err(Problem::new(Code::BadRequest, "level: national, province, prefecture or county").into());
     }
     let obligations = gw.store.obligations(from_ms, to_ms).await?;
-    let rows = stats::figures(obligations.clone(), now, router, level, region);
+    let rows = stats::figures(&obligations, now, router, level, region);
     Ok((Stats { from: format_ms(from_ms), to: format_ms(to_ms), agencies: rows }, obligations))
 }
 

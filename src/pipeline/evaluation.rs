@@ -51,7 +51,7 @@ pub async fn attach_figures(
             format!("the evaluated agency's figures cannot be read now ({e}); retry shortly"),
         )
     })?;
-    let rows = stats::figures(obligations, now_ms, router, None, None);
+    let rows = stats::figures(&obligations, now_ms, router, None, None);
     let row = rows.into_iter().find(|r| r.agency == agency).unwrap_or_default();
     let figures = json!({
         "source": "gateway", "agency": agency, "from": format_ms(from), "to": format_ms(to),

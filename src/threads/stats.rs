@@ -41,7 +41,11 @@ pub struct AgencyStats {
 }
 
 /// The figures of `obligations` at `now_ms`, per agency that owed a reply.
-pub fn compute(obligations: &[ObligationRow], now_ms: i64, level_of: impl Fn(&str) -> String) -> Vec<AgencyStats> {
+pub fn compute<'a>(
+    obligations: impl IntoIterator<Item = &'a ObligationRow>,
+    now_ms: i64,
+    level_of: impl Fn(&str) -> String,
+) -> Vec<AgencyStats> {
     let mut by_agency: BTreeMap<&str, (AgencyStats, Vec<i64>)> = BTreeMap::new();
     for o in obligations {
         let (s, times) = by_agency.entry(&o.awaiting).or_insert_with(|| {
@@ -91,7 +95,7 @@ fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
 /// The figures of the obligations owed by agencies of `level` and `region` (when given), at
 /// `now_ms`. An unknown region matches nobody (the caller checks it).
 pub fn figures(
-    obligations: Vec<ObligationRow>,
+    obligations: &[ObligationRow],
     now_ms: i64,
     router: &Router,
     level: Option<&str>,
@@ -105,17 +109,18 @@ pub fn figures(
             .map(|e| e.level.as_str().to_string())
             .unwrap_or_default()
     };
-    let kept: Vec<ObligationRow> = obligations
-        .into_iter()
-        .filter(|o| level.is_none_or(|l| level_of(&o.awaiting) == l))
-        .filter(|o| {
-            region.is_none_or(|r| {
-                let division = o.awaiting.parse::<AgencyId>().ok().map(|a| a.division);
+    // Whether an agency is kept is decided once per agency, not once per obligation.
+    let mut kept: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+    let wanted = |agency: &str| {
+        level.is_none_or(|l| level_of(agency) == l)
+            && region.is_none_or(|r| {
+                let division = agency.parse::<AgencyId>().ok().map(|a| a.division);
                 router.regions.get(r).zip(division).is_some_and(|(region, d)| region.contains(&d))
             })
-        })
-        .collect();
-    compute(&kept, now_ms, level_of)
+    };
+    let obligations =
+        obligations.iter().filter(|o| *kept.entry(o.awaiting.as_str()).or_insert_with(|| wanted(&o.awaiting)));
+    compute(obligations, now_ms, level_of)
 }
 
 /// The figures as CSV, one agency a line.

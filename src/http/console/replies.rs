@@ -18,6 +18,9 @@ use crate::threads::stats::{self, AgencyStats};
 
 const SECTION: &str = "/console/replies";
 
+/// How many of the replies owed the page lists.
+const OWED_SHOWN: usize = 200;
+
 /// An agency's figures with its rate worked out for the page.
 pub struct Row {
     pub s: AgencyStats,
@@ -111,14 +114,19 @@ async fn render(gw: &Gateway, req: &HttpRequest, agency: Option<String>) -> Http
         rows.retain(|r| &r.agency == a);
     }
     rows.sort_by(|a, b| b.received.cmp(&a.received).then(a.agency.cmp(&b.agency)));
+    let listed: std::collections::HashSet<&str> = rows.iter().map(|r| r.agency.as_str()).collect();
     let mut owed: Vec<_> = obligations
         .iter()
-        .filter(|o| o.state != "answered")
+        .filter(|o| o.state != "answered" && listed.contains(o.awaiting.as_str()))
         .filter(|o| agency.as_ref().is_none_or(|a| &o.awaiting == a))
-        .filter(|o| rows.iter().any(|r| r.agency == o.awaiting))
         .collect();
+    // The 200 soonest deadlines, without sorting every open obligation.
+    if owed.len() > OWED_SHOWN {
+        owed.select_nth_unstable_by_key(OWED_SHOWN, |o| o.deadline_ms);
+        owed.truncate(OWED_SHOWN);
+    }
     owed.sort_by_key(|o| o.deadline_ms);
-    p.owed = owed.into_iter().take(200).map(|o| obligation_view(o, now)).collect();
+    p.owed = owed.into_iter().map(|o| obligation_view(o, now)).collect();
     let bars: Vec<Bar> = rows
         .iter()
         .take(24)

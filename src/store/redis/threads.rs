@@ -403,10 +403,15 @@ async fn obligations(store: &RedisStore, from_ms: i64, to_ms: i64) -> Result<Vec
     let ids: Vec<String> =
         store.conn().zrangebyscore(store.k("o:opened"), from_ms, format!("({to_ms}")).await.map_err(unavailable)?;
     let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(o) = obligation(store, &id).await? {
-            out.push(o);
+    let mut conn = store.conn();
+    // A thousand obligations a round trip.
+    for chunk in ids.chunks(1000) {
+        let mut p = redis::pipe();
+        for id in chunk {
+            p.hgetall(store.k(&format!("o:{id}")));
         }
+        let found: Vec<Fields> = p.query_async(&mut conn).await.map_err(unavailable)?;
+        out.extend(chunk.iter().zip(found).filter(|(_, f)| !f.is_empty()).map(|(id, f)| row(id, &f)));
     }
     out.sort_by_key(|o| o.id);
     Ok(out)
