@@ -18,6 +18,12 @@ pub const PERMISSIONS_FILE: &str = "permissions.yaml";
 pub const SUBSCRIPTIONS_FILE: &str = "subscriptions.yaml";
 pub const THREADS_FILE: &str = "threads.yaml";
 
+/// The version of a configuration file's text: the hex SHA-256 of it.
+pub fn version(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
 /// Reads a YAML file of the configuration. `None` when it is missing (an error unless
 /// `optional`) or has problems (recorded in `errors`, with positions); an empty file is
 /// `T::default()`.

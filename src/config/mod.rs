@@ -76,6 +76,8 @@ pub struct Config {
     /// How many routing tests (rules.test.yaml) passed, once `pipeline::rule_tests::load` ran
     /// them.
     pub rule_tests: usize,
+    /// The version of `rules.yaml` as loaded (its SHA-256, hex; empty without one).
+    pub rules_version: String,
 }
 
 impl Config {
@@ -162,6 +164,9 @@ impl Config {
                 tls,
                 warnings,
                 rule_tests: 0,
+                rules_version: std::fs::read_to_string(dir.join(files::RULES_FILE))
+                    .map(|t| files::version(&t))
+                    .unwrap_or_default(),
             };
             Ok(config)
         } else {

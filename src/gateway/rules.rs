@@ -7,8 +7,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use super::reload::ReloadError;
 use super::state::Gateway;
 use crate::audit::Entry;
@@ -64,7 +62,7 @@ pub struct Applied {
 
 /// SHA-256 (hex) of a text: the version of a `rules.yaml`.
 pub fn version(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+    crate::config::files::version(text)
 }
 
 /// The `rules.yaml` of `dir` as it is on disk (empty when there is none).

@@ -83,6 +83,9 @@ pub struct Overview {
     pub configuration_loaded_at: String,
     pub configuration_loaded_by: String,
     pub rules: usize,
+    /// The version of `rules.yaml` in force (the first 12 hex digits of its SHA-256), as the
+    /// routing page and the rule changes name it.
+    pub rules_version: String,
     pub agencies: usize,
 }
 
@@ -166,6 +169,7 @@ pub async fn overview(gw: &Gateway) -> Result<Overview, ApiError> {
         configuration_loaded_at: format_ms(rt.loaded.0),
         configuration_loaded_by: rt.loaded.1.clone(),
         rules: config.router.rules().len(),
+        rules_version: config.rules_version.chars().take(12).collect(),
         agencies: config.agencies.len(),
     })
 }

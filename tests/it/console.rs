@@ -46,7 +46,9 @@ async fn an_operator_signs_in_sees_the_overview_switches_language_and_signs_out(
     assert_eq!(b.text("#kpi-refused").await, "1");
     assert!(b.text("#h-codes + table").await.contains("state_secret"));
     assert!(b.text("header .who").await.contains("duty-officer"));
-    assert!(b.text("#instances").await.starts_with('1'), "one instance on the embedded store");
+    assert!(b.text("#instances").await.starts_with('1'), "one instance");
+    let rules = std::fs::read_to_string(gw.config.path().join("rules.yaml")).unwrap();
+    assert_eq!(b.text("#rules-version").await, xietong::config::files::version(&rules)[..12]);
     b.screenshot("overview").await;
 
     // The session cookie is HttpOnly and SameSite=Strict.
