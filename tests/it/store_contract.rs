@@ -98,6 +98,9 @@ async fn messages_are_found_by_id_case_sender_type_and_time(b: Backend) {
         ..message(C, "S-2", "h2", &[(B, "primary")])
     };
     let third = message(A, "S-3", "h3", &[(B, "primary")]);
+    // Received 10 ms apart.
+    let at = first.received_ms;
+    let (other, third) = (NewMessage { received_ms: at + 10, ..other }, NewMessage { received_ms: at + 20, ..third });
     for m in [&first, &other, &third] {
         created(store.accept(m.clone()).await.unwrap());
     }
@@ -130,9 +133,21 @@ async fn messages_are_found_by_id_case_sender_type_and_time(b: Backend) {
         q.case = Some("另一案".into());
     });
     assert!(store.search(none).await.unwrap().is_empty(), "every criterion holds");
-    let later = store.search(q(&|q| q.from_ms = Some(first.received_ms + 1))).await.unwrap();
-    assert!(later.is_empty(), "all three were received at the same ms: {later:?}");
+    let later = q(&|q| q.from_ms = Some(at + 10));
+    assert_eq!(ids(store.search(later).await.unwrap()), [third.id.as_str(), other.id.as_str()], "from: included");
+    let earlier = q(&|q| q.to_ms = Some(at + 10));
+    assert_eq!(ids(store.search(earlier).await.unwrap()), [first.id.as_str()], "to: excluded");
+    let between = q(&|q| {
+        q.from_ms = Some(at + 5);
+        q.to_ms = Some(at + 15);
+        q.sender = Some(C.into());
+    });
+    assert_eq!(ids(store.search(between).await.unwrap()), [other.id.as_str()]);
     assert_eq!(store.search(q(&|q| q.limit = Some(2))).await.unwrap().len(), 2);
+    // Paging by position: what was committed before the newest one's cursor.
+    let newest = store.search(q(&|q| q.limit = Some(1))).await.unwrap()[0].cursor;
+    let before = q(&|q| q.before = Some(newest));
+    assert_eq!(ids(store.search(before).await.unwrap()), [other.id.as_str(), first.id.as_str()], "the next page");
 }
 
 macro_rules! contract {
