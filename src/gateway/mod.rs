@@ -11,5 +11,5 @@ mod state;
 mod workers;
 
 pub use reload::{PEER_RELOAD, ReloadError, Reloaded};
-pub use rules::{Applied, Finding, RulesError, current_rules, version};
-pub use state::{CertificatesSeen, Gateway, OpenError, Overrides, Runtime, SeenCertificate};
+pub use rules::{Applied, Finding, RulesError, current_rules, findings, version};
+pub use state::{CertificatesSeen, Gateway, OpenError, Overrides, Runtime};

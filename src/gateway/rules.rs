@@ -25,6 +25,17 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    /// Where it is: `file:line:column`, or as much of it as is known.
+    pub fn at(&self) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file),
+            (Some(l), None) => format!("{}:{l}", self.file),
+            _ => self.file.clone(),
+        }
+    }
+}
+
 /// Why a draft was not applied.
 #[derive(Debug)]
 pub enum RulesError {
@@ -60,10 +71,7 @@ pub struct Applied {
     pub rules: usize,
 }
 
-/// SHA-256 (hex) of a text: the version of a `rules.yaml`.
-pub fn version(text: &str) -> String {
-    crate::config::files::version(text)
-}
+pub use crate::config::files::version;
 
 /// The `rules.yaml` of `dir` as it is on disk (empty when there is none).
 pub fn current_rules(dir: &Path) -> std::io::Result<String> {
@@ -182,7 +190,7 @@ fn io_finding(e: &std::io::Error) -> Vec<Finding> {
 }
 
 /// Errors with their files named relative to `dir`.
-fn findings(dir: &Path, errors: Vec<ConfigError>) -> Vec<Finding> {
+pub fn findings(dir: &Path, errors: Vec<ConfigError>) -> Vec<Finding> {
     errors
         .into_iter()
         .map(|e| Finding {

@@ -76,28 +76,24 @@ impl Overrides {
 #[derive(Default)]
 pub struct Drafts(pub(super) std::sync::Mutex<Option<(String, Arc<Config>)>>);
 
-/// The client certificate each agency or operator last presented to this instance: what the
-/// agency directory warns of when it nears its expiry. Kept in memory (each instance knows the
-/// connections it served).
+/// The client certificates presented to this instance, by fingerprint: what the agency directory
+/// warns of when one nears its expiry (whose each is, is decided when the directory is read).
+/// Kept in memory: each instance knows the connections it served.
 #[derive(Default)]
-pub struct CertificatesSeen(std::sync::Mutex<std::collections::HashMap<String, SeenCertificate>>);
-
-/// A certificate as last presented.
-#[derive(Clone, Debug)]
-pub struct SeenCertificate {
-    pub subject: String,
-    /// When it expires, and when it was presented (unix ms).
-    pub not_after_ms: i64,
-    pub seen_ms: i64,
-}
+pub struct CertificatesSeen(std::sync::RwLock<std::collections::HashMap<String, crate::tls::PeerCertificate>>);
 
 impl CertificatesSeen {
-    pub fn record(&self, who: String, seen: SeenCertificate) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(who, seen);
+    /// Keeps `peer` unless it is known already (a read lock, nothing copied, for a known one).
+    pub fn record(&self, peer: &crate::tls::PeerCertificate) {
+        let known = self.0.read().unwrap_or_else(|p| p.into_inner()).contains_key(&peer.fingerprint);
+        if !known {
+            self.0.write().unwrap_or_else(|p| p.into_inner()).insert(peer.fingerprint.clone(), peer.clone());
+        }
     }
 
-    pub fn get(&self, who: &str) -> Option<SeenCertificate> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(who).cloned()
+    /// Every certificate seen.
+    pub fn all(&self) -> Vec<crate::tls::PeerCertificate> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 }
 

@@ -12,18 +12,6 @@ use crate::gateway::{Gateway, ReloadError};
 use crate::model::{Code, Detail, Problem, Sender};
 use crate::pipeline::{Records, explain};
 
-/// The operator calling.
-fn operator(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
-    let rt = gw.runtime();
-    auth::operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
-}
-
-/// The operator calling, who must be allowed to act (not a viewer).
-fn acting(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
-    let rt = gw.runtime();
-    auth::acting_operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
-}
-
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExplainQuery {
@@ -72,7 +60,7 @@ pub async fn explain(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let operator = operator(&gw, &req)?;
+    let operator = auth::calling_operator(&gw, &req)?;
     let rt = gw.runtime();
     let config = &rt.config;
     let query = web::Query::<ExplainQuery>::from_query(req.query_string())
@@ -110,7 +98,7 @@ pub async fn explain(
         (status = 422, description = "The configuration does not check"),
     ))]
 pub async fn reload(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let operator = acting(&gw, &req)?;
+    let operator = auth::acting(&gw, &req)?;
     tracing::info!(operator = %operator, "reload requested");
     match gw.reload(&format!("operator:{operator}")).await {
         Ok(summary) => Ok(HttpResponse::Ok().json(ReloadAnswer { reloaded: true, summary })),
@@ -146,7 +134,7 @@ pub struct DeadLetterQuery {
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn dead_letters(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let q = web::Query::<DeadLetterQuery>::from_query(req.query_string()).map(|q| q.into_inner()).ok();
     let (subscription, limit) = q.map_or((None, 100), |q| (q.subscription, q.limit.unwrap_or(100).clamp(1, 1000)));
     let list = gw.store.dead_letters(subscription, limit).await?;
@@ -165,7 +153,7 @@ pub async fn dead_letters(gw: web::Data<Gateway>, req: HttpRequest) -> Result<Ht
         (status = 404, description = "No such dead letter"),
     ))]
 pub async fn replay(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let operator = acting(&gw, &req)?;
+    let operator = auth::acting(&gw, &req)?;
     let attempt = id.parse::<i64>().map_err(|_| Problem::new(Code::BadRequest, "a dead letter's id is a number"))?;
     if gw.store.replay(attempt, &format!("operator:{operator}")).await? {
         tracing::info!(operator = %operator, attempt, "dead letter replayed");

@@ -159,11 +159,6 @@ pub async fn verify(gw: &Gateway) -> Result<Verified, ApiError> {
     })
 }
 
-fn operator(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
-    let rt = gw.runtime();
-    auth::operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
-}
-
 /// The audit chain
 ///
 /// The latest records that match (newest first), the head, and the signed checkpoints.
@@ -175,7 +170,7 @@ fn operator(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn get(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let q: AuditQuery = super::request::query(&req)?;
     Ok(HttpResponse::Ok().json(latest(&gw, &q).await?))
 }
@@ -192,6 +187,6 @@ pub async fn get(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpRespons
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn post_verify(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     Ok(HttpResponse::Ok().json(verify(&gw).await?))
 }

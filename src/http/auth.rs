@@ -7,6 +7,7 @@ use actix_web::http::header::AUTHORIZATION;
 
 use crate::config::settings::RateLimit;
 use crate::config::{Agencies, Operators};
+use crate::gateway::Gateway;
 use crate::model::{AgencyId, Code, Problem, Sender};
 use crate::route::Recipient;
 use crate::tls::PeerCertificate;
@@ -162,4 +163,17 @@ fn bearer(req: &HttpRequest) -> Result<&str, Problem> {
         .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Problem::new(Code::Unauthenticated, "the Authorization header must be: Bearer TOKEN"))
+}
+
+/// The operator calling an admin endpoint, by the configuration in force (see [`operator`]).
+pub fn calling_operator(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
+    let rt = gw.runtime();
+    operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
+}
+
+/// The operator calling an admin endpoint that acts, who must not be a viewer (see
+/// [`acting_operator`]).
+pub fn acting(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
+    let rt = gw.runtime();
+    acting_operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
 }

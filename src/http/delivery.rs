@@ -97,16 +97,6 @@ pub async fn states(gw: &Gateway) -> Result<Vec<SubscriptionState>, ApiError> {
     Ok(out)
 }
 
-fn operator(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
-    let rt = gw.runtime();
-    auth::operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
-}
-
-fn acting(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
-    let rt = gw.runtime();
-    auth::acting_operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
-}
-
 async fn webhook(gw: &Gateway, id: &str) -> Result<SubscriptionRow, ApiError> {
     let row = gw
         .store
@@ -182,7 +172,7 @@ pub async fn replay_all(gw: &Gateway, id: &str, operator: &str) -> Result<usize,
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     Ok(HttpResponse::Ok().json(SubscriptionStates { subscriptions: states(&gw).await? }))
 }
 
@@ -210,7 +200,7 @@ pub struct Acted {
         (status = 409, description = "A cursor subscription, or one not sending already"),
     ))]
 pub async fn pause(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let operator = acting(&gw, &req)?;
+    let operator = auth::acting(&gw, &req)?;
     pause_subscription(&gw, &id, &operator).await?;
     Ok(HttpResponse::Ok().json(Acted { id: id.into_inner(), state: "paused", replayed: None }))
 }
@@ -228,7 +218,7 @@ pub async fn pause(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Strin
         (status = 409, description = "A cursor subscription, or one sending already"),
     ))]
 pub async fn resume(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let operator = acting(&gw, &req)?;
+    let operator = auth::acting(&gw, &req)?;
     resume_subscription(&gw, &id, &operator).await?;
     Ok(HttpResponse::Ok().json(Acted { id: id.into_inner(), state: "active", replayed: None }))
 }
@@ -245,7 +235,7 @@ pub async fn resume(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Stri
         (status = 404, description = "No such subscription"),
     ))]
 pub async fn replay(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let operator = acting(&gw, &req)?;
+    let operator = auth::acting(&gw, &req)?;
     let replayed = replay_all(&gw, &id, &operator).await?;
     let state = states(&gw).await?.into_iter().find(|s| s.id == *id).map_or("active", |s| s.state);
     Ok(HttpResponse::Ok().json(Acted { id: id.into_inner(), state, replayed: Some(replayed) }))

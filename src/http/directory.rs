@@ -40,7 +40,7 @@ pub struct Entry {
     pub accepted_24h: i64,
     pub refused_24h: i64,
     pub last_message_at: Option<String>,
-    /// When the client certificate it last presented to this instance expires, and in how many
+    /// When the newest client certificate it presented to this instance expires, and in how many
     /// days (absent: it has not presented one since this instance started).
     pub certificate_expires_at: Option<String>,
     pub certificate_days_left: Option<i64>,
@@ -141,10 +141,18 @@ pub async fn directory(gw: &Gateway, query: &DirectoryQuery) -> Result<Directory
             _ => {}
         }
     }
+    // Each agency's newest certificate among those presented to this instance.
+    let mut expiry: HashMap<String, i64> = HashMap::new();
+    for peer in gw.certificates.all() {
+        if let Some(agency) = config.agencies.by_certificate(&peer) {
+            let newest = expiry.entry(agency.id.to_string()).or_insert(peer.not_after_ms);
+            *newest = (*newest).max(peer.not_after_ms);
+        }
+    }
     for e in &mut all {
-        if let Some(seen) = gw.certificates.get(&e.id) {
-            e.certificate_expires_at = Some(crate::clock::format_ms(seen.not_after_ms));
-            e.certificate_days_left = Some((seen.not_after_ms - now).div_euclid(86_400_000));
+        if let Some(not_after_ms) = expiry.get(&e.id) {
+            e.certificate_expires_at = Some(crate::clock::format_ms(*not_after_ms));
+            e.certificate_days_left = Some((not_after_ms - now).div_euclid(86_400_000));
         }
         if let Some((accepted, refused)) = traffic.get(&e.id) {
             (e.accepted_24h, e.refused_24h) = (*accepted, *refused);
@@ -170,8 +178,7 @@ pub async fn directory(gw: &Gateway, query: &DirectoryQuery) -> Result<Directory
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn get(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let rt = gw.runtime();
-    auth::operator(&rt.config.operators, &rt.config.agencies, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let q: DirectoryQuery = super::request::query(&req)?;
     Ok(HttpResponse::Ok().json(directory(&gw, &q).await?))
 }

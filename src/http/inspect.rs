@@ -20,11 +20,6 @@ use crate::route::Recipient;
 use crate::secrecy::view::{self, View};
 use crate::store::{MessageQuery, MessageSummary, ThreadQuery, Trace};
 
-fn operator(gw: &Gateway, req: &HttpRequest) -> Result<(), Problem> {
-    let rt = gw.runtime();
-    auth::operator(&rt.config.operators, &rt.config.agencies, req).map(|_| ())
-}
-
 #[derive(Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Search {
@@ -86,7 +81,7 @@ pub async fn find(gw: &Gateway, search: Search) -> Result<Vec<MessageSummary>, A
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn search(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let s: Search = query(&req)?;
     Ok(HttpResponse::Ok().json(Found { messages: find(&gw, s).await? }))
 }
@@ -145,7 +140,7 @@ pub async fn message(gw: &Gateway, id: &str) -> Result<Option<MessageView>, ApiE
         (status = 404, description = "No such message"),
     ))]
 pub async fn one(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     match message(&gw, &id).await? {
         Some(m) => Ok(HttpResponse::Ok().json(m)),
         None => Err(Problem::new(Code::NotFound, format!("no message `{id}`")).into()),

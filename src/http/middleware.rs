@@ -89,18 +89,8 @@ pub async fn account(
     let endpoint = request.match_pattern().unwrap_or_else(|| "unmatched".into());
     let what = format!("{} {endpoint}", request.method());
     let denied = matches!(status, 401 | 403);
-    if let Some(peer) = request.conn_data::<crate::tls::PeerCertificate>()
-        && !denied
-    {
-        let rt = gw.runtime();
-        if let Ok(who) = auth::principal(&rt.config.agencies, &rt.config.operators, request) {
-            let seen = crate::gateway::SeenCertificate {
-                subject: peer.subject.clone(),
-                not_after_ms: peer.not_after_ms,
-                seen_ms: gw.clock.now_ms(),
-            };
-            gw.certificates.record(who.to_string(), seen);
-        }
+    if let Some(peer) = request.conn_data::<crate::tls::PeerCertificate>() {
+        gw.certificates.record(peer);
     }
     let entry = if denied {
         gw.metrics.count_denial(status, &endpoint);

@@ -186,9 +186,6 @@ pub async fn overview(gw: &Gateway) -> Result<Overview, ApiError> {
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn get(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    {
-        let rt = gw.runtime();
-        auth::operator(&rt.config.operators, &rt.config.agencies, &req)?;
-    }
+    auth::calling_operator(&gw, &req)?;
     Ok(HttpResponse::Ok().json(overview(&gw).await?))
 }

@@ -14,7 +14,7 @@ use super::auth;
 use super::error::ApiError;
 use crate::clock::{format_ms, parse_time};
 use crate::config::files::RULES_FILE;
-use crate::gateway::{Applied, Finding, Gateway, RulesError, current_rules, version};
+use crate::gateway::{Applied, Finding, Gateway, RulesError, current_rules, findings, version};
 use crate::model::{Code, Detail, Division, Problem};
 use crate::pipeline::impact::{self, ImpactPage, Period};
 use crate::route::rules::Rule;
@@ -79,14 +79,19 @@ pub fn in_force(gw: &Gateway) -> Result<RulesInForce, ApiError> {
     let dir = &rt.config.dir;
     let text =
         current_rules(dir).map_err(|e| Problem::new(Code::Internal, format!("cannot read {RULES_FILE}: {e}")))?;
-    let writable = tempfile::Builder::new().prefix(".xietong-probe.").tempfile_in(dir).is_ok();
     Ok(RulesInForce {
         version: version(&text),
         text,
-        writable,
+        writable: writable(dir),
         tests: rt.config.rule_tests,
         rules: rt.config.router.rules().iter().map(RuleView::of).collect(),
     })
+}
+
+/// Whether a rule change can be written to the configuration directory `dir` (false for a
+/// read-only mount such as a ConfigMap): a file is made there and removed.
+pub fn writable(dir: &std::path::Path) -> bool {
+    tempfile::Builder::new().prefix(".xietong-probe.").tempfile_in(dir).is_ok()
 }
 
 /// The order of the opinion's sections (二 before 十, 十一–十四 after 十).
@@ -128,31 +133,12 @@ pub fn check(gw: &Gateway, text: &str) -> Checked {
         Ok(config) => Checked {
             ok: true,
             problems: Vec::new(),
-            warnings: config
-                .warnings
-                .iter()
-                .map(|w| Finding {
-                    file: w.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
-                    line: w.line,
-                    column: w.column,
-                    message: w.message.clone(),
-                })
-                .collect(),
+            warnings: findings(&config.dir, config.warnings.clone()),
             rules: config.router.rules().len(),
             tests: config.rule_tests,
         },
         Err(problems) => Checked { ok: false, problems, warnings: Vec::new(), rules: 0, tests: 0 },
     }
-}
-
-fn operator(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
-    let rt = gw.runtime();
-    auth::operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
-}
-
-fn acting(gw: &Gateway, req: &HttpRequest) -> Result<String, Problem> {
-    let rt = gw.runtime();
-    auth::acting_operator(&rt.config.operators, &rt.config.agencies, req).map(str::to_string)
 }
 
 fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
@@ -187,12 +173,7 @@ pub fn refusal(e: RulesError) -> ApiError {
 }
 
 fn detail(f: &Finding) -> Detail {
-    let at = match (f.line, f.column) {
-        (Some(l), Some(c)) => format!("{}:{l}:{c}", f.file),
-        (Some(l), None) => format!("{}:{l}", f.file),
-        _ => f.file.clone(),
-    };
-    Detail::new(at, f.message.clone())
+    Detail::new(f.at(), f.message.clone())
 }
 
 /// The routing rules in force
@@ -206,7 +187,7 @@ fn detail(f: &Finding) -> Detail {
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn get(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     Ok(HttpResponse::Ok().json(in_force(&gw)?))
 }
 
@@ -223,7 +204,7 @@ pub async fn get(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpRespons
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn check_draft(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let draft: Draft = json(&body)?;
     Ok(HttpResponse::Ok().json(check(&gw, &draft.rules)))
 }
@@ -299,7 +280,7 @@ pub async fn preview_draft(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let p: PreviewRequest = json(&body)?;
     let period = period(&gw, p.from.as_deref(), p.to.as_deref())?;
     let page = preview(&gw, &p.rules, period, p.before, p.limit.unwrap_or(1000).clamp(1, 5000)).await?;
@@ -333,7 +314,7 @@ pub struct Change {
         (status = 422, description = "The draft does not check"),
     ))]
 pub async fn apply(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let operator = acting(&gw, &req)?;
+    let operator = auth::acting(&gw, &req)?;
     let change: Change = json(&body)?;
     let note = change.note.filter(|n| !n.trim().is_empty());
     let applied = gw
@@ -421,7 +402,7 @@ impl ChangeView {
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn changes(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let changes = gw.store.rule_changes(100).await?;
     Ok(HttpResponse::Ok().json(Changes { changes: changes.iter().map(ChangeSummary::of).collect() }))
 }
@@ -443,7 +424,7 @@ fn change_id(id: &str) -> Result<i64, Problem> {
         (status = 404, description = "No such change"),
     ))]
 pub async fn change(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let id = change_id(&id)?;
     match gw.store.rule_change(id).await? {
         Some(c) => Ok(HttpResponse::Ok().json(ChangeView::of(c))),
@@ -471,7 +452,7 @@ pub async fn roll_back(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let operator = acting(&gw, &req)?;
+    let operator = auth::acting(&gw, &req)?;
     let id = change_id(&id)?;
     let applied = gw.roll_back_rules(id, &format!("operator:{operator}")).await.map_err(refusal)?;
     Ok(HttpResponse::Ok().json(applied))
@@ -562,7 +543,7 @@ pub async fn get_division(
     req: HttpRequest,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     Ok(HttpResponse::Ok().json(division(&gw, &code)?))
 }
 

@@ -16,11 +16,6 @@ use crate::model::{Code, Problem};
 use crate::store::{ObligationRow, ThreadQuery, ThreadRow};
 use crate::threads::stats::{self, state};
 
-fn operator(gw: &Gateway, req: &HttpRequest) -> Result<(), Problem> {
-    let rt = gw.runtime();
-    auth::operator(&rt.config.operators, &rt.config.agencies, req).map(|_| ())
-}
-
 /// A time of the query, as unix ms.
 fn time(text: Option<&str>) -> Result<Option<i64>, Problem> {
     text.map(parse_time).transpose().map_err(|e| Problem::new(Code::BadRequest, e))
@@ -153,7 +148,7 @@ pub struct ThreadsParams {
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let params: ThreadsParams = query(&req)?;
     if params.state.as_deref().is_some_and(|s| !["open", "overdue", "closed"].contains(&s)) {
         return Err(Problem::new(Code::BadRequest, "state: open, overdue or closed").into());
@@ -189,7 +184,7 @@ pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpRespon
         (status = 404, description = "No such thread"),
     ))]
 pub async fn one(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let query = ThreadQuery { id: Some(id.to_string()), limit: 1, ..ThreadQuery::default() };
     let rows = gw.store.threads(query).await?;
     match rows.first() {
@@ -248,7 +243,7 @@ pub async fn figures(gw: &Gateway, params: &StatsParams) -> Result<(Stats, Vec<O
         (status = 403, description = "Not an operator's token"),
     ))]
 pub async fn stats(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    operator(&gw, &req)?;
+    auth::calling_operator(&gw, &req)?;
     let params: StatsParams = query(&req)?;
     let (stats, _) = figures(&gw, &params).await?;
     let csv = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"));

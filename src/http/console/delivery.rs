@@ -43,19 +43,13 @@ struct Parked {
 
 const PARKED_PAGE: usize = 50;
 
-fn query(req: &HttpRequest, name: &str) -> String {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
 pub async fn page(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
     let s = match guard::require(&gw, &req).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let filter = query(&req, "subscription");
+    let query = Form::query(&req);
+    let filter = query.text("subscription").to_string();
     let subscriptions = match delivery::states(&gw).await {
         Ok(list) => list,
         Err(e) => return page::unavailable(&req, &e.problem.message),
@@ -64,9 +58,9 @@ pub async fn page(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
         Ok(l) => l,
         Err(e) => return page::unavailable(&req, &e.to_string()),
     };
-    let done = query(&req, "done");
+    let done = query.text("done").to_string();
     let feed = gw.runtime().config.router.operators_feed.clone();
-    let after = query(&req, "parked_after").parse::<i64>().unwrap_or(0);
+    let after = query.text("parked_after").parse::<i64>().unwrap_or(0);
     let page_of_feed = match gw.store.feed(&feed, after, PARKED_PAGE).await {
         Ok(p) => p,
         Err(e) => return page::unavailable(&req, &e.to_string()),

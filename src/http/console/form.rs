@@ -1,11 +1,16 @@
-//! A submitted console form (`application/x-www-form-urlencoded`).
+//! A submitted console form (`application/x-www-form-urlencoded`), or a page's query string.
 
-/// A submitted form.
+/// A submitted form, or a query string.
 pub struct Form(Vec<(String, String)>);
 
 impl Form {
     pub fn parse(body: &[u8]) -> Form {
         Form(url::form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The request's query string.
+    pub fn query(req: &actix_web::HttpRequest) -> Form {
+        Form::parse(req.query_string().as_bytes())
     }
 
     /// A field's value, if it was sent.

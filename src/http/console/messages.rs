@@ -5,8 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use super::guard;
 use super::page::{self, Page, html};
-use super::session::{self, NoSession};
 use crate::gateway::Gateway;
 use crate::http::inspect::{self, MessageView, Search};
 use crate::model::types;
@@ -24,10 +24,9 @@ struct MessagesPage {
 }
 
 pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
-    let s = match session::current(&gw, &req).await {
+    let s = match guard::require(&gw, &req).await {
         Ok(s) => s,
-        Err(NoSession::SignIn) => return session::to_sign_in(req.uri().to_string().as_str()),
-        Err(NoSession::Store(e)) => return page::unavailable(&req, &e.to_string()),
+        Err(r) => return r,
     };
     let searched = !req.query_string().is_empty();
     let q: Search = web::Query::<Search>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default();
@@ -58,10 +57,9 @@ struct MessagePage {
 }
 
 pub async fn one(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
-    let s = match session::current(&gw, &req).await {
+    let s = match guard::require(&gw, &req).await {
         Ok(s) => s,
-        Err(NoSession::SignIn) => return session::to_sign_in(req.uri().to_string().as_str()),
-        Err(NoSession::Store(e)) => return page::unavailable(&req, &e.to_string()),
+        Err(r) => return r,
     };
     let m = match inspect::message(&gw, &id).await {
         Ok(Some(m)) => m,

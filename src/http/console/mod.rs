@@ -25,6 +25,7 @@ use askama::Template;
 
 use crate::gateway::Gateway;
 
+use form::Form;
 use page::{html, see_other};
 use session::NoSession;
 use text::{Lang, Text};
@@ -77,11 +78,7 @@ struct Login<'a> {
 
 /// Where to go after signing in: a console page, nothing else.
 fn next_of(req: &HttpRequest) -> String {
-    let next = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "next")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    safe_next(&next)
+    safe_next(Form::query(req).text("next"))
 }
 
 fn safe_next(next: &str) -> String {
@@ -100,13 +97,12 @@ async fn login_form(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
 }
 
 async fn login(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
-    let next = safe_next(field("next"));
-    let signed = if field("with") == "certificate" {
+    let form = Form::parse(&body);
+    let next = safe_next(form.text("next"));
+    let signed = if form.text("with") == "certificate" {
         session::sign_in_certificate(&gw, &req).await
     } else {
-        session::sign_in(&gw, &req, field("token")).await
+        session::sign_in(&gw, &req, form.text("token")).await
     };
     match signed {
         Ok(Some(cookie)) => {
@@ -128,9 +124,7 @@ async fn logout(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> H
         Err(NoSession::SignIn) => return see_other("/console/login"),
         Err(NoSession::Store(e)) => return page::unavailable(&req, &e.to_string()),
     };
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let token = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
-    if !session::csrf_ok(&s, &req, token) {
+    if !session::csrf_ok(&s, &req, Form::parse(&body).get("csrf")) {
         return page::forbidden(&req, "csrf");
     }
     let cookie = session::sign_out(&gw, &req, &s).await;
@@ -141,10 +135,9 @@ async fn logout(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) -> H
 
 /// Chooses the language (a cookie, a year long) and goes back.
 async fn language(req: HttpRequest) -> HttpResponse {
-    let q: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
-    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
-    let to = if get("to") == "en" { "en" } else { "zh" };
-    let back = match get("back") {
+    let q = Form::query(&req);
+    let to = if q.text("to") == "en" { "en" } else { "zh" };
+    let back = match q.text("back") {
         "/console/login" => "/console/login".to_string(),
         b => safe_next(b),
     };

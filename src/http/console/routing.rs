@@ -48,10 +48,7 @@ pub async fn rules_page(gw: web::Data<Gateway>, req: HttpRequest) -> HttpRespons
         Ok(c) => c,
         Err(e) => return page::unavailable(&req, &e.problem.message),
     };
-    let division_code = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "division")
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default();
+    let division_code = Form::query(&req).text("division").trim().to_string();
     let (division, division_error) = if division_code.is_empty() {
         (None, None)
     } else {
@@ -86,11 +83,7 @@ struct ProblemView {
 
 impl ProblemView {
     fn of(f: &Finding, text: &str) -> ProblemView {
-        let at = match (f.line, f.column) {
-            (Some(l), Some(c)) => format!("{}:{l}:{c}", f.file),
-            (Some(l), None) => format!("{}:{l}", f.file),
-            _ => f.file.clone(),
-        };
+        let at = f.at();
         let excerpt = (f.file == crate::config::files::RULES_FILE)
             .then(|| f.line.and_then(|l| text.lines().nth(l as usize - 1)).map(str::to_string))
             .flatten();
@@ -123,7 +116,7 @@ struct DraftPage {
 
 impl DraftPage {
     fn new(page: Page, gw: &Gateway, text: String, base: String) -> DraftPage {
-        let writable = rules::in_force(gw).is_ok_and(|r| r.writable);
+        let writable = rules::writable(&gw.runtime().config.dir);
         DraftPage {
             page,
             text,
@@ -243,9 +236,15 @@ pub async fn impact(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) 
         sum.lost += d.lost;
     }
     let scanned = form.text("scanned").parse::<usize>().unwrap_or(0) + page.scanned;
-    let total = estimate(&gw, period).await.max(scanned as i64);
+    // Counted once, on the first page, and carried from page to page like the totals.
+    let total = match form.text("total").parse::<i64>() {
+        Ok(t) => t,
+        Err(_) => estimate(&gw, period).await,
+    }
+    .max(scanned as i64);
     let vals = serde_json::json!({
         "scanned": scanned.to_string(),
+        "total": total.to_string(),
         "before": page.next.map(|n| n.to_string()).unwrap_or_default(),
         "totals": serde_json::to_string(&totals).unwrap_or_default(),
     })
@@ -328,10 +327,7 @@ pub async fn change(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Stri
         Ok(s) => s,
         Err(r) => return r,
     };
-    let done = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "done")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let done = Form::query(&req).text("done").to_string();
     show_change(&gw, &req, &s, &id, done, None).await
 }
 

@@ -247,6 +247,7 @@ pub struct Text {
     pub certificate: &'static str,
     pub days_left: &'static str,
     pub instances: &'static str,
+    pub sent_at: &'static str,
 }
 
 pub static ZH: Text = Text {
@@ -448,7 +449,7 @@ pub static ZH: Text = Text {
     refused_24h: "24 小时拒收",
     search_text: "名称或代码",
     shown_of: "显示",
-    expiry_note: "证书一栏：该机构最近一次向本实例出示的客户端证书的到期时间（30 天内到期标红）。令牌没有有效期，按需轮换。",
+    expiry_note: "证书一栏：该机构向本实例出示过的最新客户端证书的到期时间（30 天内到期标红）。令牌没有有效期，按需轮换。",
     field_origins: "字段来源（原始字段 → 规范字段）",
     native_field: "原始字段",
     canonical_field: "规范字段",
@@ -460,6 +461,7 @@ pub static ZH: Text = Text {
     certificate: "客户端证书",
     days_left: "天后到期",
     instances: "实例",
+    sent_at: "发送时间",
 };
 
 pub static EN: Text = Text {
@@ -661,7 +663,7 @@ pub static EN: Text = Text {
     refused_24h: "Refused (24 h)",
     search_text: "Name or code",
     shown_of: "Showing",
-    expiry_note: "Certificate: when the client certificate the agency last presented to this instance expires (red within 30 days). Tokens have no expiry; they are rotated as needed.",
+    expiry_note: "Certificate: when the newest client certificate the agency presented to this instance expires (red within 30 days). Tokens have no expiry; they are rotated as needed.",
     field_origins: "Where each field came from (native → canonical)",
     native_field: "Native field",
     canonical_field: "Canonical field",
@@ -673,4 +675,5 @@ pub static EN: Text = Text {
     certificate: "Certificate",
     days_left: "days left",
     instances: "Instances",
+    sent_at: "Sent",
 };
