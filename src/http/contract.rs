@@ -67,6 +67,7 @@ use crate::tls::PeerCertificate;
         threads::list,
         threads::one,
         threads::stats,
+        threads::owed,
         delivery::list,
         delivery::pause,
         delivery::resume,

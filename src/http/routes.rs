@@ -61,6 +61,7 @@ table! {
     "/v1/admin/threads" => { get: threads::list }
     "/v1/admin/threads/{id}" => { get: threads::one }
     "/v1/admin/stats" => { get: threads::stats }
+    "/v1/admin/owed" => { get: threads::owed }
     "/v1/admin/subscriptions" => { get: delivery::list }
     "/v1/admin/subscriptions/{id}/pause" => { post: delivery::pause }
     "/v1/admin/subscriptions/{id}/resume" => { post: delivery::resume }

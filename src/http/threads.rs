@@ -13,7 +13,7 @@ use super::request::query;
 use crate::clock::{format_ms, parse_time};
 use crate::gateway::Gateway;
 use crate::model::{Code, Problem};
-use crate::store::{ObligationRow, ThreadQuery, ThreadRow};
+use crate::store::{ObligationRow, OwedQuery, ThreadQuery, ThreadRow};
 use crate::threads::stats::{self, state};
 
 /// A time of the query, as unix ms.
@@ -206,15 +206,23 @@ pub struct StatsParams {
     pub region: Option<String>,
 }
 
-/// The obligations of the period `params` names (requests received in it), and the figures of
-/// the agencies of its level and region that owed them.
-pub async fn figures(gw: &Gateway, params: &StatsParams) -> Result<(Stats, Vec<ObligationRow>), ApiError> {
-    let now = gw.clock.now_ms();
-    fn given(v: &Option<String>) -> Option<&str> {
-        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
-    }
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The period `params` names, unix ms, the end exclusive: from the start when it names none, to
+/// the end of today (Beijing) when it names no end.
+fn period(params: &StatsParams, now: i64) -> Result<(i64, i64), Problem> {
     let from_ms = time(given(&params.from))?.unwrap_or(0);
-    let to_ms = time(given(&params.to))?.unwrap_or(now + 1);
+    let to_ms = time(given(&params.to))?.unwrap_or_else(|| stats::day_start(stats::day(now) + 1));
+    Ok((from_ms, to_ms))
+}
+
+/// The figures of the agencies of the level and region `params` names that owed replies to
+/// requests received in its period (to the end of today when it names no end).
+pub async fn figures(gw: &Gateway, params: &StatsParams) -> Result<Stats, ApiError> {
+    let now = gw.clock.now_ms();
+    let (from_ms, to_ms) = period(params, now)?;
     let rt = gw.runtime();
     let router = &rt.config.router;
     let (level, region) = (given(&params.level), given(&params.region));
@@ -224,9 +232,9 @@ pub async fn figures(gw: &Gateway, params: &StatsParams) -> Result<(Stats, Vec<O
     if level.is_some_and(|l| crate::route::divisions::Level::named(l).is_none()) {
         return Err(Problem::new(Code::BadRequest, "level: national, province, prefecture or county").into());
     }
-    let obligations = gw.store.obligations(from_ms, to_ms).await?;
-    let rows = stats::figures(&obligations, now, router, level, region);
-    Ok((Stats { from: format_ms(from_ms), to: format_ms(to_ms), agencies: rows }, obligations))
+    let parts = stats::gather(gw.store.as_ref(), from_ms, to_ms, now).await?;
+    let rows = stats::figures(&parts, router, level, region);
+    Ok(Stats { from: format_ms(from_ms), to: format_ms(to_ms), agencies: rows })
 }
 
 /// Reply timeliness per agency (奖优惩劣)
@@ -245,10 +253,71 @@ pub async fn figures(gw: &Gateway, params: &StatsParams) -> Result<(Stats, Vec<O
 pub async fn stats(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     auth::calling_operator(&gw, &req)?;
     let params: StatsParams = query(&req)?;
-    let (stats, _) = figures(&gw, &params).await?;
+    let stats = figures(&gw, &params).await?;
     let csv = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"));
     if csv {
         return Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(stats::csv(&stats.agencies)));
     }
     Ok(HttpResponse::Ok().json(stats))
+}
+
+#[derive(Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OwedParams {
+    /// Requests received from this day (YYYY-MM-DD, Beijing) or time (RFC 3339).
+    pub from: Option<String>,
+    /// Requests received before this day or time.
+    pub to: Option<String>,
+    /// Only replies owed by agencies at this level: national, province, prefecture, county.
+    pub level: Option<String>,
+    /// Only replies owed by agencies in this key region.
+    pub region: Option<String>,
+    /// Only replies this agency owes.
+    pub agency: Option<String>,
+    /// 1 to 1000 (default 200).
+    pub limit: Option<usize>,
+}
+
+/// The replies owed
+#[derive(Serialize, ToSchema)]
+pub struct OwedList {
+    pub owed: Vec<ObligationView>,
+}
+
+/// The replies not given yet to the requests of the period, level and region `params` names,
+/// soonest deadline first (overdue ones first of all).
+pub async fn owed_rows(gw: &Gateway, params: &OwedParams) -> Result<Vec<ObligationRow>, ApiError> {
+    let scope = StatsParams {
+        from: params.from.clone(),
+        to: params.to.clone(),
+        level: params.level.clone(),
+        region: params.region.clone(),
+    };
+    let (from_ms, to_ms) = period(&scope, gw.clock.now_ms())?;
+    let awaiting = match (given(&params.agency), given(&scope.level).or(given(&scope.region))) {
+        (Some(agency), _) => Some(vec![agency.to_string()]),
+        // The agencies of that level or region that owed replies in the period.
+        (None, Some(_)) => Some(figures(gw, &scope).await?.agencies.into_iter().map(|a| a.agency).collect()),
+        (None, None) => None,
+    };
+    let limit = params.limit.unwrap_or(200).clamp(1, 1000);
+    Ok(gw.store.owed(OwedQuery { from_ms, to_ms, awaiting, limit }).await?)
+}
+
+/// Replies owed
+///
+/// The replies not given yet to requests received in the period, soonest deadline first.
+#[utoipa::path(get, path = "/v1/admin/owed", operation_id = "owed", tag = "admin", security(("bearer" = [])), params(OwedParams),
+    responses(
+        (status = 200, description = "The replies owed", body = OwedList),
+        (status = 400, description = "A parameter is wrong"),
+        (status = 401, description = "No valid credentials"),
+        (status = 403, description = "Not an operator's token"),
+    ))]
+pub async fn owed(gw: web::Data<Gateway>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    auth::calling_operator(&gw, &req)?;
+    let params: OwedParams = query(&req)?;
+    let now = gw.clock.now_ms();
+    let owed = owed_rows(&gw, &params).await?.iter().map(|o| obligation_view(o, now)).collect();
+    Ok(HttpResponse::Ok().json(OwedList { owed }))
 }

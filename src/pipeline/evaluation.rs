@@ -45,13 +45,13 @@ pub async fn attach_figures(
     now_ms: i64,
 ) -> Result<(), Problem> {
     let (agency, from, to) = period(event)?;
-    let obligations = threads.obligations(from, to).await.map_err(|e| {
+    let parts = stats::gather(threads, from, to, now_ms).await.map_err(|e| {
         Problem::new(
             Code::StoreUnavailable,
             format!("the evaluated agency's figures cannot be read now ({e}); retry shortly"),
         )
     })?;
-    let rows = stats::figures(&obligations, now_ms, router, None, None);
+    let rows = stats::figures(&parts, router, None, None);
     let row = rows.into_iter().find(|r| r.agency == agency).unwrap_or_default();
     let figures = json!({
         "source": "gateway", "agency": agency, "from": format_ms(from), "to": format_ms(to),

@@ -42,8 +42,8 @@ pub use rule_changes::{NewRuleChange, RuleChange, RuleChanges};
 pub use sessions::{SessionRow, Sessions};
 pub use subscriptions::{SubscriptionRow, Subscriptions};
 pub use threads::{
-    DueObligation, Escalation, LogEntry, ObligationRow, StepOutcome, StepRole, ThreadMessageRow, ThreadQuery,
-    ThreadRow, ThreadStep, Threads,
+    DueObligation, Escalation, LogEntry, ObligationRow, OwedQuery, ReplyFigures, StepOutcome, StepRole,
+    ThreadMessageRow, ThreadQuery, ThreadRow, ThreadStep, Threads,
 };
 pub use webhooks::{Attempt, AttemptOutcome, Backlog, DeadLetter, NewAttempt, WebhookQueue, attempt_entry};
 

@@ -29,8 +29,18 @@ pub trait Threads: Send + Sync {
 
     async fn threads(&self, query: ThreadQuery) -> Result<Vec<ThreadRow>, StoreError>;
 
-    /// The obligations opened in `[from_ms, to_ms)`, for the statistics.
+    /// The obligations opened in `[from_ms, to_ms)`, for the statistics of a part of a day.
     async fn obligations(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError>;
+
+    /// Per agency, the reply figures of the obligations opened on the Beijing days
+    /// `[first_day, end_day)` (`threads::stats::day`), read from the figures the store keeps as
+    /// obligations open, fall overdue and are answered, never from the obligations themselves:
+    /// `overdue` counts those marked overdue and those still open whose deadline is before
+    /// `now_ms`.
+    async fn reply_figures(&self, first_day: i64, end_day: i64, now_ms: i64) -> Result<Vec<ReplyFigures>, StoreError>;
+
+    /// The obligations not answered yet that `query` names, soonest deadline first.
+    async fn owed(&self, query: OwedQuery) -> Result<Vec<ObligationRow>, StoreError>;
 
     /// The thread a message is in, if any.
     async fn thread_of(&self, message_id: &str) -> Result<Option<String>, StoreError>;
@@ -165,5 +175,32 @@ pub struct ThreadQuery {
     pub from_ms: Option<i64>,
     /// Opened before (unix ms).
     pub to_ms: Option<i64>,
+    pub limit: usize,
+}
+
+/// One agency's reply figures, as the store keeps them per day (see `Threads::reply_figures`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplyFigures {
+    pub agency: String,
+    /// Obligations opened.
+    pub received: u64,
+    pub on_time: u64,
+    pub late: u64,
+    /// Not answered, and past the deadline.
+    pub overdue: u64,
+    /// The reply times in whole seconds (`threads::stats::reply_seconds`), each with how many
+    /// replies took that long; ascending.
+    pub reply_times: Vec<(i64, u64)>,
+}
+
+/// Which unanswered obligations to list.
+#[derive(Clone, Debug, Default)]
+pub struct OwedQuery {
+    /// Opened at or after (unix ms).
+    pub from_ms: i64,
+    /// Opened before (unix ms).
+    pub to_ms: i64,
+    /// Only those these agencies owe (`None`: any agency).
+    pub awaiting: Option<Vec<String>>,
     pub limit: usize,
 }

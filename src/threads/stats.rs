@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::model::AgencyId;
 use crate::route::Router;
-use crate::store::{ObligationRow, ThreadRow};
+use crate::store::{ObligationRow, ReplyFigures, StoreError, ThreadRow, Threads};
 
 /// The state of a thread at `now_ms`: `overdue` when a reply is owed past its deadline, `open`
 /// when one is owed, `closed` when nothing is.
@@ -40,63 +40,155 @@ pub struct AgencyStats {
     pub p90_reply_seconds: Option<i64>,
 }
 
-/// The figures of `obligations` at `now_ms`, per agency that owed a reply.
-pub fn compute<'a>(
-    obligations: impl IntoIterator<Item = &'a ObligationRow>,
-    now_ms: i64,
-    level_of: impl Fn(&str) -> String,
-) -> Vec<AgencyStats> {
-    let mut by_agency: BTreeMap<&str, (AgencyStats, Vec<i64>)> = BTreeMap::new();
+const DAY_MS: i64 = 24 * 3_600_000;
+const BEIJING_MS: i64 = 8 * 3_600_000;
+
+/// The Beijing day of a time (unix ms): days since 1970-01-01 in Beijing. The stores keep the
+/// reply figures per day of the obligations' opening.
+pub fn day(ms: i64) -> i64 {
+    (ms + BEIJING_MS).div_euclid(DAY_MS)
+}
+
+/// The first instant (unix ms) of a Beijing day.
+pub fn day_start(day: i64) -> i64 {
+    day * DAY_MS - BEIJING_MS
+}
+
+/// A reply time in whole seconds (never below zero: the instances' clocks may differ by a
+/// little). The stores' scripts and migrations compute the same.
+pub fn reply_seconds(opened_ms: i64, answered_ms: i64) -> i64 {
+    ((answered_ms - opened_ms) / 1000).max(0)
+}
+
+/// `f` with `times` (reply times in seconds, in any order) as its counted reply times.
+pub fn with_times(mut f: ReplyFigures, mut times: Vec<i64>) -> ReplyFigures {
+    times.sort_unstable();
+    f.reply_times = Vec::new();
+    for t in times {
+        match f.reply_times.last_mut() {
+            Some((last, n)) if *last == t => *n += 1,
+            _ => f.reply_times.push((t, 1)),
+        }
+    }
+    f
+}
+
+/// The reply figures of obligations read one by one (the part of a day at either end of a
+/// period), in the form the stores keep per day.
+pub fn tally<'a>(obligations: impl IntoIterator<Item = &'a ObligationRow>, now_ms: i64) -> Vec<ReplyFigures> {
+    let mut by_agency: BTreeMap<&str, (ReplyFigures, BTreeMap<i64, u64>)> = BTreeMap::new();
     for o in obligations {
-        let (s, times) = by_agency.entry(&o.awaiting).or_insert_with(|| {
-            (
-                AgencyStats { agency: o.awaiting.clone(), level: level_of(&o.awaiting), ..AgencyStats::default() },
-                Vec::new(),
-            )
+        let (f, times) = by_agency.entry(&o.awaiting).or_insert_with(|| {
+            (ReplyFigures { agency: o.awaiting.clone(), ..ReplyFigures::default() }, BTreeMap::new())
         });
-        s.received += 1;
-        match (o.answered_ms, o.late) {
-            (Some(at), late) => {
-                if late == Some(true) {
-                    s.answered_late += 1;
+        f.received += 1;
+        match o.answered_ms {
+            Some(at) => {
+                if o.late == Some(true) {
+                    f.late += 1;
                 } else {
-                    s.answered_on_time += 1;
+                    f.on_time += 1;
                 }
-                times.push((at - o.opened_ms) / 1000);
+                *times.entry(reply_seconds(o.opened_ms, at)).or_default() += 1;
             }
-            (None, _) => {
-                s.open += 1;
-                if o.deadline_ms < now_ms {
-                    s.overdue += 1;
-                }
-            }
+            None if o.state == "overdue" || o.deadline_ms < now_ms => f.overdue += 1,
+            None => {}
         }
     }
     by_agency
         .into_values()
-        .map(|(mut s, mut times)| {
-            times.sort_unstable();
-            s.median_reply_seconds = percentile(&times, 50);
-            s.p90_reply_seconds = percentile(&times, 90);
-            s
+        .map(|(mut f, times)| {
+            f.reply_times = times.into_iter().collect();
+            f
         })
         .collect()
 }
 
-/// The nearest-rank percentile of sorted values.
-fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
+/// Adds up the figures of each agency (parts of a period), by agency.
+pub fn merge(parts: impl IntoIterator<Item = ReplyFigures>) -> Vec<ReplyFigures> {
+    let mut by_agency: BTreeMap<String, (ReplyFigures, BTreeMap<i64, u64>)> = BTreeMap::new();
+    for p in parts {
+        let (f, times) = by_agency
+            .entry(p.agency.clone())
+            .or_insert_with(|| (ReplyFigures { agency: p.agency.clone(), ..ReplyFigures::default() }, BTreeMap::new()));
+        f.received += p.received;
+        f.on_time += p.on_time;
+        f.late += p.late;
+        f.overdue += p.overdue;
+        for (b, n) in p.reply_times {
+            *times.entry(b).or_default() += n;
+        }
     }
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied()
+    by_agency
+        .into_values()
+        .map(|(mut f, times)| {
+            f.reply_times = times.into_iter().collect();
+            f
+        })
+        .collect()
 }
 
-/// The figures of the obligations owed by agencies of `level` and `region` (when given), at
-/// `now_ms`. An unknown region matches nobody (the caller checks it).
-pub fn figures(
-    obligations: &[ObligationRow],
+/// The figures of the obligations opened in `[from_ms, to_ms)` at `now_ms`, per agency: the
+/// whole Beijing days from the figures the store keeps, a part of a day at either end from its
+/// obligations.
+pub async fn gather<T: Threads + ?Sized>(
+    threads: &T,
+    from_ms: i64,
+    to_ms: i64,
     now_ms: i64,
+) -> Result<Vec<ReplyFigures>, StoreError> {
+    let first = if day_start(day(from_ms)) == from_ms { day(from_ms) } else { day(from_ms) + 1 };
+    let end = day(to_ms);
+    if first >= end {
+        return Ok(tally(&threads.obligations(from_ms, to_ms).await?, now_ms));
+    }
+    let mut parts = threads.reply_figures(first, end, now_ms).await?;
+    if from_ms < day_start(first) {
+        parts.extend(tally(&threads.obligations(from_ms, day_start(first)).await?, now_ms));
+    }
+    if day_start(end) < to_ms {
+        parts.extend(tally(&threads.obligations(day_start(end), to_ms).await?, now_ms));
+    }
+    Ok(merge(parts))
+}
+
+/// An agency's figures as operators read them.
+fn stats(f: &ReplyFigures, level: String) -> AgencyStats {
+    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    AgencyStats {
+        agency: f.agency.clone(),
+        level,
+        received: count(f.received),
+        answered_on_time: count(f.on_time),
+        answered_late: count(f.late),
+        open: count(f.received.saturating_sub(f.on_time + f.late)),
+        overdue: count(f.overdue),
+        median_reply_seconds: percentile(&f.reply_times, 50),
+        p90_reply_seconds: percentile(&f.reply_times, 90),
+    }
+}
+
+/// The nearest-rank percentile of values given as ascending `(value, how many)`.
+fn percentile(counted: &[(i64, u64)], p: u64) -> Option<i64> {
+    let total: u64 = counted.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = (p * total).div_ceil(100).max(1);
+    let mut seen = 0;
+    counted
+        .iter()
+        .find(|(_, n)| {
+            seen += n;
+            seen >= rank
+        })
+        .map(|(v, _)| *v)
+}
+
+/// The figures of the agencies of `level` and `region` (when given). An unknown region matches
+/// nobody (the caller checks it).
+pub fn figures(
+    figures: &[ReplyFigures],
     router: &Router,
     level: Option<&str>,
     region: Option<&str>,
@@ -109,18 +201,18 @@ pub fn figures(
             .map(|e| e.level.as_str().to_string())
             .unwrap_or_default()
     };
-    // Whether an agency is kept is decided once per agency, not once per obligation.
-    let mut kept: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
-    let wanted = |agency: &str| {
-        level.is_none_or(|l| level_of(agency) == l)
-            && region.is_none_or(|r| {
-                let division = agency.parse::<AgencyId>().ok().map(|a| a.division);
-                router.regions.get(r).zip(division).is_some_and(|(region, d)| region.contains(&d))
-            })
+    let in_region = |agency: &str| {
+        region.is_none_or(|r| {
+            let division = agency.parse::<AgencyId>().ok().map(|a| a.division);
+            router.regions.get(r).zip(division).is_some_and(|(region, d)| region.contains(&d))
+        })
     };
-    let obligations =
-        obligations.iter().filter(|o| *kept.entry(o.awaiting.as_str()).or_insert_with(|| wanted(&o.awaiting)));
-    compute(obligations, now_ms, level_of)
+    figures
+        .iter()
+        .map(|f| (f, level_of(&f.agency)))
+        .filter(|(f, l)| level.is_none_or(|level| l == level) && in_region(&f.agency))
+        .map(|(f, l)| stats(f, l))
+        .collect()
 }
 
 /// The figures as CSV, one agency a line.
@@ -178,7 +270,8 @@ mod tests {
             o("a", 0, 99_000, None),
             o("b", 0, 10_000, None),
         ];
-        let stats = compute(&rows, 50_000, |_| "county".into());
+        let tallied = tally(&rows, 50_000);
+        let stats: Vec<AgencyStats> = tallied.iter().map(|f| stats(f, "county".into())).collect();
         let a = &stats[0];
         assert_eq!((a.received, a.answered_on_time, a.answered_late, a.open, a.overdue), (5, 2, 1, 2, 1));
         assert_eq!((a.median_reply_seconds, a.p90_reply_seconds), (Some(2), Some(30)));
@@ -186,11 +279,37 @@ mod tests {
     }
 
     #[test]
-    fn percentiles_by_nearest_rank() {
-        let v: Vec<i64> = (1..=10).collect();
+    fn merged_parts_give_the_figures_of_the_whole() {
+        let rows: Vec<ObligationRow> =
+            (0..50).map(|i| o(["a", "b", "c"][i % 3], 0, 40_000, (i % 4 != 0).then_some(i as i64 * 1_000))).collect();
+        let whole = tally(&rows, 60_000);
+        let parts = rows.chunks(7).flat_map(|c| tally(c, 60_000));
+        assert_eq!(merge(parts), whole);
+        assert_eq!(whole.iter().map(|f| f.received).sum::<u64>(), 50);
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank_over_counted_values() {
+        let v: Vec<(i64, u64)> = (1..=10).map(|v| (v, 1)).collect();
         assert_eq!(percentile(&v, 50), Some(5));
         assert_eq!(percentile(&v, 90), Some(9));
-        assert_eq!(percentile(&[7], 90), Some(7));
+        assert_eq!(percentile(&[(7, 1)], 90), Some(7));
+        assert_eq!(percentile(&[(1, 9), (100, 1)], 90), Some(1));
+        assert_eq!(percentile(&[(1, 8), (100, 2)], 90), Some(100));
         assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn reply_times_are_whole_seconds_never_negative() {
+        assert_eq!(reply_seconds(1_000, 518_401_999), 518_400);
+        assert_eq!(reply_seconds(5_000, 4_000), 0);
+    }
+
+    #[test]
+    fn days_are_beijing_days() {
+        let start = crate::clock::parse_time("2026-12-07").unwrap();
+        assert_eq!(day_start(day(start)), start);
+        assert_eq!(day(start - 1), day(start) - 1);
+        assert_eq!(day(start + DAY_MS - 1), day(start));
     }
 }

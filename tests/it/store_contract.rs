@@ -3,6 +3,7 @@
 //! its own per test, removed afterwards). Both implement the same traits; this suite is what
 //! makes them interchangeable.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use xietong::store::redis::RedisStore;
 use xietong::store::sqlite::{self, SqliteStore};
 use xietong::store::*;
 use xietong::telemetry::Metrics;
+use xietong::threads::stats::{self, day, day_start};
 
 /// A store under test, and what reads its audit chain.
 enum Backend {
@@ -47,6 +49,46 @@ impl Backend {
             Backend::Sqlite(s, _) => s.clone(),
             Backend::Redis(_, prefix) => {
                 RedisStore::open(&redis_settings(&prefix.0), Default::default(), Arc::new(SystemClock)).await.unwrap()
+            }
+        }
+    }
+
+    /// The store as the version before the reply figures left it: without them, then opened
+    /// again by this version.
+    async fn without_reply_figures(self) -> Backend {
+        match self {
+            Backend::Sqlite(s, dir) => {
+                s.close().await;
+                drop(s);
+                let c = rusqlite::Connection::open(dir.path().join(sqlite::DB_FILE)).unwrap();
+                c.execute_batch(
+                    "DROP TABLE reply_figures; DROP INDEX obligations_by_opening;
+                     DROP INDEX obligations_owed; DROP INDEX obligations_owed_by;",
+                )
+                .unwrap();
+                let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+                c.pragma_update(None, "user_version", version - 1).unwrap();
+                drop(c);
+                let options = sqlite::Options {
+                    batch_max: 64,
+                    busy_timeout: Duration::from_millis(500),
+                    audit: Default::default(),
+                };
+                let store =
+                    SqliteStore::open(dir.path(), options, Metrics::new().store, Arc::new(SystemClock)).unwrap();
+                Backend::Sqlite(Arc::new(store), dir)
+            }
+            Backend::Redis(s, prefix) => {
+                s.close().await;
+                let mut c = ::redis::Client::open("redis://127.0.0.1:6379").unwrap().get_connection().unwrap();
+                let base = format!("{{{}}}:", prefix.0);
+                let keys: Vec<String> = ::redis::cmd("KEYS").arg(format!("{base}rf:*")).query(&mut c).unwrap();
+                assert!(keys.len() >= 3, "the days, their figures, the upgrade's marks: {keys:?}");
+                let () = ::redis::cmd("DEL").arg(keys).arg(format!("{base}o:owed")).query(&mut c).unwrap();
+                let store = RedisStore::open(&redis_settings(&prefix.0), Default::default(), Arc::new(SystemClock))
+                    .await
+                    .unwrap();
+                Backend::Redis(store, prefix)
             }
         }
     }
@@ -176,6 +218,8 @@ contract!(
     concurrent_accepts_keep_one_unbroken_audit_chain,
     audit_records_refusals_entries_and_checkpoints,
     a_copy_that_is_the_event_as_it_is_reads_as_the_event,
+    reply_figures_are_kept_as_obligations_open_fall_overdue_and_are_answered,
+    reply_figures_of_obligations_stored_before_they_were_kept_are_counted_once,
 );
 
 const A: &str = "ip_office:330100";
@@ -637,6 +681,179 @@ async fn threads_open_answer_escalate_and_fall_due(b: Backend) {
     created(store.accept(message(B, "ALONE", "h", &[(A, "primary")])).await.unwrap());
     let out = store.apply_thread_steps(steps(&store, |_| StepRole::Other).await).await.unwrap();
     assert_eq!(out[0].thread, None);
+}
+
+const HOUR: i64 = 3_600_000;
+
+/// Requests over two Beijing days, answered on time and late, marked overdue (one answered
+/// after), past their deadline unmarked, and open: the store's reply figures (and a period with
+/// parts of days) must be what the obligations themselves give. Returns the first day, the time
+/// the figures are read at, and the requests' native ids by gateway id.
+async fn requests_over_two_days(store: &Arc<dyn Store>) -> (i64, i64, HashMap<String, String>) {
+    let d = day(1_800_000_000_000);
+    let morning = day_start(d) + 9 * HOUR;
+    // native id, received, reply within, owed by
+    let requests: [(&str, i64, i64, &[&str]); 6] = [
+        ("R1", morning, 2 * HOUR, &[B, C]),
+        ("R2", morning + HOUR, 2 * HOUR, &[B, C]),
+        ("R3", morning + 2 * HOUR, 30 * HOUR, &[B, C]),
+        ("R4", morning + 3 * HOUR, HOUR, &[B, C]),
+        ("R5", morning + 24 * HOUR, 2 * HOUR, &[B]),
+        ("R6", morning + 25 * HOUR, 48 * HOUR, &[B]),
+    ];
+    let mut within = HashMap::new();
+    let mut natives = HashMap::new();
+    for (native, at, reply_within, owed_by) in requests {
+        let to: Vec<(&str, &'static str)> = owed_by.iter().map(|a| (*a, "primary")).collect();
+        let mut request = message(A, native, "h", &to);
+        request.message_type = "cn.xietong.opinion.request";
+        request.subject = Some(format!("case-{native}"));
+        request.received_ms = at;
+        within.insert(native.to_string(), reply_within);
+        natives.insert(request.id.clone(), native.to_string());
+        created(store.accept(request).await.unwrap());
+    }
+    let asks = steps(store, |e| StepRole::Request {
+        awaiting: e.primaries.clone(),
+        deadline_ms: e.received_ms + within[&e.native_id],
+    })
+    .await;
+    store.apply_thread_steps(asks).await.unwrap();
+
+    let replies = |list: &[(&str, &str, i64)]| {
+        let (store, list) =
+            (store.clone(), list.iter().map(|(s, r, at)| (s.to_string(), r.to_string(), *at)).collect::<Vec<_>>());
+        async move {
+            for (sender, request, at) in list {
+                let mut m = message(&sender, &format!("ANSWER-{request}-{sender}"), "h", &[(A, "primary")]);
+                m.message_type = "cn.xietong.opinion.reply";
+                m.in_reply_to = Some(request);
+                m.received_ms = at;
+                created(store.accept(m).await.unwrap());
+            }
+            let answers = steps(&store, |_| StepRole::Reply {
+                answers: vec!["cn.xietong.opinion.request".into()],
+                cannot_determine: false,
+                escalates: Vec::new(),
+            })
+            .await;
+            let out = store.apply_thread_steps(answers).await.unwrap();
+            assert!(out.iter().all(|o| o.flag.is_none()), "{out:?}");
+        }
+    };
+    // B answers R1 in 30 minutes and R2 late (3 h); C answers R3 in 12,345 s.
+    replies(&[
+        (B, "R1", morning + HOUR / 2),
+        (B, "R2", morning + 4 * HOUR),
+        (C, "R3", morning + 2 * HOUR + 12_345_000),
+    ])
+    .await;
+    // The thread worker marks what fell due by then: R1 and R2 for C, R4 for both.
+    let due = store.due_obligations(morning + 5 * HOUR, 100).await.unwrap();
+    assert_eq!(due.len(), 4, "{due:?}");
+    for d in &due {
+        assert!(store.mark_overdue(d.id).await.unwrap());
+    }
+    // C answers R4 after it was marked overdue.
+    replies(&[(C, "R4", morning + 6 * HOUR)]).await;
+    // Read 40 h after the first morning: R3 (B) and R5 are past their deadline, not marked.
+    (d, morning + 40 * HOUR, natives)
+}
+
+/// What the obligations of `[from, to)` give, counted one by one.
+async fn counted_one_by_one(store: &Arc<dyn Store>, from: i64, to: i64, now: i64) -> Vec<ReplyFigures> {
+    stats::tally(&store.obligations(from, to).await.unwrap(), now)
+}
+
+async fn reply_figures_are_kept_as_obligations_open_fall_overdue_and_are_answered(b: Backend) {
+    let store = b.store();
+    let (d, now, natives) = requests_over_two_days(&store).await;
+    let kept = store.reply_figures(d, d + 2, now).await.unwrap();
+    assert_eq!(kept, counted_one_by_one(&store, day_start(d), day_start(d + 2), now).await);
+    let first_day = store.reply_figures(d, d + 1, now).await.unwrap();
+    assert_eq!(
+        first_day,
+        [
+            ReplyFigures {
+                agency: C.into(),
+                received: 4,
+                on_time: 1,
+                late: 1,
+                overdue: 2,
+                reply_times: vec![(10_800, 1), (12_345, 1)]
+            },
+            ReplyFigures {
+                agency: B.into(),
+                received: 4,
+                on_time: 1,
+                late: 1,
+                overdue: 2,
+                reply_times: vec![(1_800, 1), (10_800, 1)]
+            },
+        ]
+    );
+    assert_eq!(store.reply_figures(d + 1, d + 2, now).await.unwrap()[0].overdue, 1, "R5, past its deadline");
+    assert!(store.reply_figures(d + 2, d + 9, now).await.unwrap().is_empty());
+    // Periods that start or end within a day: whole days from the figures, the rest counted.
+    for (from, to, received) in [
+        (day_start(d) + 10 * HOUR, day_start(d + 2) + HOUR, 3 * 2 + 2),
+        (day_start(d), day_start(d + 1) + 9 * HOUR + 30 * 60_000, 4 * 2 + 1),
+        (day_start(d) + 10 * HOUR, day_start(d) + 12 * HOUR, 2 * 2),
+    ] {
+        let gathered = stats::gather(store.as_ref(), from, to, now).await.unwrap();
+        assert_eq!(gathered, counted_one_by_one(&store, from, to, now).await);
+        assert_eq!(gathered.iter().map(|f| f.received).sum::<u64>(), received);
+    }
+
+    // The replies owed, soonest deadline first: R1 and R2 for C, then R4, R5, R3 and R6 for B.
+    let owed = |query: OwedQuery| {
+        let (store, natives) = (store.clone(), natives.clone());
+        async move {
+            let owed = store.owed(query).await.unwrap();
+            owed.iter()
+                .map(|o| format!("{}/{}", natives[&o.request_id], if o.awaiting == B { "B" } else { "C" }))
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = OwedQuery { from_ms: 0, to_ms: i64::MAX, awaiting: None, limit: 10 };
+    assert_eq!(owed(all.clone()).await, ["R1/C", "R2/C", "R4/B", "R5/B", "R3/B", "R6/B"]);
+    assert_eq!(owed(OwedQuery { limit: 2, ..all.clone() }).await, ["R1/C", "R2/C"]);
+    assert_eq!(
+        owed(OwedQuery { awaiting: Some(vec![B.into()]), ..all.clone() }).await,
+        ["R4/B", "R5/B", "R3/B", "R6/B"]
+    );
+    assert_eq!(owed(OwedQuery { from_ms: day_start(d + 1), ..all }).await, ["R5/B", "R6/B"]);
+}
+
+/// A store written by the version before the reply figures (here: the figures removed, as that
+/// version left it) counts its obligations once when this version opens it, and goes on
+/// counting from there.
+async fn reply_figures_of_obligations_stored_before_they_were_kept_are_counted_once(b: Backend) {
+    let store = b.store();
+    let (d, now, _) = requests_over_two_days(&store).await;
+    let before = store.reply_figures(d, d + 2, now).await.unwrap();
+    drop(store);
+    let b = b.without_reply_figures().await;
+    let store = b.store();
+    assert_eq!(store.reply_figures(d, d + 2, now).await.unwrap(), before);
+    // Changes to obligations counted by the upgrade are counted as before.
+    let mut late = message(B, "ANSWER-R6", "h", &[(A, "primary")]);
+    late.message_type = "cn.xietong.opinion.reply";
+    late.in_reply_to = Some("R6".into());
+    late.received_ms = day_start(d) + 35 * HOUR;
+    created(store.accept(late).await.unwrap());
+    let answers = steps(&store, |_| StepRole::Reply {
+        answers: vec!["cn.xietong.opinion.request".into()],
+        cannot_determine: false,
+        escalates: Vec::new(),
+    })
+    .await;
+    store.apply_thread_steps(answers).await.unwrap();
+    let after = store.reply_figures(d, d + 2, now).await.unwrap();
+    assert_eq!(after, counted_one_by_one(&store, day_start(d), day_start(d + 2), now).await);
+    assert_eq!(after.iter().map(|f| f.on_time).sum::<u64>(), before.iter().map(|f| f.on_time).sum::<u64>() + 1);
+    let owed = store.owed(OwedQuery { from_ms: 0, to_ms: i64::MAX, awaiting: None, limit: 10 }).await.unwrap();
+    assert_eq!(owed.len(), 5, "R1, R2 for C, R3, R4, R5 for B: {owed:?}");
 }
 
 /// The tie-break of `threads::decide::answer`, pinned on both stores: four requests of A owe B

@@ -2,7 +2,7 @@
 //! and overdue ones marked; per agency, requests received, answered on time and late, open,
 //! overdue, on-time rate, median and 90th-percentile reply time, by level and region, as a chart
 //! and a table; a page per agency; the same figures as CSV. What `GET /v1/admin/stats` and
-//! `GET /v1/admin/threads` give.
+//! `GET /v1/admin/owed` give.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -13,7 +13,7 @@ use super::chart::{self, Bar};
 use super::guard;
 use super::page::{self, Page, html};
 use crate::gateway::Gateway;
-use crate::http::threads::{self, ObligationView, StatsParams, obligation_view};
+use crate::http::threads::{self, ObligationView, OwedParams, StatsParams, obligation_view};
 use crate::threads::stats::{self, AgencyStats};
 
 const SECTION: &str = "/console/replies";
@@ -98,7 +98,7 @@ async fn render(gw: &Gateway, req: &HttpRequest, agency: Option<String>) -> Http
         agency: agency.clone(),
         error: None,
     };
-    let (figures, obligations) = match threads::figures(gw, &q).await {
+    let figures = match threads::figures(gw, &q).await {
         Ok(f) => f,
         Err(e) if e.problem.code == crate::model::Code::StoreUnavailable => {
             return page::unavailable(req, &e.problem.message);
@@ -114,19 +114,18 @@ async fn render(gw: &Gateway, req: &HttpRequest, agency: Option<String>) -> Http
         rows.retain(|r| &r.agency == a);
     }
     rows.sort_by(|a, b| b.received.cmp(&a.received).then(a.agency.cmp(&b.agency)));
-    let listed: std::collections::HashSet<&str> = rows.iter().map(|r| r.agency.as_str()).collect();
-    let mut owed: Vec<_> = obligations
-        .iter()
-        .filter(|o| o.state != "answered" && listed.contains(o.awaiting.as_str()))
-        .filter(|o| agency.as_ref().is_none_or(|a| &o.awaiting == a))
-        .collect();
-    // The 200 soonest deadlines, without sorting every open obligation.
-    if owed.len() > OWED_SHOWN {
-        owed.select_nth_unstable_by_key(OWED_SHOWN, |o| o.deadline_ms);
-        owed.truncate(OWED_SHOWN);
+    let scope = OwedParams {
+        from: q.from.clone(),
+        to: q.to.clone(),
+        level: q.level.clone(),
+        region: q.region.clone(),
+        agency: agency.clone(),
+        limit: Some(OWED_SHOWN),
+    };
+    match threads::owed_rows(gw, &scope).await {
+        Ok(owed) => p.owed = owed.iter().map(|o| obligation_view(o, now)).collect(),
+        Err(e) => return page::unavailable(req, &e.problem.message),
     }
-    owed.sort_by_key(|o| o.deadline_ms);
-    p.owed = owed.into_iter().map(|o| obligation_view(o, now)).collect();
     let bars: Vec<Bar> = rows
         .iter()
         .take(24)
@@ -168,7 +167,7 @@ pub async fn csv(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
         return r;
     }
     match threads::figures(&gw, &params(&req)).await {
-        Ok((figures, _)) => HttpResponse::Ok()
+        Ok(figures) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
             .insert_header((CONTENT_DISPOSITION, "attachment; filename=\"xietong-replies.csv\""))
             .body(stats::csv(&figures.agencies)),

@@ -14,7 +14,8 @@
 //!   webhook attempt id. Each webhook subscription's attempts are in its own delivery queue, a
 //!   stream with a consumer group under a hash tag of its own (`queue`): the delivery load
 //!   spreads over a Cluster's shards.
-//! - `tm`, `th:ID`, `o:N`: threads, their messages and obligations (`o:due` by deadline).
+//! - `tm`, `th:ID`, `o:N`: threads, their messages and obligations (`o:due` by deadline);
+//!   `rf:DAY`: the reply figures per day (`scripts::FIGURES`).
 //! - `audit`: the chain, a stream; `audit:head`; `audit:cp`: signed checkpoints.
 
 mod audit;
@@ -24,6 +25,7 @@ mod counts;
 mod feeds;
 mod messages;
 mod queue;
+mod reply_figures;
 mod rule_changes;
 mod scripts;
 mod sessions;
@@ -59,6 +61,7 @@ impl RedisStore {
             store.check_waitaof().await?;
         }
         store.mark_epoch().await?;
+        store.fill_reply_figures().await?;
         let watcher = tokio::spawn(watch::watch(Arc::downgrade(&store)));
         if let Ok(mut w) = store.watcher.lock() {
             *w = Some(watcher);

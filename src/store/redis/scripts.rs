@@ -168,28 +168,118 @@ return 1
     )
 });
 
+/// The reply figures (`reply_figures.rs`): per Beijing day of the obligations' opening, a hash
+/// `rf:DAY` of `AGENCY\nreceived|on_time|late|overdue` (counts) and `AGENCY\ntimes` (the reply
+/// times in whole seconds, space-separated); `rf:days` the days that have some. The obligations up to
+/// `rf:start` (those stored before the figures were kept) are counted by `FILL_REPLY_FIGURES`,
+/// up to `rf:upto` so far: a change to one not counted yet is left for it to count.
+const FIGURES: &str = r#"
+local function counted(id)
+  id = tonumber(id)
+  return id > tonumber(redis.call('GET', B .. 'rf:start') or '0') or id <= tonumber(redis.call('GET', B .. 'rf:upto') or '0')
+end
+local function day_of(ms)
+  return string.format('%d', math.floor((tonumber(ms) + 28800000) / 86400000))
+end
+local function add_time(f, agency, seconds)
+  local field = agency .. '\ntimes'
+  local times = redis.call('HGET', f, field)
+  if times then seconds = times .. ' ' .. seconds end
+  redis.call('HSET', f, field, seconds)
+end
+local function reply_seconds(opened, answered)
+  local s = math.floor((tonumber(answered) - tonumber(opened)) / 1000)
+  if s < 0 then s = 0 end
+  return string.format('%d', s)
+end
+"#;
+
 /// Applies the thread worker's changes if its cursor is still where it read it, and moves the
-/// cursor. ARGV[6..]: the expected cursor, the new one, the changes (JSON: a list of commands).
+/// cursor. ARGV[6..]: the expected cursor, the new one, the changes (JSON: a list of commands;
+/// `answer OBLIGATION DAY AGENCY on_time|late SECONDS` counts an answer in the reply figures,
+/// before the obligation's state changes).
 pub static APPLY_THREADS: LazyLock<Script> = LazyLock::new(|| {
     script(
-        r#"
+        &[
+            FIGURES,
+            r#"
 if (redis.call('GET', B .. 'threads:cursor') or '0') ~= ARGV[6] then return 0 end
-for _, op in ipairs(cjson.decode(ARGV[8])) do redis.call(unpack(op)) end
+for _, op in ipairs(cjson.decode(ARGV[8])) do
+  if op[1] == 'answer' then
+    if counted(op[2]) then
+      local f = B .. 'rf:' .. op[3]
+      if redis.call('HGET', B .. 'o:' .. op[2], 'state') == 'overdue' then
+        redis.call('HINCRBY', f, op[4] .. '\noverdue', -1)
+      end
+      redis.call('HINCRBY', f, op[4] .. '\n' .. op[5], 1)
+      add_time(f, op[4], op[6])
+    end
+  else
+    redis.call(unpack(op))
+  end
+end
 redis.call('SET', B .. 'threads:cursor', ARGV[7])
 return 1
 "#,
+        ]
+        .concat(),
     )
 });
 
-/// Marks an open obligation overdue. ARGV[6]: the obligation.
+/// Marks an open obligation overdue, in the reply figures too. ARGV[6]: the obligation.
 pub static MARK_OVERDUE: LazyLock<Script> = LazyLock::new(|| {
     script(
-        r#"
+        &[
+            FIGURES,
+            r#"
 local ok = B .. 'o:' .. ARGV[6]
 if redis.call('HGET', ok, 'state') ~= 'open' then return 0 end
 redis.call('HSET', ok, 'state', 'overdue')
 redis.call('ZREM', B .. 'o:due', ARGV[6])
+if counted(ARGV[6]) then
+  local o = redis.call('HMGET', ok, 'awaiting', 'opened_ms')
+  redis.call('HINCRBY', B .. 'rf:' .. day_of(o[2]), o[1] .. '\noverdue', 1)
+end
 return 1
 "#,
+        ]
+        .concat(),
+    )
+});
+
+/// Counts the next obligations stored before the reply figures were kept (up to `rf:start`) in
+/// them, and in `o:owed` those not answered. ARGV[6]: how many at most. Returns how many are
+/// left to count.
+pub static FILL_REPLY_FIGURES: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        &[
+            FIGURES,
+            r#"
+local start = tonumber(redis.call('GET', B .. 'rf:start') or '0')
+local upto = tonumber(redis.call('GET', B .. 'rf:upto') or '0')
+local last = math.min(start, upto + tonumber(ARGV[6]))
+for id = upto + 1, last do
+  local o = redis.call('HMGET', B .. 'o:' .. id, 'awaiting', 'opened_ms', 'deadline_ms', 'state', 'answered_ms', 'late')
+  if o[1] then
+    local day = day_of(o[2])
+    local f = B .. 'rf:' .. day
+    redis.call('ZADD', B .. 'rf:days', day, day)
+    redis.call('HINCRBY', f, o[1] .. '\nreceived', 1)
+    if o[4] == 'answered' then
+      local late = 'on_time'
+      if o[6] == '1' then late = 'late' end
+      redis.call('HINCRBY', f, o[1] .. '\n' .. late, 1)
+      add_time(f, o[1], reply_seconds(o[2], o[5]))
+    else
+      redis.call('ZADD', B .. 'o:owed', o[3], id)
+      if o[4] == 'overdue' then redis.call('HINCRBY', f, o[1] .. '\noverdue', 1) end
+    end
+  end
+end
+if last > upto then redis.call('SET', B .. 'rf:upto', string.format('%d', last)) end
+return start - math.max(last, upto)
+"#,
+        ]
+        .concat(),
     )
 });

@@ -4,21 +4,25 @@
 //! them with one script that first checks the worker's cursor is still where it read it: when
 //! another instance's worker applied the message first, nothing is written and the batch ends
 //! (the next round starts from the new cursor). Obligations are hashes `o:N`; `o:due` holds the
-//! open ones by deadline, `o:opened` all by opening time, `o:cd` those answered 无法认定.
+//! open ones by deadline, `o:owed` those not answered (open or overdue) by deadline, `o:opened`
+//! all by opening time, `o:cd` those answered 无法认定; the reply figures are counted in the same
+//! scripts (`reply_figures.rs`).
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
 use super::messages::{recipients, referenced};
+use super::reply_figures;
 use super::scripts::{self, bulk, run};
 use super::store::RedisStore;
 use super::values::{Fields, field, number, position, stream_fields, unavailable};
 use crate::store::{
-    DueObligation, LogEntry, ObligationRow, StepOutcome, StepRole, StoreError, ThreadMessageRow, ThreadQuery,
-    ThreadRow, ThreadStep, Threads,
+    DueObligation, LogEntry, ObligationRow, OwedQuery, ReplyFigures, StepOutcome, StepRole, StoreError,
+    ThreadMessageRow, ThreadQuery, ThreadRow, ThreadStep, Threads,
 };
 use crate::threads::decide::{self, Placement};
+use crate::threads::stats::{day, reply_seconds};
 
 #[async_trait]
 impl Threads for RedisStore {
@@ -49,6 +53,14 @@ impl Threads for RedisStore {
 
     async fn obligations(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError> {
         obligations(self, from_ms, to_ms).await
+    }
+
+    async fn reply_figures(&self, first_day: i64, end_day: i64, now_ms: i64) -> Result<Vec<ReplyFigures>, StoreError> {
+        reply_figures::read(self, first_day, end_day, now_ms).await
+    }
+
+    async fn owed(&self, query: OwedQuery) -> Result<Vec<ObligationRow>, StoreError> {
+        owed(self, &query).await
     }
 
     async fn thread_of(&self, message_id: &str) -> Result<Option<String>, StoreError> {
@@ -287,7 +299,11 @@ async fn apply(store: &RedisStore, step: &ThreadStep, c: &mut Changes) -> Result
                 ]);
                 c.op(&["HSET", &store.k("o:req"), &unique, &id]);
                 c.op(&["ZADD", &store.k("o:due"), &deadline, &id]);
+                c.op(&["ZADD", &store.k("o:owed"), &deadline, &id]);
                 c.op(&["ZADD", &store.k("o:opened"), &opened, &id]);
+                let day = day(step.at_ms).to_string();
+                c.op(&["HINCRBY", &store.k(&format!("rf:{day}")), &format!("{a}\nreceived"), "1"]);
+                c.op(&["ZADD", &store.k("rf:days"), &day, &day]);
                 c.op(&["ZADD", &store.k(&format!("th:{thread}:o")), &id, &id]);
                 c.op(&["SADD", &store.k(&format!("th:{thread}:a")), a]);
             }
@@ -304,6 +320,16 @@ async fn apply(store: &RedisStore, step: &ThreadStep, c: &mut Changes) -> Result
             match decide::answer(step, target.as_deref(), &candidates) {
                 Ok(answer) => {
                     let id = answer.obligation.to_string();
+                    if let Some(o) = candidates.iter().find(|o| o.id == answer.obligation) {
+                        c.op(&[
+                            "answer",
+                            &id,
+                            &day(o.opened_ms).to_string(),
+                            &o.awaiting,
+                            if answer.late { "late" } else { "on_time" },
+                            &reply_seconds(o.opened_ms, step.at_ms).to_string(),
+                        ]);
+                    }
                     c.op(&[
                         "HSET",
                         &store.k(&format!("o:{id}")),
@@ -319,6 +345,7 @@ async fn apply(store: &RedisStore, step: &ThreadStep, c: &mut Changes) -> Result
                         answer.outcome,
                     ]);
                     c.op(&["ZREM", &store.k("o:due"), &id]);
+                    c.op(&["ZREM", &store.k("o:owed"), &id]);
                     if answer.outcome == "cannot_determine" {
                         c.op(&["SADD", &store.k("o:cd"), &id]);
                     }
@@ -496,6 +523,41 @@ async fn threads(store: &RedisStore, q: &ThreadQuery) -> Result<Vec<ThreadRow>, 
         if q.id.is_some() {
             break;
         }
+    }
+    Ok(out)
+}
+
+/// The obligations `q` names that are not answered, soonest deadline first: `o:owed` read in
+/// deadline order, a page at a time, until `q.limit` are found.
+async fn owed(store: &RedisStore, q: &OwedQuery) -> Result<Vec<ObligationRow>, StoreError> {
+    const PAGE: isize = 500;
+    let mut conn = store.conn();
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while out.len() < q.limit {
+        let ids: Vec<String> = conn.zrange(store.k("o:owed"), offset, offset + PAGE - 1).await.map_err(unavailable)?;
+        let mut p = redis::pipe();
+        for id in &ids {
+            p.hgetall(store.k(&format!("o:{id}")));
+        }
+        let found: Vec<Fields> =
+            if ids.is_empty() { Vec::new() } else { p.query_async(&mut conn).await.map_err(unavailable)? };
+        out.extend(
+            ids.iter()
+                .zip(found)
+                .filter(|(_, f)| !f.is_empty())
+                .map(|(id, f)| row(id, &f))
+                .filter(|o| {
+                    o.state != "answered"
+                        && (q.from_ms..q.to_ms).contains(&o.opened_ms)
+                        && q.awaiting.as_ref().is_none_or(|a| a.contains(&o.awaiting))
+                })
+                .take(q.limit - out.len()),
+        );
+        if (ids.len() as isize) < PAGE {
+            break;
+        }
+        offset += PAGE;
     }
     Ok(out)
 }

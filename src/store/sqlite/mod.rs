@@ -26,6 +26,7 @@ mod audit;
 mod counts;
 mod feeds;
 mod messages;
+mod reply_figures;
 mod rule_changes;
 mod schema;
 mod sessions;

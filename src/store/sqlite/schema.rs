@@ -208,4 +208,29 @@ ALTER TABLE subscriptions ADD COLUMN last_success_at TEXT;
 ALTER TABLE subscriptions ADD COLUMN last_error TEXT;
 ALTER TABLE subscriptions ADD COLUMN last_error_at TEXT;
 "#,
+    // The replies page's figures per agency and Beijing day of the obligations' opening, kept as
+    // obligations open, fall overdue and are answered (docs/console.md, "Performance"); the
+    // obligations stored so far counted once here.
+    r#"
+CREATE TABLE reply_figures (
+    day      INTEGER NOT NULL,            -- Beijing day of the opening: (opened_ms + 8 h) / 24 h
+    agency   TEXT NOT NULL,               -- the agency that owes the replies
+    received INTEGER NOT NULL DEFAULT 0,
+    on_time  INTEGER NOT NULL DEFAULT 0,
+    late     INTEGER NOT NULL DEFAULT 0,
+    overdue  INTEGER NOT NULL DEFAULT 0,  -- marked overdue and not answered yet
+    times    TEXT NOT NULL DEFAULT '',    -- the reply times, whole seconds, space-separated
+    PRIMARY KEY (day, agency)
+) WITHOUT ROWID;
+INSERT INTO reply_figures (day, agency, received, on_time, late, overdue, times)
+    SELECT (opened_ms + 28800000) / 86400000, awaiting, count(*),
+           sum(state = 'answered' AND NOT coalesce(late, 0)), sum(state = 'answered' AND coalesce(late, 0)),
+           sum(state = 'overdue'),
+           coalesce(group_concat(CASE WHEN answered_ms IS NOT NULL THEN max(0, (answered_ms - opened_ms) / 1000) END, ' '), '')
+    FROM obligations GROUP BY 1, 2;
+-- The obligations of a part of a day, and those owed, soonest deadline first.
+CREATE INDEX obligations_by_opening ON obligations (opened_ms);
+CREATE INDEX obligations_owed ON obligations (deadline_ms) WHERE state != 'answered';
+CREATE INDEX obligations_owed_by ON obligations (awaiting, deadline_ms) WHERE state != 'answered';
+"#,
 ];

@@ -5,10 +5,11 @@ use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
 use super::SqliteStore;
 use super::messages::referenced;
+use super::reply_figures::{self, Figure};
 use super::writer::{Commit, ExecuteCached};
 use crate::store::{
-    DueObligation, LogEntry, ObligationRow, StepOutcome, StepRole, StoreError, ThreadMessageRow, ThreadQuery,
-    ThreadRow, ThreadStep, Threads,
+    DueObligation, LogEntry, ObligationRow, OwedQuery, ReplyFigures, StepOutcome, StepRole, StoreError,
+    ThreadMessageRow, ThreadQuery, ThreadRow, ThreadStep, Threads,
 };
 use crate::threads::decide::{self, Placement};
 
@@ -40,6 +41,14 @@ impl Threads for SqliteStore {
 
     async fn obligations(&self, from_ms: i64, to_ms: i64) -> Result<Vec<ObligationRow>, StoreError> {
         self.read(move |c| obligations(c, from_ms, to_ms)).await
+    }
+
+    async fn reply_figures(&self, first_day: i64, end_day: i64, now_ms: i64) -> Result<Vec<ReplyFigures>, StoreError> {
+        self.read(move |c| reply_figures::read(c, first_day, end_day, now_ms)).await
+    }
+
+    async fn owed(&self, query: OwedQuery) -> Result<Vec<ObligationRow>, StoreError> {
+        self.read(move |c| owed(c, &query)).await
     }
 
     async fn thread_of(&self, message_id: &str) -> Result<Option<String>, StoreError> {
@@ -150,7 +159,7 @@ fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome>
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open') ON CONFLICT (request_id, awaiting) DO NOTHING",
             )?;
             for a in awaiting {
-                open.execute(params![
+                let opened = open.execute(params![
                     thread,
                     step.message_id,
                     step.message_type,
@@ -159,6 +168,9 @@ fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome>
                     step.at_ms,
                     deadline_ms
                 ])?;
+                if opened == 1 {
+                    reply_figures::count(tx, a, step.at_ms, Figure::Received, 1)?;
+                }
             }
         }
         StepRole::Reply { .. } => {
@@ -174,6 +186,9 @@ fn apply(tx: &Savepoint<'_>, step: &ThreadStep) -> rusqlite::Result<StepOutcome>
                         "UPDATE obligations SET state = 'answered', answered_by = ?2, answered_ms = ?3, late = ?4, outcome = ?5 WHERE id = ?1",
                         params![answer.obligation, step.message_id, step.at_ms, answer.late, answer.outcome],
                     )?;
+                    if let Some(o) = candidates.iter().find(|o| o.id == answer.obligation) {
+                        reply_figures::answered(tx, o, step.at_ms, answer.late)?;
+                    }
                     outcome.escalate = answer.escalate;
                 }
                 Err(flag) => outcome.flag = Some(flag),
@@ -238,7 +253,16 @@ fn unescalated(c: &Connection, types: &[String]) -> rusqlite::Result<Vec<(i64, S
 }
 
 fn mark_overdue(tx: &Savepoint<'_>, id: i64) -> rusqlite::Result<bool> {
-    Ok(tx.execute_cached("UPDATE obligations SET state = 'overdue' WHERE id = ?1 AND state = 'open'", [id])? == 1)
+    let marked: Option<(String, i64)> = tx
+        .prepare_cached(
+            "UPDATE obligations SET state = 'overdue' WHERE id = ?1 AND state = 'open' RETURNING awaiting, opened_ms",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((agency, opened_ms)) = &marked {
+        reply_figures::count(tx, agency, *opened_ms, Figure::Overdue, 1)?;
+    }
+    Ok(marked.is_some())
 }
 
 fn obligation(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObligationRow> {
@@ -305,4 +329,30 @@ fn threads(c: &Connection, q: &ThreadQuery) -> rusqlite::Result<Vec<ThreadRow>> 
         out.push(ThreadRow { id, case_number, opened_ms, messages, obligations });
     }
     Ok(out)
+}
+
+/// The obligations `q` names that are not answered, soonest deadline first: the partial index
+/// of the unanswered ones walked in deadline order (one agency's, for one agency) until `limit`
+/// are found, never a sort of them all.
+fn owed(c: &Connection, q: &OwedQuery) -> rusqlite::Result<Vec<ObligationRow>> {
+    let period = "state != 'answered' AND opened_ms >= ?1 AND opened_ms < ?2";
+    match q.awaiting.as_deref() {
+        Some([agency]) => c
+            .prepare_cached(&format!(
+                "SELECT {OBLIGATION_COLUMNS} FROM obligations INDEXED BY obligations_owed_by
+                 WHERE {period} AND awaiting = ?3 ORDER BY deadline_ms, id LIMIT ?4"
+            ))?
+            .query_map(params![q.from_ms, q.to_ms, agency, q.limit as i64], obligation)?
+            .collect(),
+        agencies => {
+            let agencies = agencies.map(|a| serde_json::to_string(a).unwrap_or_default());
+            c.prepare_cached(&format!(
+                "SELECT {OBLIGATION_COLUMNS} FROM obligations INDEXED BY obligations_owed
+                 WHERE {period} AND (?3 IS NULL OR awaiting IN (SELECT value FROM json_each(?3)))
+                 ORDER BY deadline_ms, id LIMIT ?4"
+            ))?
+            .query_map(params![q.from_ms, q.to_ms, agencies, q.limit as i64], obligation)?
+            .collect()
+        }
+    }
 }
