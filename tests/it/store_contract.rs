@@ -570,6 +570,24 @@ async fn steps(store: &Arc<dyn Store>, role: impl Fn(&LogEntry) -> StepRole) -> 
         .collect()
 }
 
+/// A reply of `sender` to A's message `link` (its native id), received at `at`.
+fn reply(sender: &str, native_id: &str, link: &str, at: i64) -> NewMessage {
+    let mut m = message(sender, native_id, "h", &[(A, "primary")]);
+    m.message_type = "cn.xietong.opinion.reply";
+    m.in_reply_to = Some(link.into());
+    m.received_ms = at;
+    m
+}
+
+/// How the thread worker reads a reply to an opinion request (no 无法认定).
+fn answers_requests(_: &LogEntry) -> StepRole {
+    StepRole::Reply {
+        answers: vec!["cn.xietong.opinion.request".into()],
+        cannot_determine: false,
+        escalates: Vec::new(),
+    }
+}
+
 async fn threads_open_answer_escalate_and_fall_due(b: Backend) {
     let store = b.store();
     let t0 = 1_800_000_000_000i64;
@@ -588,15 +606,8 @@ async fn threads_open_answer_escalate_and_fall_due(b: Backend) {
     assert_eq!(out[0].thread.as_deref(), Some(request_id.as_str()));
     assert!(store.thread_backlog(100).await.unwrap().is_empty(), "the cursor moved");
 
-    let reply = |sender: &str, native: &str, at: i64| {
-        let mut m = message(sender, native, "h", &[(A, "primary")]);
-        m.message_type = "cn.xietong.opinion.reply";
-        m.in_reply_to = Some("REQ-1".into());
-        m.received_ms = at;
-        m
-    };
-    created(store.accept(reply(B, "REP-B", t0 + 1_000)).await.unwrap());
-    created(store.accept(reply(C, "REP-C", t0 + 20_000)).await.unwrap());
+    created(store.accept(reply(B, "REP-B", "REQ-1", t0 + 1_000)).await.unwrap());
+    created(store.accept(reply(C, "REP-C", "REQ-1", t0 + 20_000)).await.unwrap());
     let answers = steps(&store, |e| StepRole::Reply {
         answers: vec!["cn.xietong.opinion.request".into()],
         cannot_determine: e.sender == C,
@@ -725,18 +736,10 @@ async fn requests_over_two_days(store: &Arc<dyn Store>) -> (i64, i64, HashMap<St
             (store.clone(), list.iter().map(|(s, r, at)| (s.to_string(), r.to_string(), *at)).collect::<Vec<_>>());
         async move {
             for (sender, request, at) in list {
-                let mut m = message(&sender, &format!("ANSWER-{request}-{sender}"), "h", &[(A, "primary")]);
-                m.message_type = "cn.xietong.opinion.reply";
-                m.in_reply_to = Some(request);
-                m.received_ms = at;
+                let m = reply(&sender, &format!("ANSWER-{request}-{sender}"), &request, at);
                 created(store.accept(m).await.unwrap());
             }
-            let answers = steps(&store, |_| StepRole::Reply {
-                answers: vec!["cn.xietong.opinion.request".into()],
-                cannot_determine: false,
-                escalates: Vec::new(),
-            })
-            .await;
+            let answers = steps(&store, answers_requests).await;
             let out = store.apply_thread_steps(answers).await.unwrap();
             assert!(out.iter().all(|o| o.flag.is_none()), "{out:?}");
         }
@@ -837,18 +840,8 @@ async fn reply_figures_of_obligations_stored_before_they_were_kept_are_counted_o
     let store = b.store();
     assert_eq!(store.reply_figures(d, d + 2, now).await.unwrap(), before);
     // Changes to obligations counted by the upgrade are counted as before.
-    let mut late = message(B, "ANSWER-R6", "h", &[(A, "primary")]);
-    late.message_type = "cn.xietong.opinion.reply";
-    late.in_reply_to = Some("R6".into());
-    late.received_ms = day_start(d) + 35 * HOUR;
-    created(store.accept(late).await.unwrap());
-    let answers = steps(&store, |_| StepRole::Reply {
-        answers: vec!["cn.xietong.opinion.request".into()],
-        cannot_determine: false,
-        escalates: Vec::new(),
-    })
-    .await;
-    store.apply_thread_steps(answers).await.unwrap();
+    created(store.accept(reply(B, "ANSWER-R6", "R6", day_start(d) + 35 * HOUR)).await.unwrap());
+    store.apply_thread_steps(steps(&store, answers_requests).await).await.unwrap();
     let after = store.reply_figures(d, d + 2, now).await.unwrap();
     assert_eq!(after, counted_one_by_one(&store, day_start(d), day_start(d + 2), now).await);
     assert_eq!(after.iter().map(|f| f.on_time).sum::<u64>(), before.iter().map(|f| f.on_time).sum::<u64>() + 1);
@@ -887,19 +880,11 @@ async fn a_reply_answers_the_owed_request_it_names_then_the_oldest_then_the_firs
 
     let mut replies = Vec::new();
     for (n, link) in ["R4", "NOTE", "NOTE", "NOTE", "NOTE"].into_iter().enumerate() {
-        let mut reply = message(B, &format!("ANSWER-{n}"), "h", &[(A, "primary")]);
-        reply.message_type = "cn.xietong.opinion.reply";
-        reply.in_reply_to = Some(link.into());
-        reply.received_ms = t0 + 1_000 + n as i64;
-        replies.push(reply.id.clone());
-        created(store.accept(reply).await.unwrap());
+        let answer = reply(B, &format!("ANSWER-{n}"), link, t0 + 1_000 + n as i64);
+        replies.push(answer.id.clone());
+        created(store.accept(answer).await.unwrap());
     }
-    let answers = steps(&store, |_| StepRole::Reply {
-        answers: vec!["cn.xietong.opinion.request".into()],
-        cannot_determine: false,
-        escalates: Vec::new(),
-    })
-    .await;
+    let answers = steps(&store, answers_requests).await;
     let out = store.apply_thread_steps(answers).await.unwrap();
     assert!(out[..4].iter().all(|o| o.flag.is_none()), "{out:?}");
     assert!(out[4].flag.as_deref().is_some_and(|f| f.contains("already answered")), "{:?}", out[4]);
