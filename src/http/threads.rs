@@ -293,15 +293,25 @@ pub async fn owed_rows(gw: &Gateway, params: &OwedParams) -> Result<Vec<Obligati
         level: params.level.clone(),
         region: params.region.clone(),
     };
-    let (from_ms, to_ms) = period(&scope, gw.clock.now_ms())?;
     let awaiting = match (given(&params.agency), given(&scope.level).or(given(&scope.region))) {
         (Some(agency), _) => Some(vec![agency.to_string()]),
         // The agencies of that level or region that owed replies in the period.
         (None, Some(_)) => Some(figures(gw, &scope).await?.agencies.into_iter().map(|a| a.agency).collect()),
         (None, None) => None,
     };
-    let limit = params.limit.unwrap_or(200).clamp(1, 1000);
-    Ok(gw.store.owed(OwedQuery { from_ms, to_ms, awaiting, limit }).await?)
+    owed_by(gw, &scope, awaiting, params.limit.unwrap_or(200)).await
+}
+
+/// The replies `awaiting` owe (any agency's when `None`) to the requests of the period `scope`
+/// names, soonest deadline first, at most `limit` (1 to 1,000).
+pub async fn owed_by(
+    gw: &Gateway,
+    scope: &StatsParams,
+    awaiting: Option<Vec<String>>,
+    limit: usize,
+) -> Result<Vec<ObligationRow>, ApiError> {
+    let (from_ms, to_ms) = period(scope, gw.clock.now_ms())?;
+    Ok(gw.store.owed(OwedQuery { from_ms, to_ms, awaiting, limit: limit.clamp(1, 1000) }).await?)
 }
 
 /// Replies owed

@@ -13,7 +13,7 @@ use super::chart::{self, Bar};
 use super::guard;
 use super::page::{self, Page, html};
 use crate::gateway::Gateway;
-use crate::http::threads::{self, ObligationView, OwedParams, StatsParams, obligation_view};
+use crate::http::threads::{self, ObligationView, StatsParams, obligation_view};
 use crate::threads::stats::{self, AgencyStats};
 
 const SECTION: &str = "/console/replies";
@@ -114,15 +114,11 @@ async fn render(gw: &Gateway, req: &HttpRequest, agency: Option<String>) -> Http
         rows.retain(|r| &r.agency == a);
     }
     rows.sort_by(|a, b| b.received.cmp(&a.received).then(a.agency.cmp(&b.agency)));
-    let scope = OwedParams {
-        from: q.from.clone(),
-        to: q.to.clone(),
-        level: q.level.clone(),
-        region: q.region.clone(),
-        agency: agency.clone(),
-        limit: Some(OWED_SHOWN),
-    };
-    match threads::owed_rows(gw, &scope).await {
+    // The agencies listed (one agency's page, a level or a region) owe them; else any agency.
+    let narrowed =
+        agency.is_some() || [&q.level, &q.region].iter().any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty()));
+    let awaiting = narrowed.then(|| rows.iter().map(|r| r.agency.clone()).collect());
+    match threads::owed_by(gw, &q, awaiting, OWED_SHOWN).await {
         Ok(owed) => p.owed = owed.iter().map(|o| obligation_view(o, now)).collect(),
         Err(e) => return page::unavailable(req, &e.problem.message),
     }
