@@ -9,12 +9,14 @@ use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 
 use super::convert::Convert;
+use super::convert::pattern::Pattern;
 use super::engine::{
     Condition, EnumMap, EnvelopeRules, FieldMarkings, ItemMarkings, Mapping, Markings, Rule, Source, Test,
 };
 use super::spec::{ConditionSpec, FromSpec, MarkingShape, RuleSpec, SourceSpec, SpecError};
 use crate::model::schema::Schemas;
 use crate::model::types;
+use crate::secrecy::Level;
 
 impl Mapping {
     /// Parses and compiles a source-format file, checking every pointer, converter, type and
@@ -114,13 +116,29 @@ impl Compiler<'_> {
                 }
             }
         }
+        let mut codes = HashMap::new();
+        for (code, level) in &spec.markings.codes {
+            match Level::parse(&level.value) {
+                Some(l) => {
+                    codes.insert(code.clone(), l);
+                }
+                None => self.error(
+                    level.referenced,
+                    format!("`{}` is not a level; expected one of {}", level.value, Level::NAMES),
+                ),
+            }
+        }
         let markings = Markings {
+            codes,
             fields: spec.markings.fields.map(|f| {
                 let from = self.spanned_pointer(&f.from, "markings.fields.from");
                 let (path, level) = match f.shape {
                     MarkingShape::PathMap => {
                         if let Some(p) = f.path.as_ref().or(f.level.as_ref()) {
                             self.error(p.referenced, "`path` and `level` belong to shape pointer_list only");
+                        }
+                        if let Some(o) = &f.one_or_many {
+                            self.error(o.referenced, "`one_or_many` belongs to shape pointer_list only");
                         }
                         (PointerBuf::root(), PointerBuf::root())
                     }
@@ -132,7 +150,8 @@ impl Compiler<'_> {
                         }
                     },
                 };
-                FieldMarkings { from, shape: f.shape, path, level }
+                let one_or_many = f.one_or_many.as_ref().is_some_and(|o| o.value);
+                FieldMarkings { from, shape: f.shape, path, level, one_or_many }
             }),
             items: spec
                 .markings
@@ -141,6 +160,7 @@ impl Compiler<'_> {
                 .map(|i| ItemMarkings {
                     from: self.spanned_pointer(&i.from, "markings.items.from"),
                     level: self.spanned_pointer(&i.level, "markings.items.level"),
+                    one_or_many: i.one_or_many,
                 })
                 .collect(),
         };
@@ -201,13 +221,61 @@ impl Compiler<'_> {
                     Some(node) if spec.each.is_some() && !Schemas::is_array(node) => {
                         self.error(to.referenced, format!("`each` needs an array target; `{}` is not one", to.value))
                     }
+                    Some(node) if spec.one_or_many.as_ref().is_some_and(|o| o.value) && !Schemas::is_array(node) => {
+                        self.error(
+                            to.referenced,
+                            format!(
+                                "`one_or_many` needs a list target; `{}` is not a list in the shared schema",
+                                to.value
+                            ),
+                        )
+                    }
                     Some(_) => {}
                 }
                 pointer
             }
         };
-        let source = match (&spec.from, &spec.value) {
-            (Some(from), None) => {
+        let one_or_many = match (&spec.one_or_many, place) {
+            (Some(o), Place::Envelope(field)) if o.value => {
+                self.error(o.referenced, format!("envelope.{field} is one value: it takes no `one_or_many`"));
+                false
+            }
+            (Some(o), _) if o.value && spec.map.is_some() => {
+                self.error(o.referenced, "`map` reads one value: a rule with `one_or_many` takes no `map`");
+                false
+            }
+            (Some(o), _) => o.value,
+            (None, _) => false,
+        };
+        if let (Some(sep), None) = (&spec.separator, &spec.join) {
+            self.error(sep.referenced, "`separator` goes with `join`");
+        }
+        let patterns = match (&spec.pattern, spec.convert.as_ref().and_then(|c| c.value.pattern_reads())) {
+            (None, _) => Vec::new(),
+            (Some(p), None) => {
+                self.error(p.referenced, "`pattern` goes with `convert: date`, `beijing_datetime` or `datetime`");
+                Vec::new()
+            }
+            (Some(p), Some(reads)) => {
+                let texts = p.value.texts();
+                if texts.is_empty() {
+                    self.error(p.referenced, "`pattern` lists no pattern");
+                }
+                texts
+                    .into_iter()
+                    .filter_map(|t| Pattern::new(t, reads).map_err(|e| self.error(p.referenced, e)).ok())
+                    .collect()
+            }
+        };
+        let source = match (&spec.from, &spec.value, &spec.join) {
+            (None, None, Some(join)) => {
+                if join.value.len() < 2 {
+                    self.error(join.referenced, "`join` needs two or more fields");
+                }
+                let separator = spec.separator.as_ref().map(|s| s.value.clone()).unwrap_or_default();
+                Source::Join(join.value.iter().map(|t| self.pointer(t, join.referenced, "join")).collect(), separator)
+            }
+            (Some(from), None, None) => {
                 let texts: Vec<&String> = match &from.value {
                     FromSpec::One(p) => vec![p],
                     FromSpec::FirstOf(ps) => ps.iter().collect(),
@@ -217,13 +285,13 @@ impl Compiler<'_> {
                 }
                 Source::FirstOf(texts.into_iter().map(|t| self.pointer(t, from.referenced, "from")).collect())
             }
-            (None, Some(v)) => Source::Const(v.clone()),
-            (Some(from), Some(_)) => {
-                self.error(from.referenced, "a rule has either `from` or `value`, not both");
+            (None, Some(v), None) => Source::Const(v.clone()),
+            (None, None, None) => {
+                self.error(at, "a rule needs `from` (a native field), `join` (several) or `value` (a constant)");
                 Source::Const(Value::Null)
             }
-            (None, None) => {
-                self.error(at, "a rule needs `from` (a native field) or `value` (a constant)");
+            _ => {
+                self.error(at, "a rule has one of `from`, `join` and `value`, not several");
                 Source::Const(Value::Null)
             }
         };
@@ -239,8 +307,12 @@ impl Compiler<'_> {
             if matches!(place, Place::Envelope(_)) {
                 self.error(at, "envelope fields take no `each`");
             }
-            if spec.convert.is_some() || map.is_some() || spec.default.is_some() || matches!(source, Source::Const(_)) {
-                self.error(at, "a rule with `each` takes only `to`, `from`, `required` and `when`");
+            if spec.convert.is_some()
+                || map.is_some()
+                || spec.default.is_some()
+                || !matches!(source, Source::FirstOf(_))
+            {
+                self.error(at, "a rule with `each` takes only `to`, `from`, `one_or_many`, `required` and `when`");
             }
             let mut parent = match place {
                 Place::Fields(p) => p.clone(),
@@ -260,6 +332,8 @@ impl Compiler<'_> {
             to,
             source,
             convert: spec.convert.map(|c| c.value),
+            patterns,
+            one_or_many,
             map,
             default: spec.default,
             required: spec.required,

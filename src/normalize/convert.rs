@@ -1,10 +1,22 @@
 //! The converters a mapping rule may name in `convert:`. A fixed set: configuration chooses
 //! among them, it never supplies code. Errors describe the expected form and never quote the
 //! value (it may be sensitive).
+//!
+//! Converters that read a number, a date or a code first trim the text and make full-width
+//! digits and letters half-width ([`text::normalized`]).
+
+mod amount;
+
+pub use amount::EXPECTED as YUAN_EXPECTED;
+pub mod pattern;
+pub mod text;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Number, Value};
+
+use self::pattern::Pattern;
+use self::text::normalized;
 
 use crate::clock::beijing;
 use crate::model::{AgencyId, Division, Sender};
@@ -17,20 +29,25 @@ pub enum Convert {
     Json,
     /// A string; a number becomes its decimal text.
     String,
+    /// Like `string`, with surrounding blanks trimmed and full-width digits, letters and
+    /// punctuation made half-width.
+    Text,
     /// An integer, or a string of digits.
     Integer,
     /// A number, or a string holding one.
     Number,
     /// `true`/`false`, or the strings `true`, `false`, `是`, `否`.
     Boolean,
-    /// `YYYY-MM-DD`, checked to be a real day.
+    /// `YYYY-MM-DD`, checked to be a real day; or the rule's `pattern`.
     Date,
-    /// `YYYY-MM-DD HH:MM:SS` in Beijing local time → RFC 3339 with `+08:00`.
+    /// `YYYY-MM-DD HH:MM:SS` in Beijing local time → RFC 3339 with `+08:00`; or the rule's
+    /// `pattern`, Beijing time unless the pattern reads an offset.
     BeijingDatetime,
-    /// RFC 3339 with any offset → the same instant with `+08:00`.
+    /// RFC 3339 with any offset → the same instant with `+08:00`; or the rule's `pattern`, as
+    /// for `beijing_datetime`.
     Datetime,
-    /// An amount in yuan: a non-negative number, or a string such as `1,250,000.00`
-    /// (thousands separators optional, at most two decimals) → a number.
+    /// An amount in yuan: a non-negative number, or a string such as `1,250,000.00`,
+    /// `860,000元`, `86万元`, `1.2亿元` (exact, at most two decimals of a yuan) → a number.
     Yuan,
     /// A six-digit division code.
     Division,
@@ -52,11 +69,38 @@ impl Convert {
         matches!(self, Convert::Json)
     }
 
+    /// Whether a rule with this converter may name a `pattern`, and what the pattern must read.
+    pub fn pattern_reads(self) -> Option<pattern::Reads> {
+        match self {
+            Convert::Date => Some(pattern::Reads::Day),
+            Convert::BeijingDatetime | Convert::Datetime => Some(pattern::Reads::Instant),
+            _ => None,
+        }
+    }
+
     pub fn apply(self, value: &Value) -> Result<Value, String> {
+        self.apply_with(value, &[])
+    }
+
+    /// Converts `value`; a date or time converter reads it in `patterns` when there are any.
+    pub fn apply_with(self, value: &Value, patterns: &[Pattern]) -> Result<Value, String> {
+        if !patterns.is_empty() && self.pattern_reads().is_some() {
+            let s = text(value, "a date or time")?;
+            return match self {
+                Convert::Date => pattern::date(s, patterns),
+                _ => pattern::instant(s, patterns),
+            }
+            .map(Value::String);
+        }
         match self {
             Convert::Json => Ok(value.clone()),
             Convert::String => match value {
                 Value::String(_) => Ok(value.clone()),
+                Value::Number(n) => Ok(Value::String(n.to_string())),
+                _ => Err("expected a string".into()),
+            },
+            Convert::Text => match value {
+                Value::String(s) => Ok(Value::String(normalized(s).into_owned())),
                 Value::Number(n) => Ok(Value::String(n.to_string())),
                 _ => Err("expected a string".into()),
             },
@@ -68,37 +112,33 @@ impl Convert {
                 Value::String(s) if s == "false" || s == "否" => Ok(Value::Bool(false)),
                 _ => Err("expected true or false (or 是/否)".into()),
             },
-            Convert::Date => date(text(value, "a date YYYY-MM-DD")?).map(Value::String),
-            Convert::BeijingDatetime => beijing_datetime(text(value, "a time YYYY-MM-DD HH:MM:SS")?).map(Value::String),
-            Convert::Datetime => datetime(text(value, "an RFC 3339 time with offset")?).map(Value::String),
-            Convert::Yuan => yuan(value),
-            Convert::Division => {
-                Division::parse(text(value, "a six-digit division code")?).map(|d| Value::String(d.to_string()))
+            Convert::Date => date(&normalized(text(value, "a date YYYY-MM-DD")?)).map(Value::String),
+            Convert::BeijingDatetime => {
+                beijing_datetime(&normalized(text(value, "a time YYYY-MM-DD HH:MM:SS")?)).map(Value::String)
             }
+            Convert::Datetime => datetime(&normalized(text(value, "an RFC 3339 time with offset")?)).map(Value::String),
+            Convert::Yuan => amount::yuan(value),
+            Convert::Division => division(value, "expected a six-digit division code"),
             Convert::Divisions => {
                 let items = value.as_array().ok_or("expected an array of six-digit division codes")?;
                 items
                     .iter()
                     .enumerate()
                     .map(|(i, item)| {
-                        let code =
-                            item.as_str().ok_or_else(|| format!("item {i}: expected a six-digit division code"))?;
-                        Division::parse(code)
-                            .map(|d| Value::String(d.to_string()))
-                            .map_err(|e| format!("item {i}: {e}"))
+                        division(item, "expected a six-digit division code").map_err(|e| format!("item {i}: {e}"))
                     })
                     .collect::<Result<Vec<_>, _>>()
                     .map(Value::Array)
             }
-            Convert::Agency => text(value, "an agency id KIND:DIVISION")?
+            Convert::Agency => normalized(text(value, "an agency id KIND:DIVISION")?)
                 .parse::<AgencyId>()
                 .map(|a| Value::String(a.to_string()))
                 .map_err(|_| "expected an agency id KIND:DIVISION, e.g. ip_office:330100".into()),
-            Convert::Sender => text(value, "an agency id KIND:DIVISION or a hub hub:REGION")?
+            Convert::Sender => normalized(text(value, "an agency id KIND:DIVISION or a hub hub:REGION")?)
                 .parse::<Sender>()
                 .map(|s| Value::String(s.to_string()))
                 .map_err(|_| "expected an agency id KIND:DIVISION (e.g. ip_office:330100) or a hub hub:REGION".into()),
-            Convert::Classification => Level::parse(text(value, "a classification level")?)
+            Convert::Classification => Level::parse(&normalized(text(value, "a classification level")?))
                 .map(|l| Value::String(l.name().to_string()))
                 .ok_or_else(|| format!("unknown classification; expected one of {}", Level::NAMES)),
         }
@@ -109,11 +149,22 @@ fn text<'a>(value: &'a Value, expected: &str) -> Result<&'a str, String> {
     value.as_str().ok_or_else(|| format!("expected {expected} as a string"))
 }
 
+/// A six-digit division code, written as text (a number would lose leading zeros elsewhere,
+/// so it is refused like any other non-text value).
+fn division(value: &Value, expected: &str) -> Result<Value, String> {
+    let code = value.as_str().ok_or_else(|| expected.to_string())?;
+    Division::parse(&normalized(code)).map(|d| Value::String(d.to_string()))
+}
+
 fn integer(value: &Value) -> Result<Value, String> {
     const EXPECTED: &str = "expected an integer";
     match value {
         Value::Number(n) if n.is_i64() || n.is_u64() => Ok(value.clone()),
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+        Value::String(s) => {
+            let s = normalized(s);
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(EXPECTED.into());
+            }
             s.parse::<u64>().map(|n| Value::Number(n.into())).map_err(|_| EXPECTED.into())
         }
         _ => Err(EXPECTED.into()),
@@ -123,8 +174,7 @@ fn integer(value: &Value) -> Result<Value, String> {
 fn number(value: &Value) -> Result<Value, String> {
     match value {
         Value::Number(_) => Ok(value.clone()),
-        Value::String(s) => s
-            .trim()
+        Value::String(s) => normalized(s)
             .parse::<f64>()
             .ok()
             .filter(|f| f.is_finite())
@@ -159,48 +209,6 @@ fn datetime(s: &str) -> Result<String, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&beijing()).to_rfc3339_opts(SecondsFormat::AutoSi, false))
         .map_err(|_| "expected an RFC 3339 time with offset, e.g. 2026-11-20T14:03:22+08:00".into())
-}
-
-fn yuan(value: &Value) -> Result<Value, String> {
-    const EXPECTED: &str = "expected an amount in yuan such as 1,250,000.00 (non-negative, at most two decimals)";
-    match value {
-        Value::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0) => Ok(value.clone()),
-        Value::String(s) => parse_yuan(s.trim()).ok_or_else(|| EXPECTED.into()),
-        _ => Err(EXPECTED.into()),
-    }
-}
-
-fn parse_yuan(s: &str) -> Option<Value> {
-    let (whole, fraction) = match s.split_once('.') {
-        Some((w, f)) => (w, Some(f)),
-        None => (s, None),
-    };
-    let groups: Vec<&str> = whole.split(',').collect();
-    let well_grouped = match groups.as_slice() {
-        [only] => !only.is_empty() && only.bytes().all(|b| b.is_ascii_digit()),
-        [first, rest @ ..] => {
-            (1..=3).contains(&first.len())
-                && first.bytes().all(|b| b.is_ascii_digit())
-                && rest.iter().all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
-        }
-        [] => false,
-    };
-    if !well_grouped {
-        return None;
-    }
-    let digits: String = groups.concat();
-    let units: u64 = digits.parse().ok()?;
-    match fraction {
-        None => Some(Value::Number(units.into())),
-        Some(f) if (1..=2).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()) => {
-            if f.bytes().all(|b| b == b'0') {
-                Some(Value::Number(units.into()))
-            } else {
-                format!("{digits}.{f}").parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number)
-            }
-        }
-        Some(_) => None,
-    }
 }
 
 #[cfg(test)]
@@ -297,7 +305,7 @@ mod tests {
 
         #[test]
         fn converters_never_panic(s in ".{0,40}", n in any::<f64>(), i in any::<i64>()) {
-            let all = [Convert::Json, Convert::String, Convert::Integer, Convert::Number, Convert::Boolean,
+            let all = [Convert::Json, Convert::String, Convert::Text, Convert::Integer, Convert::Number, Convert::Boolean,
                        Convert::Date, Convert::BeijingDatetime, Convert::Datetime, Convert::Yuan,
                        Convert::Division, Convert::Divisions, Convert::Agency, Convert::Classification];
             for c in all {

@@ -11,6 +11,8 @@ use jsonptr::{Pointer, PointerBuf};
 use serde_json::{Map, Value};
 
 use super::convert::Convert;
+use super::convert::pattern::Pattern;
+use super::convert::text::normalized;
 use super::spec::MarkingShape;
 use crate::model::{AgencyId, Code, Detail, Division, MessageType, Sender};
 use crate::secrecy::Level;
@@ -41,8 +43,22 @@ pub(super) struct EnvelopeRules {
 
 #[derive(Debug, Default)]
 pub(super) struct Markings {
+    /// The format's codes for levels.
+    pub(super) codes: HashMap<String, Level>,
     pub(super) fields: Option<FieldMarkings>,
     pub(super) items: Vec<ItemMarkings>,
+}
+
+impl Markings {
+    /// The level a marking gives: a code of the format, or a level's name.
+    fn level(&self, value: &Value) -> Option<Level> {
+        let text = match value {
+            Value::String(s) => normalized(s),
+            Value::Number(n) => n.to_string().into(),
+            _ => return None,
+        };
+        self.codes.get(text.as_ref()).copied().or_else(|| Level::parse(&text))
+    }
 }
 
 #[derive(Debug)]
@@ -51,12 +67,14 @@ pub(super) struct FieldMarkings {
     pub(super) shape: MarkingShape,
     pub(super) path: PointerBuf,
     pub(super) level: PointerBuf,
+    pub(super) one_or_many: bool,
 }
 
 #[derive(Debug)]
 pub(super) struct ItemMarkings {
     pub(super) from: PointerBuf,
     pub(super) level: PointerBuf,
+    pub(super) one_or_many: bool,
 }
 
 #[derive(Debug)]
@@ -64,6 +82,10 @@ pub(super) struct Rule {
     pub(super) to: PointerBuf,
     pub(super) source: Source,
     pub(super) convert: Option<Convert>,
+    /// The patterns of a date or time converter; empty for its default form.
+    pub(super) patterns: Vec<Pattern>,
+    /// A single native value stands for a one-item list.
+    pub(super) one_or_many: bool,
     pub(super) map: Option<EnumMap>,
     pub(super) default: Option<Value>,
     pub(super) required: bool,
@@ -75,6 +97,22 @@ pub(super) struct Rule {
 pub(super) enum Source {
     FirstOf(Vec<PointerBuf>),
     Const(Value),
+    /// The texts of all these fields, joined by the separator.
+    Join(Vec<PointerBuf>, String),
+}
+
+/// A rule's value, the native fields it came from, and whether it keeps their structure.
+struct Got {
+    value: Value,
+    sources: Vec<PointerBuf>,
+    structural: bool,
+}
+
+/// The value of a `join` source.
+enum Joined {
+    Absent,
+    Refused,
+    Text(String, Vec<PointerBuf>),
 }
 
 #[derive(Debug)]
@@ -222,8 +260,12 @@ impl Mapping {
         if !run.errors.is_empty() {
             return Err(run.errors);
         }
+        let (value, at) = match value {
+            Some(got) => (Some(got.value), got.sources.into_iter().next()),
+            None => (None, None),
+        };
         match value {
-            Some((Value::String(s), at)) => match Level::parse(&s) {
+            Some(Value::String(s)) => match Level::parse(&s) {
                 Some(level) => Ok((level, at)),
                 None => Err(vec![Detail::new(
                     at.map(|p| p.to_string()).unwrap_or_default(),
@@ -241,7 +283,7 @@ impl Mapping {
         let mut found = FoundMarkings::default();
         let mut errors = Vec::new();
         let level_of = |v: Option<&Value>, at: &PointerBuf, errors: &mut Vec<Detail>| -> Option<Level> {
-            let level = v.and_then(Value::as_str).and_then(Level::parse);
+            let level = v.and_then(|v| self.markings.level(v));
             if level.is_none() {
                 errors.push(Detail::new(at.as_str(), format!("expected a level: one of {}", Level::NAMES)));
             }
@@ -261,9 +303,10 @@ impl Mapping {
                         }
                     }
                 }
-                (MarkingShape::PointerList, Value::Array(entries)) => {
-                    for (i, entry) in entries.iter().enumerate() {
-                        let declared_at = f.from.with_trailing_token(i);
+                (MarkingShape::PointerList, node @ (Value::Array(_) | Value::Object(_)))
+                    if node.is_array() || f.one_or_many =>
+                {
+                    for (entry, declared_at) in one_or_many(node, &f.from) {
                         let path = f.path.resolve(entry).ok().and_then(Value::as_str);
                         let Some(source) = path.and_then(|p| PointerBuf::parse(p).ok()) else {
                             errors.push(Detail::new(
@@ -288,11 +331,21 @@ impl Mapping {
             }
         }
         for items in &self.markings.items {
-            let Some(Value::Array(list)) = present(doc, &items.from) else {
-                continue;
+            let list = match present(doc, &items.from) {
+                None => continue,
+                Some(node @ Value::Array(_)) => node,
+                Some(node @ Value::Object(_)) if items.one_or_many => node,
+                Some(_) => {
+                    // Items whose levels cannot be read must not pass as unmarked.
+                    let hint = if items.one_or_many { "" } else { " (set one_or_many if a single item comes alone)" };
+                    errors.push(Detail::new(
+                        items.from.as_str(),
+                        format!("expected an array of items that carry their own level{hint}"),
+                    ));
+                    continue;
+                }
             };
-            for (i, item) in list.iter().enumerate() {
-                let source = items.from.with_trailing_token(i);
+            for (item, source) in one_or_many(list, &items.from) {
                 let declared_at = source.concat(&items.level);
                 if let Some(v) = items.level.resolve(item).ok().filter(|v| !v.is_null()) {
                     found.metadata.push(declared_at.clone());
@@ -400,8 +453,17 @@ impl Mapping {
 
 fn first_source(rule: &Rule) -> String {
     match &rule.source {
-        Source::FirstOf(ps) => ps.first().map(|p| p.to_string()).unwrap_or_default(),
+        Source::FirstOf(ps) | Source::Join(ps, _) => ps.first().map(|p| p.to_string()).unwrap_or_default(),
         Source::Const(_) => String::new(),
+    }
+}
+
+/// The items of a list, each with its pointer; a node that is not an array is the only item,
+/// at its own pointer (the XML-to-JSON form of a repeated element with one member).
+fn one_or_many<'v>(node: &'v Value, at: &Pointer) -> Vec<(&'v Value, PointerBuf)> {
+    match node {
+        Value::Array(items) => items.iter().enumerate().map(|(i, v)| (v, at.with_trailing_token(i))).collect(),
+        single => vec![(single, at.to_buf())],
     }
 }
 
@@ -460,35 +522,40 @@ impl Run {
     /// The rule's value with the native field it came from, after `map` and `convert`; `None`
     /// when the field is absent (and has no default) or the value is refused (an error is
     /// recorded).
-    fn value(&mut self, rule: &Rule, ctx: &Value, ctx_ptr: &Pointer) -> Option<(Value, Option<PointerBuf>)> {
-        let (raw, source) = match &rule.source {
-            Source::Const(v) => (Some(v.clone()), None),
+    fn value(&mut self, rule: &Rule, ctx: &Value, ctx_ptr: &Pointer) -> Option<Got> {
+        let found = match &rule.source {
+            Source::Const(v) => Some((v.clone(), Vec::new())),
             Source::FirstOf(pointers) => {
                 let mut found = None;
                 for p in pointers {
                     match p.resolve(ctx) {
                         Ok(Value::Null) => self.read(&ctx_ptr.concat(p)),
                         Ok(v) => {
-                            found = Some((v.clone(), ctx_ptr.concat(p)));
+                            found = Some((v.clone(), vec![ctx_ptr.concat(p)]));
                             break;
                         }
                         Err(_) => {}
                     }
                 }
-                match found {
-                    Some((v, at)) => (Some(v), Some(at)),
-                    None => (None, None),
-                }
+                found
             }
+            Source::Join(pointers, separator) => match self.joined(pointers, separator, ctx, ctx_ptr) {
+                Joined::Absent => None,
+                Joined::Refused => return None,
+                Joined::Text(text, sources) => Some((Value::String(text), sources)),
+            },
         };
-        let Some(raw) = raw else {
+        let Some((raw, sources)) = found else {
             if let Some(d) = &rule.default {
-                return Some((d.clone(), None));
+                return Some(Got { value: d.clone(), sources: Vec::new(), structural: false });
             }
             if rule.required {
                 let at = match &rule.source {
                     Source::FirstOf(ps) => {
                         ps.iter().map(|p| ctx_ptr.concat(p).to_string()).collect::<Vec<_>>().join(" or ")
+                    }
+                    Source::Join(ps, _) => {
+                        ps.iter().map(|p| ctx_ptr.concat(p).to_string()).collect::<Vec<_>>().join(" and ")
                     }
                     Source::Const(_) => ctx_ptr.to_string(),
                 };
@@ -496,10 +563,12 @@ impl Run {
             }
             return None;
         };
-        let here = source.clone().unwrap_or_else(|| ctx_ptr.to_buf());
-        if let Some(s) = &source {
+        let here = sources.first().cloned().unwrap_or_else(|| ctx_ptr.to_buf());
+        for s in &sources {
             self.read(s);
         }
+        let wrapped = rule.one_or_many && !raw.is_array();
+        let raw = if wrapped { Value::Array(vec![raw]) } else { raw };
         let mapped = match &rule.map {
             None => raw,
             Some(m) => {
@@ -520,31 +589,83 @@ impl Run {
         };
         let converted = match rule.convert {
             None => mapped,
-            Some(c) => match c.apply(&mapped) {
+            Some(c) => match c.apply_with(&mapped, &rule.patterns) {
                 Ok(v) => v,
+                Err(reason) if sources.len() > 1 => {
+                    let joined: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
+                    self.error(&here, format!("{reason} (the value joined from {})", joined.join(", ")));
+                    return None;
+                }
                 Err(reason) => {
                     self.error(&here, reason);
                     return None;
                 }
             },
         };
-        Some((converted, source))
+        let structural = !wrapped
+            && matches!(rule.source, Source::FirstOf(_))
+            && rule.map.is_none()
+            && rule.convert.is_none_or(Convert::keeps_structure);
+        Some(Got { value: converted, sources, structural })
+    }
+
+    /// The texts of `pointers` joined: absent when none is present, refused (with an error)
+    /// when only some are, or when one is not text or a number.
+    fn joined(&mut self, pointers: &[PointerBuf], separator: &str, ctx: &Value, ctx_ptr: &Pointer) -> Joined {
+        let nodes: Vec<(Option<&Value>, PointerBuf)> =
+            pointers.iter().map(|p| (present(ctx, p), ctx_ptr.concat(p))).collect();
+        if nodes.iter().all(|(n, _)| n.is_none()) {
+            return Joined::Absent;
+        }
+        let mut parts = Vec::with_capacity(nodes.len());
+        let mut refused = false;
+        for (node, at) in &nodes {
+            match node {
+                Some(Value::String(s)) => parts.push(s.clone()),
+                Some(Value::Number(n)) => parts.push(n.to_string()),
+                Some(_) => {
+                    self.error(at, "expected text or a number to join");
+                    refused = true;
+                }
+                None => {
+                    let others: Vec<&str> =
+                        nodes.iter().filter(|(n, _)| n.is_some()).map(|(_, p)| p.as_str()).collect();
+                    self.error(at, format!("required, but missing: the rule joins it with {}", others.join(", ")));
+                    refused = true;
+                }
+            }
+        }
+        if refused {
+            return Joined::Refused;
+        }
+        Joined::Text(parts.join(separator), nodes.into_iter().map(|(_, p)| p).collect())
     }
 
     /// An envelope value as a string, recorded as the origin of the event attribute `target`.
     fn string(&mut self, rule: &Rule, doc: &Value, target: &str) -> Option<String> {
-        let (value, source) = self.value(rule, doc, &PointerBuf::root())?;
-        let Value::String(s) = value else {
-            self.error(&source.unwrap_or_default(), "expected a string");
+        let got = self.value(rule, doc, &PointerBuf::root())?;
+        let Value::String(s) = got.value else {
+            self.error(&got.sources.into_iter().next().unwrap_or_default(), "expected a string");
             return None;
         };
-        self.provenance.push(Provenance {
-            target: PointerBuf::parse(target).unwrap_or_default(),
-            source,
-            guards: Vec::new(),
-            structural: false,
-        });
+        self.record(PointerBuf::parse(target).unwrap_or_default(), got.sources, Vec::new(), false);
         Some(s)
+    }
+
+    /// Records where the value at `target` came from: one entry per native field.
+    fn record(&mut self, target: PointerBuf, sources: Vec<PointerBuf>, guards: Vec<PointerBuf>, structural: bool) {
+        if sources.is_empty() {
+            self.provenance.push(Provenance { target, source: None, guards, structural });
+            return;
+        }
+        for source in sources {
+            self.provenance.push(Provenance {
+                target: target.clone(),
+                source: Some(source),
+                guards: guards.clone(),
+                structural,
+            });
+        }
     }
 
     /// Applies a field rule in the context `ctx` (the message, or an array item) located at
@@ -558,13 +679,13 @@ impl Run {
             guards.push(ctx_ptr.concat(&c.path));
         }
         let target = out_ptr.concat(&rule.to);
-        let (value, source, structural) = if let Some(children) = &rule.each {
-            let Some((items, at)) = self.array(rule, ctx, ctx_ptr) else {
+        let (value, sources, structural) = if let Some(children) = &rule.each {
+            let Some((node, at)) = self.array(rule, ctx, ctx_ptr) else {
                 return;
             };
+            let items = one_or_many(node, &at);
             let mut result = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                let item_src = at.with_trailing_token(i);
+            for (i, (item, item_src)) in items.into_iter().enumerate() {
                 if !item.is_object() {
                     self.error(&item_src, "expected an object");
                     continue;
@@ -576,29 +697,31 @@ impl Run {
                 }
                 result.push(obj);
             }
-            (Value::Array(result), Some(at), true)
+            // A single item's pointer has no index: keep its structure only for real arrays.
+            (Value::Array(result), vec![at], node.is_array())
         } else {
-            let Some((value, source)) = self.value(rule, ctx, ctx_ptr) else {
+            let Some(got) = self.value(rule, ctx, ctx_ptr) else {
                 return;
             };
-            let structural = rule.map.is_none() && rule.convert.is_none_or(Convert::keeps_structure);
-            (value, source, structural)
+            (got.value, got.sources, got.structural)
         };
         if let Err(reason) = assign(out, &rule.to, value) {
-            self.error(source.as_deref().unwrap_or(ctx_ptr), reason);
+            self.error(sources.first().map_or(ctx_ptr, |s| s.as_ref()), reason);
             return;
         }
-        self.provenance.push(Provenance { target, source, guards, structural });
+        self.record(target, sources, guards, structural);
     }
 
-    /// The array an `each` rule walks, and where it is.
-    fn array<'v>(&mut self, rule: &Rule, ctx: &'v Value, ctx_ptr: &Pointer) -> Option<(&'v Vec<Value>, PointerBuf)> {
+    /// The array an `each` rule walks (or, with `one_or_many`, its single object), and where
+    /// it is.
+    fn array<'v>(&mut self, rule: &Rule, ctx: &'v Value, ctx_ptr: &Pointer) -> Option<(&'v Value, PointerBuf)> {
         let Source::FirstOf(pointers) = &rule.source else {
             return None;
         };
         let found = pointers.iter().find_map(|p| present(ctx, p).map(|v| (v, ctx_ptr.concat(p))));
         match found {
-            Some((Value::Array(items), at)) => Some((items, at)),
+            Some((node @ Value::Array(_), at)) => Some((node, at)),
+            Some((node @ Value::Object(_), at)) if rule.one_or_many => Some((node, at)),
             Some((_, at)) => {
                 self.read(&at);
                 self.error(&at, "expected an array");
@@ -697,3 +820,5 @@ fn assign(out: &mut Value, to: &Pointer, value: Value) -> Result<(), &'static st
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod xml_tests;

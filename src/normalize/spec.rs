@@ -61,6 +61,9 @@ pub struct EnvelopeSpec {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarkingsSpec {
+    /// Codes the format writes for levels (`"0": 非密`, `"2": 机密`), in markings and item levels.
+    #[serde(default)]
+    pub codes: BTreeMap<String, Spanned<String>>,
     /// Per-field markings.
     #[serde(default)]
     pub fields: Option<FieldMarkingsSpec>,
@@ -80,6 +83,9 @@ pub struct FieldMarkingsSpec {
     /// For `pointer_list`: where each entry keeps its level.
     #[serde(default)]
     pub level: Option<Spanned<String>>,
+    /// For `pointer_list`: a single entry may come as an object instead of a one-item array.
+    #[serde(default)]
+    pub one_or_many: Option<Spanned<bool>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -100,6 +106,9 @@ pub struct ItemMarkingsSpec {
     pub from: Spanned<String>,
     /// Where each item keeps its level, relative to the item.
     pub level: Spanned<String>,
+    /// A single item may come as an object instead of a one-item array.
+    #[serde(default)]
+    pub one_or_many: bool,
 }
 
 /// One mapping rule.
@@ -116,8 +125,23 @@ pub struct RuleSpec {
     /// A constant instead of `from`.
     #[serde(default)]
     pub value: Option<Value>,
+    /// Several native fields whose texts, joined by `separator`, make the value (a date and a
+    /// time, a code and a number).
+    #[serde(default)]
+    pub join: Option<Spanned<Vec<String>>>,
+    /// What goes between the joined texts; nothing by default.
+    #[serde(default)]
+    pub separator: Option<Spanned<String>>,
     #[serde(default)]
     pub convert: Option<Spanned<Convert>>,
+    /// For `date`, `beijing_datetime` and `datetime`: the pattern (or patterns, the first that
+    /// matches) the native system writes, in strftime syntax.
+    #[serde(default)]
+    pub pattern: Option<Spanned<PatternSpec>>,
+    /// The native value may be a list or a single value (XML converted to JSON writes a
+    /// repeated element with one member as that member): a single value is a one-item list.
+    #[serde(default)]
+    pub one_or_many: Option<Spanned<bool>>,
     /// An enumeration: native value → canonical value; `"*"` is the value for anything else.
     /// Without `"*"`, an unlisted value is refused.
     #[serde(default)]
@@ -134,6 +158,22 @@ pub struct RuleSpec {
     /// For an array: the rules applied to each item (pointers relative to the item).
     #[serde(default)]
     pub each: Option<Vec<RuleSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PatternSpec {
+    One(String),
+    FirstOf(Vec<String>),
+}
+
+impl PatternSpec {
+    pub fn texts(&self) -> Vec<&str> {
+        match self {
+            PatternSpec::One(p) => vec![p.as_str()],
+            PatternSpec::FirstOf(ps) => ps.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +238,7 @@ impl RuleSpec {
             .as_ref()
             .map(|t| t.referenced)
             .or_else(|| self.from.as_ref().map(|f| f.referenced))
+            .or_else(|| self.join.as_ref().map(|j| j.referenced))
             .or_else(|| self.convert.as_ref().map(|c| c.referenced))
             .or_else(|| self.when.as_ref().map(|w| w.path.referenced))
             .unwrap_or(Location::UNKNOWN)

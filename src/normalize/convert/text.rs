@@ -1,0 +1,55 @@
+//! Text as agency systems write it: padded with blanks, digits and letters in full width
+//! (`２０２５年３月７日`, `８６万元`). Converters that read a number, a date or a code see the text
+//! normalised here first.
+
+use std::borrow::Cow;
+
+/// The text without surrounding blanks (ASCII or the ideographic space U+3000), with the
+/// full-width forms of ASCII (U+FF01–U+FF5E: digits, letters, punctuation) and the ideographic
+/// space made half-width. Other characters are kept as they are.
+pub fn normalized(s: &str) -> Cow<'_, str> {
+    let trimmed = s.trim();
+    if trimmed.chars().all(|c| half_width(c) == c) {
+        return Cow::Borrowed(trimmed);
+    }
+    Cow::Owned(trimmed.chars().map(half_width).collect())
+}
+
+/// The half-width form of a full-width ASCII character or of the ideographic space; any other
+/// character unchanged.
+pub fn half_width(c: char) -> char {
+    match c {
+        '\u{3000}' => ' ',
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c),
+        _ => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn trims_and_folds_full_width_forms() {
+        assert_eq!(normalized("  ２０２５年３月７日\u{3000}"), "2025年3月7日");
+        assert_eq!(normalized("ＡＢ－１２３"), "AB-123");
+        assert_eq!(normalized("８６０，０００．５０元"), "860,000.50元");
+        assert!(matches!(normalized("2025-03-07"), Cow::Borrowed("2025-03-07")));
+    }
+
+    proptest! {
+        #[test]
+        fn full_width_ascii_folds_to_the_same_ascii(s in "[!-~]{0,30}") {
+            let wide: String = s.chars().map(|c| char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap()).collect();
+            prop_assert_eq!(normalized(&wide), s.trim());
+        }
+
+        #[test]
+        fn normalising_twice_changes_nothing(s in "\\PC{0,30}") {
+            let once = normalized(&s).into_owned();
+            prop_assert_eq!(normalized(&once), once.as_str());
+        }
+    }
+}
