@@ -25,6 +25,9 @@ static FORMATS: LazyLock<Arc<Formats>> = LazyLock::new(|| {
         ("ip_office:330100".parse().unwrap(), compile(include_str!("../config/sources/ipo-enforcement.yaml"))),
         ("procuratorate:440300".parse().unwrap(), compile(include_str!("../config/sources/procuratorate-case.yaml"))),
         ("ip_office:330100".parse().unwrap(), Mapping::cloudevents(&schemas).expect("the built-in format compiles")),
+        // The worked onboarding of an XML export (docs/mapping.md): one_or_many, join, patterns,
+        // amounts with units, level codes.
+        ("public_security:320500".parse().unwrap(), compile(include_str!("../docs/examples/psb-economic-crime.yaml"))),
     ];
     Arc::new(Formats { schemas, mappings })
 });

@@ -23,7 +23,7 @@ impl Mapping {
     /// target against the shared schema. All problems are reported, each with its position.
     pub fn from_yaml(text: &str, schemas: &Schemas) -> Result<Mapping, Vec<SpecError>> {
         let spec: SourceSpec = serde_saphyr::from_str(text).map_err(|e| vec![SpecError::from_yaml(&e)])?;
-        let mut compiler = Compiler { schemas, errors: Vec::new() };
+        let mut compiler = Compiler { schemas, errors: Vec::new(), level_codes: HashMap::new() };
         let mapping = compiler.mapping(spec);
         if compiler.errors.is_empty() { Ok(mapping) } else { Err(compiler.errors) }
     }
@@ -46,6 +46,8 @@ impl Mapping {
 struct Compiler<'a> {
     schemas: &'a Schemas,
     errors: Vec<SpecError>,
+    /// The format's codes for levels, checked.
+    level_codes: HashMap<String, Level>,
 }
 
 /// Where a rule sits: in the envelope (no `to`), or among the fields, with the schema tokens of
@@ -79,6 +81,17 @@ impl Compiler<'_> {
         let name = spec.format.value.clone();
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             self.error(spec.format.referenced, "format names use lowercase letters, digits and `-`");
+        }
+        for (code, level) in &spec.level_codes {
+            match Level::parse(&level.value) {
+                Some(l) => {
+                    self.level_codes.insert(code.clone(), l);
+                }
+                None => self.error(
+                    level.referenced,
+                    format!("`{}` is not a level; expected one of {}", level.value, Level::NAMES),
+                ),
+            }
         }
         let e = spec.envelope;
         let envelope_rule = |c: &mut Self, rule: RuleSpec, field: &'static str| c.rule(rule, &Place::Envelope(field));
@@ -116,20 +129,8 @@ impl Compiler<'_> {
                 }
             }
         }
-        let mut codes = HashMap::new();
-        for (code, level) in &spec.markings.codes {
-            match Level::parse(&level.value) {
-                Some(l) => {
-                    codes.insert(code.clone(), l);
-                }
-                None => self.error(
-                    level.referenced,
-                    format!("`{}` is not a level; expected one of {}", level.value, Level::NAMES),
-                ),
-            }
-        }
         let markings = Markings {
-            codes,
+            codes: self.level_codes.clone(),
             fields: spec.markings.fields.map(|f| {
                 let from = self.spanned_pointer(&f.from, "markings.fields.from");
                 let (path, level) = match f.shape {
@@ -301,8 +302,14 @@ impl Compiler<'_> {
             listed.sort_unstable();
             let listed = listed.join(", ");
             let table = table.into_iter().filter(|(k, _)| k != "*").collect();
-            EnumMap { table, fallback, listed }
+            EnumMap { table, fallback, passthrough: false, listed }
         });
+        // A level is read with the format's codes for levels, unless the rule maps it itself.
+        let classification = spec.convert.as_ref().is_some_and(|c| c.value == Convert::Classification);
+        let map = match map {
+            None if classification && !self.level_codes.is_empty() => Some(self.level_code_map()),
+            map => map,
+        };
         let each = spec.each.map(|children| {
             if matches!(place, Place::Envelope(_)) {
                 self.error(at, "envelope fields take no `each`");
@@ -340,6 +347,14 @@ impl Compiler<'_> {
             when: spec.when.as_ref().map(|c| self.condition(c)),
             each,
         }
+    }
+
+    fn level_code_map(&self) -> EnumMap {
+        let table: HashMap<String, Value> =
+            self.level_codes.iter().map(|(code, level)| (code.clone(), Value::String(level.name().into()))).collect();
+        let mut listed: Vec<&str> = table.keys().map(String::as_str).collect();
+        listed.sort_unstable();
+        EnumMap { listed: listed.join(", "), table, fallback: None, passthrough: true }
     }
 
     fn condition(&mut self, spec: &ConditionSpec) -> Condition {

@@ -29,8 +29,8 @@ pub enum Convert {
     Json,
     /// A string; a number becomes its decimal text.
     String,
-    /// Like `string`, with surrounding blanks trimmed and full-width digits, letters and
-    /// punctuation made half-width.
+    /// Like `string`, with surrounding blanks trimmed and full-width digits and Latin letters
+    /// made half-width (Chinese punctuation is kept).
     Text,
     /// An integer, or a string of digits.
     Integer,
@@ -100,7 +100,7 @@ impl Convert {
                 _ => Err("expected a string".into()),
             },
             Convert::Text => match value {
-                Value::String(s) => Ok(Value::String(normalized(s).into_owned())),
+                Value::String(s) => Ok(Value::String(text::tidied(s).into_owned())),
                 Value::Number(n) => Ok(Value::String(n.to_string())),
                 _ => Err("expected a string".into()),
             },

@@ -9,6 +9,7 @@ use foldhash::{HashSet, HashSetExt};
 
 use jsonptr::{Pointer, PointerBuf};
 use serde_json::{Map, Value};
+use smallvec::{SmallVec, smallvec};
 
 use super::convert::Convert;
 use super::convert::pattern::Pattern;
@@ -101,10 +102,14 @@ pub(super) enum Source {
     Join(Vec<PointerBuf>, String),
 }
 
+/// The native fields a value came from: one, except for `join` (kept inline: most values have
+/// exactly one, and this runs for every field of every message).
+type Sources = SmallVec<[PointerBuf; 1]>;
+
 /// A rule's value, the native fields it came from, and whether it keeps their structure.
 struct Got {
     value: Value,
-    sources: Vec<PointerBuf>,
+    sources: Sources,
     structural: bool,
 }
 
@@ -112,13 +117,15 @@ struct Got {
 enum Joined {
     Absent,
     Refused,
-    Text(String, Vec<PointerBuf>),
+    Text(String, Sources),
 }
 
 #[derive(Debug)]
 pub(super) struct EnumMap {
     pub(super) table: HashMap<String, Value>,
     pub(super) fallback: Option<Value>,
+    /// An unlisted value goes on unchanged (the format's level codes before `classification`).
+    pub(super) passthrough: bool,
     pub(super) listed: String,
 }
 
@@ -524,14 +531,14 @@ impl Run {
     /// recorded).
     fn value(&mut self, rule: &Rule, ctx: &Value, ctx_ptr: &Pointer) -> Option<Got> {
         let found = match &rule.source {
-            Source::Const(v) => Some((v.clone(), Vec::new())),
+            Source::Const(v) => Some((v.clone(), Sources::new())),
             Source::FirstOf(pointers) => {
                 let mut found = None;
                 for p in pointers {
                     match p.resolve(ctx) {
                         Ok(Value::Null) => self.read(&ctx_ptr.concat(p)),
                         Ok(v) => {
-                            found = Some((v.clone(), vec![ctx_ptr.concat(p)]));
+                            found = Some((v.clone(), smallvec![ctx_ptr.concat(p)]));
                             break;
                         }
                         Err(_) => {}
@@ -547,7 +554,7 @@ impl Run {
         };
         let Some((raw, sources)) = found else {
             if let Some(d) = &rule.default {
-                return Some(Got { value: d.clone(), sources: Vec::new(), structural: false });
+                return Some(Got { value: d.clone(), sources: Sources::new(), structural: false });
             }
             if rule.required {
                 let at = match &rule.source {
@@ -573,13 +580,14 @@ impl Run {
             None => raw,
             Some(m) => {
                 let key = match &raw {
-                    Value::String(s) => Some(s.trim().to_string()),
+                    Value::String(s) => Some(normalized(s).into_owned()),
                     Value::Number(n) => Some(n.to_string()),
                     Value::Bool(b) => Some(b.to_string()),
                     _ => None,
                 };
                 match key.and_then(|k| m.table.get(&k).cloned()).or_else(|| m.fallback.clone()) {
                     Some(v) => v,
+                    None if m.passthrough => raw,
                     None => {
                         self.error(&here, format!("not a known value; expected one of {}", m.listed));
                         return None;
@@ -653,7 +661,7 @@ impl Run {
     }
 
     /// Records where the value at `target` came from: one entry per native field.
-    fn record(&mut self, target: PointerBuf, sources: Vec<PointerBuf>, guards: Vec<PointerBuf>, structural: bool) {
+    fn record(&mut self, target: PointerBuf, sources: Sources, guards: Vec<PointerBuf>, structural: bool) {
         if sources.is_empty() {
             self.provenance.push(Provenance { target, source: None, guards, structural });
             return;
@@ -698,7 +706,7 @@ impl Run {
                 result.push(obj);
             }
             // A single item's pointer has no index: keep its structure only for real arrays.
-            (Value::Array(result), vec![at], node.is_array())
+            (Value::Array(result), smallvec![at], node.is_array())
         } else {
             let Some(got) = self.value(rule, ctx, ctx_ptr) else {
                 return;

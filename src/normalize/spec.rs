@@ -21,6 +21,11 @@ pub struct SourceSpec {
     /// Native message type → canonical type (`cn.xietong.…`).
     #[serde(default)]
     pub types: BTreeMap<String, Spanned<String>>,
+    /// Codes the format writes for classification levels (`"0": 非密`, `"2": 机密`): read
+    /// wherever a level is, the envelope's classification, markings, item levels and every rule
+    /// with `convert: classification`. Levels written as words are read too.
+    #[serde(default)]
+    pub level_codes: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub markings: MarkingsSpec,
     /// Native fields the gateway reads nowhere and deliberately drops (they do not go to `extra`).
@@ -61,9 +66,6 @@ pub struct EnvelopeSpec {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarkingsSpec {
-    /// Codes the format writes for levels (`"0": 非密`, `"2": 机密`), in markings and item levels.
-    #[serde(default)]
-    pub codes: BTreeMap<String, Spanned<String>>,
     /// Per-field markings.
     #[serde(default)]
     pub fields: Option<FieldMarkingsSpec>,

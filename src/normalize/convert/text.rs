@@ -15,6 +15,18 @@ pub fn normalized(s: &str) -> Cow<'_, str> {
     Cow::Owned(trimmed.chars().map(half_width).collect())
 }
 
+/// The text without surrounding blanks, with full-width digits and Latin letters made half-width
+/// (`ＡＢ１２３` → `AB123`). Full-width punctuation (`，`, `（`, `：`) is how Chinese text is written
+/// and stays as it is. This is `convert: text`.
+pub fn tidied(s: &str) -> Cow<'_, str> {
+    let trimmed = s.trim();
+    let narrowed = |c: char| if c.is_alphanumeric() { half_width(c) } else { c };
+    if trimmed.chars().all(|c| narrowed(c) == c) {
+        return Cow::Borrowed(trimmed);
+    }
+    Cow::Owned(trimmed.chars().map(narrowed).collect())
+}
+
 /// The half-width form of a full-width ASCII character or of the ideographic space; any other
 /// character unchanged.
 pub fn half_width(c: char) -> char {
@@ -30,6 +42,12 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn tidies_text_keeping_chinese_punctuation() {
+        assert_eq!(tidied("  苏公（经）立字〔２０２６〕３１号，ＡＢ\u{3000}"), "苏公（经）立字〔2026〕31号，AB");
+        assert!(matches!(tidied("经审查，符合条件。"), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn trims_and_folds_full_width_forms() {

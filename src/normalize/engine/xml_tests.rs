@@ -24,11 +24,11 @@ envelope:
     required: true
     convert: beijing_datetime
     pattern: ["%Y年%m月%d日 %H时%M分%S秒", "%Y年%m月%d日 %H时%M分"]
-  classification: { from: /Msg/Head/MJ, default: 内部, map: { "0": 非密, "1": 秘密, "2": 机密, "3": 绝密, "9": 工作秘密 }, convert: classification }
+  classification: { from: /Msg/Head/MJ, default: 内部, convert: classification }
 types:
   "01": cn.xietong.clue.decision
+level_codes: { "0": 非密, "1": 秘密, "2": 机密, "3": 绝密, "9": 工作秘密 }
 markings:
-  codes: { "0": 非密, "1": 秘密, "2": 机密, "3": 绝密, "9": 工作秘密 }
   fields: { from: /Msg/Marks/Mark, shape: pointer_list, path: /@path, level: /@level, one_or_many: true }
   items:
     - { from: /Msg/Files/File, level: /@mj, one_or_many: true }
@@ -50,7 +50,7 @@ fields:
     one_or_many: true
     each:
       - { to: /fileName, from: /#text }
-      - { to: /classification, from: /@mj, map: { "0": 内部, "9": 工作秘密, "*": 秘密 } }
+      - { to: /classification, from: /@mj, convert: classification }
 "##;
 
 /// Compiled once: loading the schemas takes most of a case's time.
@@ -142,6 +142,10 @@ fn a_numeric_classification_code_is_read_like_the_level_it_stands_for() {
         assert_eq!(mapping().classification(&m).unwrap().0, level, "code {code} as a number");
     }
     let mut m = message();
+    for word in ["机密", "机密★10年", " 秘密 "] {
+        m["Msg"]["Head"]["MJ"] = json!(word);
+        assert!(mapping().classification(&m).unwrap().0.is_state_secret(), "{word}");
+    }
     m["Msg"]["Head"]["MJ"] = json!("5");
     let errors = mapping().classification(&m).unwrap_err();
     assert_eq!(errors[0].pointer, "/Msg/Head/MJ");
@@ -187,9 +191,9 @@ fn check_refuses_misused_forms_at_their_line() {
     let e = errors(&SPEC.replace("join: [/IdType, /IdNo]", "join: [/IdNo]"));
     assert!(e[0].message.contains("two or more"), "{e:?}");
 
-    let e = errors(&SPEC.replace("\"9\": 工作秘密 }\n  fields", "\"9\": 工作机密 }\n  fields"));
+    let e = errors(&SPEC.replace("\"9\": 工作秘密 }", "\"9\": 工作机密 }"));
     assert!(e[0].message.contains("`工作机密` is not a level"), "{e:?}");
-    assert_eq!(e[0].line, Some(line_of("codes:")));
+    assert_eq!(e[0].line, Some(line_of("level_codes:")));
 
     let e =
         errors(&SPEC.replace("{ to: /fileName, from: /#text }", "{ to: /fileName, from: /#text, separator: \"-\" }"));
