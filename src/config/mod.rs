@@ -90,14 +90,18 @@ impl Config {
                 "no such configuration directory (pass --config DIR)",
             )]));
         }
-        let schemas = match Schemas::load() {
+        let settings_path = dir.join(SETTINGS_FILE);
+        let mut settings = Settings::load(&settings_path, &mut errors);
+        let schemas = match load_schemas(settings.schemas_dir(dir).as_deref()) {
             Ok(s) => s,
-            Err(e) => {
-                return Err(ConfigErrors(vec![ConfigError::new(Path::new("schemas"), e.to_string())]));
+            Err(es) => {
+                errors.extend(es.into_iter().map(|e| ConfigError::new(&e.file, e.reason)));
+                return Err(ConfigErrors(errors));
             }
         };
 
         let (formats, declared) = sources::load(&dir.join(SOURCES_DIR), &schemas, &mut errors);
+        settings.check_formats(&settings_path, &declared, &mut errors);
         let cloudevents = match Mapping::cloudevents(&schemas) {
             Ok(m) => Arc::new(m),
             Err(es) => {
@@ -107,8 +111,6 @@ impl Config {
             }
         };
 
-        let settings_path = dir.join(SETTINGS_FILE);
-        let mut settings = Settings::load(&settings_path, &declared, &mut errors);
         let schemas = Arc::new(schemas.published_at(settings.base_url()));
         if let Err(e) = settings.store.redis.resolve(dir) {
             errors.push(ConfigError::new(&settings_path, e));
@@ -129,12 +131,12 @@ impl Config {
                 ));
             }
         }
-        let permissions = Permissions::load(&dir.join(PERMISSIONS_FILE), &mut errors);
+        let permissions = Permissions::load(&dir.join(PERMISSIONS_FILE), &schemas, &mut errors);
         let mut warnings = Vec::new();
         let router = routing::load(dir, &settings, &agencies, &schemas, &permissions, &mut errors, &mut warnings);
         let guard = crate::deliver::guard::Guard::new(&settings.delivery.allow_internal).unwrap_or_default();
         let subscriptions = subscriptions::load(&dir.join(SUBSCRIPTIONS_FILE), &router, &guard, &mut errors);
-        let threads = Policy::load(&dir.join(THREADS_FILE), &mut errors);
+        let threads = Policy::load(&dir.join(THREADS_FILE), &schemas, &mut errors);
         for key in [&settings.audit.signing_key, &settings.audit.verify_key].into_iter().flatten() {
             if let Err(e) = crate::audit::checkpoint::Verifier::load(&dir.join(key)) {
                 errors.push(ConfigError::new(&settings_path, format!("audit: {e}")));
@@ -190,4 +192,20 @@ impl Config {
             }
         }
     }
+}
+
+/// The schema registry: the shipped schemas and the files of `dir` over them, compiled. A
+/// shipped type the directory changes in a way that breaks its consumers must have a raised
+/// version.
+fn load_schemas(dir: Option<&Path>) -> Result<Schemas, Vec<crate::model::schema::SchemaError>> {
+    let registry = crate::model::schema::Registry::load(dir)?;
+    let schemas = Schemas::compile(registry)?;
+    if dir.is_some() {
+        let shipped = crate::model::schema::Registry::built_in()?;
+        let problems = schemas.breaking_since(&shipped);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+    }
+    Ok(schemas)
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::error::ConfigError;
+use crate::model::schema::Schemas;
 use crate::model::{Code, Problem, Sender, SenderKind, types};
 use crate::normalize::SpecError;
 use crate::route::divisions::Level;
@@ -65,13 +66,16 @@ impl Grant {
 #[derive(Clone, Debug, Default)]
 pub struct Permissions {
     by_type: HashMap<&'static str, Vec<Grant>>,
+    /// The catalogue's types, in its order.
+    catalogue: Vec<&'static str>,
 }
 
 impl Permissions {
     /// Reads `path`, which must exist: without it nobody could send anything, which is never
     /// what an operator means. Problems go to `errors`.
-    pub fn load(path: &Path, errors: &mut Vec<ConfigError>) -> Permissions {
-        let mut out = Permissions::default();
+    pub fn load(path: &Path, schemas: &Schemas, errors: &mut Vec<ConfigError>) -> Permissions {
+        let mut out =
+            Permissions { catalogue: schemas.types().iter().map(|t| t.name).collect(), ..Permissions::default() };
         let Some(file) = super::files::read_yaml::<PermissionsFile>(path, false, errors) else { return out };
         let mut error =
             |at: &serde_saphyr::Location, m: String| errors.push(ConfigError::from_spec(path, SpecError::at(at, m)));
@@ -106,7 +110,7 @@ impl Permissions {
                     .collect()
             });
             for t in &g.types {
-                match types::lookup(&t.value) {
+                match schemas.lookup(&t.value) {
                     Some(mt) if types::gateway_only(mt.name) => error(
                         &t.referenced,
                         format!("`{}` is the gateway's own notice: no agency may send it", mt.name),
@@ -135,10 +139,10 @@ impl Permissions {
 
     /// The message types `sender` may send, in the catalogue's order.
     pub fn types_for(&self, sender: &Sender) -> Vec<&'static str> {
-        types::ALL
+        self.catalogue
             .iter()
-            .filter(|t| self.by_type.get(t.name).is_some_and(|gs| gs.iter().any(|g| g.allows(sender))))
-            .map(|t| t.name)
+            .copied()
+            .filter(|t| self.by_type.get(t).is_some_and(|gs| gs.iter().any(|g| g.allows(sender))))
             .collect()
     }
 
@@ -174,7 +178,7 @@ mod tests {
         let path = dir.path().join("permissions.yaml");
         std::fs::write(&path, text).unwrap();
         let mut errors = Vec::new();
-        let p = Permissions::load(&path, &mut errors);
+        let p = Permissions::load(&path, &Schemas::load().unwrap(), &mut errors);
         (p, errors.iter().map(ToString::to_string).collect())
     }
 

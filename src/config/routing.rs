@@ -9,7 +9,7 @@ use super::files::{AGENCIES_FILE, DIVISIONS_FILE, REGIONS_FILE, RULES_DIR, RULES
 use super::permissions::Permissions;
 use super::settings::Settings;
 use crate::model::schema::Schemas;
-use crate::model::{AgencyKind, SenderKind, types};
+use crate::model::{AgencyKind, SenderKind};
 use crate::normalize::SpecError;
 use crate::route::rules::{Of, RegionRef, Rule, Target};
 use crate::route::{self, Clearances, Divisions, Regions, Router};
@@ -98,7 +98,7 @@ pub fn load(
             errors.push(ConfigError::from_spec(path, at_offset(&text, &e.at, e.offset, e.message)));
         }
         for rule in &compiled {
-            for w in never(rule, permissions) {
+            for w in never(rule, schemas, permissions) {
                 warnings.push(ConfigError::from_spec(path, SpecError::at(&rule.at, w)));
             }
         }
@@ -134,7 +134,15 @@ pub fn load(
         masking,
     };
     let connected = agencies.iter().map(|a| a.id).collect();
-    Router::new(divisions, regions, rules, connected, clearances, settings.routing.operators_feed.clone())
+    Router::new(
+        divisions,
+        regions,
+        rules,
+        schemas.types(),
+        connected,
+        clearances,
+        settings.routing.operators_feed.clone(),
+    )
 }
 
 /// The position of a rule error: the condition's own position, moved to the character it names
@@ -157,14 +165,14 @@ fn at_offset(text: &str, at: &serde_saphyr::Location, offset: Option<usize>, mes
 /// sender of its kinds may send any of its types), or a target never names anyone (a target
 /// relative to the sender's division when only hubs, which have none, can send; the sending
 /// hub's region when no hub can send).
-fn never(rule: &Rule, permissions: &Permissions) -> Vec<String> {
+fn never(rule: &Rule, schemas: &Schemas, permissions: &Permissions) -> Vec<String> {
     let kinds: Vec<SenderKind> = rule
         .senders
         .clone()
         .unwrap_or_else(|| AgencyKind::ALL.into_iter().map(SenderKind::Agency).chain([SenderKind::Hub]).collect());
     let names: Vec<&str> = match &rule.types {
-        Some(t) => types::ALL.iter().map(|m| m.name).filter(|n| t.contains(n)).collect(),
-        None => types::ALL.iter().map(|m| m.name).collect(),
+        Some(t) => schemas.types().iter().map(|m| m.name).filter(|n| t.contains(n)).collect(),
+        None => schemas.types().iter().map(|m| m.name).collect(),
     };
     let possible: Vec<SenderKind> =
         kinds.iter().copied().filter(|k| names.iter().any(|t| permissions.kind_may_send(t, *k))).collect();

@@ -32,6 +32,10 @@ pub struct Settings {
     pub store: StoreSettings,
     /// The source format of each agency kind's native messages, unless `agencies.yaml` names one.
     pub formats: BTreeMap<String, String>,
+    /// A directory of message schemas (relative to the configuration directory) read at start
+    /// and on reload, over the shipped ones: a file adds a type or replaces a shipped one
+    /// (docs/messages.md#adding-a-message-type). None: the shipped schemas only.
+    pub schemas: Option<PathBuf>,
     /// How long a stopping server waits for requests in flight.
     pub shutdown_timeout_secs: u64,
     /// HTTP worker threads; default: one per core.
@@ -510,6 +514,7 @@ impl Default for Settings {
                 ("ip_office".to_string(), "ipo-enforcement".to_string()),
                 ("procuratorate".to_string(), "procuratorate-case".to_string()),
             ]),
+            schemas: None,
             shutdown_timeout_secs: 30,
             workers: None,
             routing: Routing::default(),
@@ -588,17 +593,9 @@ impl Settings {
     }
 
     /// Reads `path` (a missing file means all defaults) and checks it.
-    pub fn load(path: &Path, formats: &BTreeSet<String>, errors: &mut Vec<ConfigError>) -> Settings {
+    pub fn load(path: &Path, errors: &mut Vec<ConfigError>) -> Settings {
         // Missing: all defaults. With problems (recorded): defaults too, so that checking goes on.
         let settings = super::files::read_yaml::<Settings>(path, true, errors).unwrap_or_default();
-        for (kind, format) in &settings.formats {
-            if let Err(e) = kind.parse::<AgencyKind>() {
-                errors.push(ConfigError::new(path, format!("formats: {e}")));
-            }
-            if !formats.contains(format) {
-                errors.push(ConfigError::new(path, format!("formats.{kind}: no source format `{format}` in sources/")));
-            }
-        }
         if let Some(u) = &settings.public_url
             && let Err(e) = public_url(u)
         {
@@ -667,6 +664,24 @@ impl Settings {
             errors.push(ConfigError::new(path, "store.batch_max must be above 0"));
         }
         settings
+    }
+
+    /// Checks that every kind's default format (`formats:`) is a kind and a format of
+    /// `sources/`.
+    pub fn check_formats(&self, path: &Path, formats: &BTreeSet<String>, errors: &mut Vec<ConfigError>) {
+        for (kind, format) in &self.formats {
+            if let Err(e) = kind.parse::<AgencyKind>() {
+                errors.push(ConfigError::new(path, format!("formats: {e}")));
+            }
+            if !formats.contains(format) {
+                errors.push(ConfigError::new(path, format!("formats.{kind}: no source format `{format}` in sources/")));
+            }
+        }
+    }
+
+    /// The schemas directory, resolved against the configuration directory.
+    pub fn schemas_dir(&self, config_dir: &Path) -> Option<PathBuf> {
+        self.schemas.as_ref().map(|d| config_dir.join(d))
     }
 
     /// The configured default format of an agency kind.

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::guard::Guard;
 use super::signature;
-use crate::model::{AgencyId, Division, types};
+use crate::model::{AgencyId, Division};
 use crate::route::{Recipient, Router};
 
 /// Which messages of the feed the subscription takes. Every listed criterion must hold; within
@@ -260,7 +260,7 @@ impl Filter {
     pub fn problems(&self, router: &Router) -> Vec<String> {
         let mut problems = Vec::new();
         for t in &self.types {
-            if types::lookup(t).is_none() {
+            if !router.knows_type(t) {
                 problems.push(format!("types: unknown message type `{t}`"));
             }
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::limits::RateLimits;
 use super::state::{Gateway, Runtime};
 use crate::audit::Entry;
-use crate::config::ConfigErrors;
+use crate::config::{ConfigError, ConfigErrors};
 use crate::store::StoreError;
 
 /// Why a reload did not happen.
@@ -41,7 +41,17 @@ impl Gateway {
     pub async fn reload(&self, by: &str) -> Result<Reloaded, ReloadError> {
         let current = self.runtime();
         let dir: PathBuf = current.config.dir.clone();
-        let mut config = match crate::pipeline::rule_tests::load(&dir) {
+        // Against the registry in force: a type changed in a way that breaks its consumers needs
+        // a raised version, whether it was shipped or added by configuration.
+        let loaded = crate::pipeline::rule_tests::load(&dir).and_then(|c| {
+            let problems = c.schemas.breaking_since(current.config.schemas.registry());
+            if problems.is_empty() {
+                Ok(c)
+            } else {
+                Err(ConfigErrors(problems.into_iter().map(|p| ConfigError::new(&p.file, p.reason)).collect()))
+            }
+        });
+        let mut config = match loaded {
             Ok(c) => c,
             Err(errors) => {
                 self.metrics.count_reload("refused");

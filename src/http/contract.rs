@@ -21,8 +21,8 @@ use super::{
     threads,
 };
 use crate::gateway::Gateway;
-use crate::model::schema::{self, CANONICAL_EVENT};
-use crate::model::{Code, Problem, Sender, types};
+use crate::model::schema::CANONICAL_EVENT;
+use crate::model::{Code, Problem, Sender};
 use crate::route::divisions::Level;
 use crate::tls::PeerCertificate;
 
@@ -39,6 +39,7 @@ use crate::tls::PeerCertificate;
         openapi,
         schemas,
         schema,
+        schema_version,
         agencies::liaison,
         feeds::events,
         feeds::stream,
@@ -140,24 +141,25 @@ pub struct SchemaList {
 pub async fn schemas(gw: web::Data<Gateway>) -> HttpResponse {
     let rt = gw.runtime();
     let s = &rt.config.schemas;
-    let list = types::ALL
+    let list = s
+        .types()
         .iter()
         .map(|t| SchemaEntry {
             message_type: t.name,
             section: t.section,
             title: s.published(t).and_then(|p| p["title"].as_str().map(str::to_string)).unwrap_or_default(),
-            version: schema::VERSION,
+            version: t.version,
             url: s.dataschema(t),
         })
         .collect();
     HttpResponse::Ok().json(SchemaList { schemas: list })
 }
 
-/// The JSON Schema (2020-12) of a message type's `data`
+/// The JSON Schema (2020-12) of a message type's `data`, at its current version
 ///
-/// One self-contained document, the shared definitions included, whose `$id` is the URL events
-/// name as their `dataschema`: any JSON Schema 2020-12 validator can check a received event's
-/// `data` with it. No credentials needed.
+/// One self-contained document, the shared definitions included, whose `$id` is the URL of
+/// this version (`/v1/schemas/{type}/v{N}`), the URL events name as their `dataschema`: any JSON
+/// Schema 2020-12 validator can check a received event's `data` with it. No credentials needed.
 #[utoipa::path(get, path = "/v1/schemas/{type}", operation_id = "schema", tag = "contract",
     params(("type" = String, Path, description = "A message type, e.g. cn.xietong.clue.transfer")),
     responses(
@@ -166,12 +168,53 @@ pub async fn schemas(gw: web::Data<Gateway>) -> HttpResponse {
     ))]
 pub async fn schema(gw: web::Data<Gateway>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let rt = gw.runtime();
-    let published = types::lookup(&path).and_then(|t| rt.config.schemas.published(t)).ok_or_else(|| {
+    let published = rt.config.schemas.lookup(&path).and_then(|t| rt.config.schemas.published(t)).ok_or_else(|| {
         Problem::new(Code::NotFound, format!("no message type `{}`; GET /v1/schemas lists them", path.as_str()))
     })?;
+    // The current version changes when the registry does: caches ask again.
     Ok(HttpResponse::Ok()
         .content_type("application/schema+json")
-        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((CACHE_CONTROL, "public, max-age=60"))
+        .json(published))
+}
+
+/// The JSON Schema (2020-12) of one version of a message type's `data`
+///
+/// The URL an event names as its `dataschema`. The gateway serves the version in force; a
+/// version it does not hold is 404, naming the one it has. No credentials needed.
+#[utoipa::path(get, path = "/v1/schemas/{type}/{version}", operation_id = "schema_version", tag = "contract",
+    params(
+        ("type" = String, Path, description = "A message type, e.g. cn.xietong.clue.transfer"),
+        ("version" = String, Path, description = "The version, e.g. v1"),
+    ),
+    responses(
+        (status = 200, description = "The schema", body = Object, content_type = "application/schema+json"),
+        (status = 404, description = "No such message type, or not at this version"),
+    ))]
+pub async fn schema_version(
+    gw: web::Data<Gateway>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, version) = path.into_inner();
+    let rt = gw.runtime();
+    let s = &rt.config.schemas;
+    let Some(t) = s.lookup(&name) else {
+        return Err(
+            Problem::new(Code::NotFound, format!("no message type `{name}`; GET /v1/schemas lists them")).into()
+        );
+    };
+    if version != format!("v{}", t.version) {
+        return Err(Problem::new(
+            Code::NotFound,
+            format!("{name} is served at version v{} only; GET /v1/schemas/{name}/v{} has it", t.version, t.version),
+        )
+        .into());
+    }
+    let published = s.published(t).ok_or_else(|| Problem::new(Code::NotFound, format!("no schema for `{name}`")))?;
+    // A version's schema never changes: raising it gives a new URL.
+    Ok(HttpResponse::Ok()
+        .content_type("application/schema+json")
+        .insert_header((CACHE_CONTROL, "public, max-age=86400, immutable"))
         .json(published))
 }
 
@@ -399,10 +442,10 @@ fn message_schemas(out: &mut Map<String, Value>) {
         }
     }
     let loaded = crate::model::schema::Schemas::load().expect("the embedded schemas load");
-    for t in types::ALL {
+    for t in loaded.types() {
         if let Some(mut published) = loaded.published(t) {
             if let Some(obj) = published.as_object_mut() {
-                for key in ["$schema", "$id", "$defs", "x-version"] {
+                for key in ["$schema", "$id", "$defs", "x-version", "x-section"] {
                     obj.remove(key);
                 }
             }
@@ -414,7 +457,7 @@ fn message_schemas(out: &mut Map<String, Value>) {
         "NativeMessage".into(),
         json!({"type": "object", "description": "A message in the sender's native format (docs/mapping.md; the shipped formats are in config/sources, their examples in docs/examples)."}),
     );
-    let names: Vec<&str> = types::ALL.iter().map(|t| t.name).collect();
+    let names: Vec<&str> = loaded.types().iter().map(|t| t.name).collect();
     out.insert(
         CANONICAL_EVENT.into(),
         json!({

@@ -37,6 +37,7 @@ table! {
     "/v1/openapi.json" => { get: contract::openapi }
     "/v1/schemas" => { get: contract::schemas }
     "/v1/schemas/{type}" => { get: contract::schema }
+    "/v1/schemas/{type}/{version}" => { get: contract::schema_version }
     "/v1/agencies/{id}/liaison" => { get: agencies::liaison }
     "/v1/feeds/{feed}/events" => { get: feeds::events }
     "/v1/feeds/{feed}/stream" => { get: feeds::stream }

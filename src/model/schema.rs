@@ -1,71 +1,38 @@
-//! The JSON Schemas of `schemas/`, embedded in the binary so that the code and the shared
-//! contract always travel together, compiled once (draft 2020-12) and resolved locally.
+//! The JSON Schemas of the message types: the registry ([`registry`]: the shipped `schemas/`,
+//! built in, and the directory `schemas:` names), compiled (draft 2020-12, references resolved
+//! locally), published under the gateway's address, and compared version to version
+//! ([`compat`]).
 
 use std::collections::HashMap;
 
-use jsonschema::{Draft, Registry, Validator};
+use jsonschema::Registry as Resources;
+use jsonschema::{Draft, Validator};
 use serde_json::Value;
 
 use super::problem::Detail;
 use super::types::{self, MessageType};
 
-const COMMON_ID: &str = "urn:xietong:schema:common:v1";
-const COMMON: &str = include_str!("../../schemas/common.json");
+pub mod compat;
+pub mod registry;
 
-/// `(schema file stem, contents)` for every message type.
-const TYPE_SCHEMAS: &[(&str, &str)] = &[
-    ("meeting.notice", include_str!("../../schemas/meeting.notice.json")),
-    ("meeting.reply", include_str!("../../schemas/meeting.reply.json")),
-    ("related_case.notice", include_str!("../../schemas/related_case.notice.json")),
-    ("bulletin", include_str!("../../schemas/bulletin.json")),
-    ("expert.request", include_str!("../../schemas/expert.request.json")),
-    ("expert.recommendation", include_str!("../../schemas/expert.recommendation.json")),
-    ("consultation.request", include_str!("../../schemas/consultation.request.json")),
-    ("consultation.reply", include_str!("../../schemas/consultation.reply.json")),
-    ("opinion.request", include_str!("../../schemas/opinion.request.json")),
-    ("opinion.escalation", include_str!("../../schemas/opinion.escalation.json")),
-    ("opinion.reply", include_str!("../../schemas/opinion.reply.json")),
-    ("clue.transfer", include_str!("../../schemas/clue.transfer.json")),
-    ("clue.decision", include_str!("../../schemas/clue.decision.json")),
-    ("supervision.filing_suggestion", include_str!("../../schemas/supervision.filing_suggestion.json")),
-    ("supervision.judgment_application", include_str!("../../schemas/supervision.judgment_application.json")),
-    ("supervision.feedback", include_str!("../../schemas/supervision.feedback.json")),
-    ("non_prosecution.transfer", include_str!("../../schemas/non_prosecution.transfer.json")),
-    ("non_prosecution.result", include_str!("../../schemas/non_prosecution.result.json")),
-    ("major_case.supervision", include_str!("../../schemas/major_case.supervision.json")),
-    ("hub.notice", include_str!("../../schemas/hub.notice.json")),
-    ("cooperation.notice", include_str!("../../schemas/cooperation.notice.json")),
-    ("typical_case", include_str!("../../schemas/typical_case.json")),
-    ("evaluation.notice", include_str!("../../schemas/evaluation.notice.json")),
-    ("thread.overdue", include_str!("../../schemas/thread.overdue.json")),
-    ("gateway.notice", include_str!("../../schemas/gateway.notice.json")),
-];
-
-/// A schema that failed to load: a defect of the build, reported by `check` and at start-up.
-#[derive(Debug, thiserror::Error)]
-#[error("schema {schema}: {reason}")]
-pub struct SchemaError {
-    pub schema: String,
-    pub reason: String,
-}
+use registry::COMMON_ID;
+pub use registry::{Registry, SchemaError, TypeSchema};
 
 /// Every message type's compiled validator, and the shared definitions for field lookups; and
 /// where the schemas are published (see [`Schemas::published`]).
 pub struct Schemas {
+    /// The message types, in the catalogue's order.
+    types: Vec<&'static MessageType>,
     validators: HashMap<&'static str, Validator>,
-    common: Value,
-    sources: HashMap<&'static str, Value>,
+    registry: Registry,
     /// The gateway's public address; events name their schema under it.
     base_url: Option<String>,
 }
 
-/// The path under the gateway's address where a type's schema is served.
+/// The path under the gateway's address where a type's schema is served, at its version.
 pub fn schema_path(message_type: &MessageType) -> String {
-    format!("/v1/schemas/{}", message_type.name)
+    format!("/v1/schemas/{}/v{}", message_type.name, message_type.version)
 }
-
-/// The version of every schema: the `v1` of its URN.
-pub const VERSION: u32 = 1;
 
 /// The name of the canonical event in the OpenAPI document's components.
 pub const CANONICAL_EVENT: &str = "CanonicalEvent";
@@ -77,36 +44,114 @@ pub fn canonical_event() -> utoipa::openapi::Ref {
 }
 
 impl Schemas {
-    pub fn load() -> Result<Schemas, SchemaError> {
-        let err = |schema: &str, reason: String| SchemaError { schema: schema.to_string(), reason };
-        let common: Value = serde_json::from_str(COMMON).map_err(|e| err("common", e.to_string()))?;
-        let registry = Registry::new()
-            .add(COMMON_ID, common.clone())
-            .and_then(|r| r.prepare())
-            .map_err(|e| err("common", e.to_string()))?;
+    /// The shipped schemas, compiled.
+    pub fn load() -> Result<Schemas, Vec<SchemaError>> {
+        Schemas::compile(Registry::built_in()?)
+    }
+
+    /// Compiles every type's schema (draft 2020-12, references resolved locally).
+    pub fn compile(registry: Registry) -> Result<Schemas, Vec<SchemaError>> {
+        let mut errors = Vec::new();
+        let common_file = registry
+            .dir
+            .as_ref()
+            .map_or_else(|| std::path::PathBuf::from("<built-in schemas/common.json>"), |d| d.join("common.json"));
+        let prepared = Resources::new().add(COMMON_ID, registry.common.clone()).and_then(|r| r.prepare());
+        let resources = match prepared {
+            Ok(r) => r,
+            Err(e) => return Err(vec![SchemaError { file: common_file, reason: e.to_string() }]),
+        };
         let mut validators = HashMap::new();
-        let mut sources = HashMap::new();
-        for t in types::ALL {
-            let text = TYPE_SCHEMAS
-                .iter()
-                .find(|(stem, _)| *stem == t.schema)
-                .map(|(_, text)| *text)
-                .ok_or_else(|| err(t.schema, "no schema file for this type".into()))?;
-            let schema: Value = serde_json::from_str(text).map_err(|e| err(t.schema, e.to_string()))?;
-            if schema.get("$id").and_then(Value::as_str) != Some(t.dataschema().as_str()) {
-                return Err(err(t.schema, format!("$id must be {}", t.dataschema())));
-            }
-            let validator = jsonschema::options()
+        for t in &registry.types {
+            let built = jsonschema::options()
                 .with_draft(Draft::Draft202012)
-                .with_registry(&registry)
+                .with_registry(&resources)
                 .offline()
                 .should_validate_formats(true)
-                .build(&schema)
-                .map_err(|e| err(t.schema, e.to_string()))?;
-            validators.insert(t.name, validator);
-            sources.insert(t.name, schema);
+                .build(&t.schema);
+            match built {
+                Ok(v) => {
+                    validators.insert(t.message_type.name, v);
+                }
+                Err(e) => errors.push(SchemaError { file: t.origin(), reason: format!("does not compile: {e}") }),
+            }
         }
-        Ok(Schemas { validators, common, sources, base_url: None })
+        for name in types::REQUIRED {
+            if registry.get(name).is_none() {
+                errors.push(SchemaError {
+                    file: registry.dir.clone().unwrap_or_default(),
+                    reason: format!("{name} is missing: the gateway acts on it"),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let types = registry.types.iter().map(|t| t.message_type).collect();
+        Ok(Schemas { types, validators, registry, base_url: None })
+    }
+
+    /// The message types, in the catalogue's order: the shipped ones, then those the schemas
+    /// directory adds, by file name.
+    pub fn types(&self) -> &[&'static MessageType] {
+        &self.types
+    }
+
+    /// The type named `name` (a full CloudEvents type), if there is one.
+    pub fn lookup(&self, name: &str) -> Option<&'static MessageType> {
+        self.types.iter().copied().find(|t| t.name == name)
+    }
+
+    /// The schemas as written, before compilation.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// What changed since `before` in a way that breaks consumers, for each type `before` has
+    /// whose version did not go up: each problem names the schema file and the changes. A
+    /// version that went down is a problem too.
+    pub fn breaking_since(&self, before: &Registry) -> Vec<SchemaError> {
+        let mut problems = Vec::new();
+        for old in &before.types {
+            let Some(new) = self.registry.get(old.message_type.name) else {
+                problems.push(SchemaError {
+                    file: self.registry.dir.clone().unwrap_or_default(),
+                    reason: format!(
+                        "{} (v{}) is gone: its consumers still expect it",
+                        old.message_type.name, old.message_type.version
+                    ),
+                });
+                continue;
+            };
+            let (was, is) = (old.message_type.version, new.message_type.version);
+            if is < was {
+                problems.push(SchemaError {
+                    file: new.origin(),
+                    reason: format!("version v{is} is below v{was}, the version in force"),
+                });
+                continue;
+            }
+            if is > was {
+                continue;
+            }
+            let changes = compat::breaking(
+                compat::Document { schema: &old.schema, common: &before.common },
+                compat::Document { schema: &new.schema, common: &self.registry.common },
+            );
+            if !changes.is_empty() {
+                let listed: Vec<String> = changes.iter().map(ToString::to_string).collect();
+                problems.push(SchemaError {
+                    file: new.origin(),
+                    reason: format!(
+                        "{} changes in a way that breaks its consumers, at the same version v{was}: {}. Raise the version in $id to v{}",
+                        new.message_type.name,
+                        listed.join("; "),
+                        was + 1
+                    ),
+                });
+            }
+        }
+        problems
     }
 
     /// The same schemas, published under `base_url` (the gateway's public address).
@@ -128,15 +173,15 @@ impl Schemas {
     /// 2020-12 document whose `$id` is its URL, with the shared definitions under `$defs` and
     /// every reference local, so that any validator can use it without resolving anything.
     pub fn published(&self, message_type: &MessageType) -> Option<Value> {
-        let mut schema = self.sources.get(message_type.name)?.clone();
-        let defs = self.common.get("$defs").cloned().unwrap_or_default();
+        let mut schema = self.registry.get(message_type.name)?.schema.clone();
+        let defs = self.registry.common.get("$defs").cloned().unwrap_or_default();
         localise(&mut schema);
         let obj = schema.as_object_mut()?;
         obj.insert("$id".into(), Value::String(self.dataschema(message_type)));
         let mut defs = defs;
         localise(&mut defs);
         obj.insert("$defs".into(), defs);
-        obj.insert("x-version".into(), Value::from(VERSION));
+        obj.insert("x-version".into(), Value::from(message_type.version));
         Some(schema)
     }
 
@@ -166,7 +211,7 @@ impl Schemas {
     /// `None` when the shared schema has no such member. Used by `check` to verify mapping
     /// targets.
     pub fn member<'a>(&'a self, tokens: &[&str]) -> Option<&'a Value> {
-        let mut node = self.resolve(self.common.pointer("/$defs/data")?)?;
+        let mut node = self.resolve(self.registry.common.pointer("/$defs/data")?)?;
         for token in tokens {
             node = if *token == "[]" {
                 self.resolve(node.get("items")?)?
@@ -186,7 +231,7 @@ impl Schemas {
 
     /// The shared definition of every message's `data`.
     pub fn data_schema(&self) -> Option<&Value> {
-        self.common.pointer("/$defs/data")
+        self.registry.common.pointer("/$defs/data")
     }
 
     /// `node` with its `$ref`s followed (into the shared definitions) and the object branch of an
@@ -199,7 +244,7 @@ impl Schemas {
         loop {
             if let Some(r) = node.get("$ref").and_then(Value::as_str) {
                 let fragment = r.strip_prefix(COMMON_ID).unwrap_or(r).strip_prefix('#')?;
-                node = self.common.pointer(fragment)?;
+                node = self.registry.common.pointer(fragment)?;
             } else if let Some(branches) = node.get("anyOf").and_then(Value::as_array) {
                 node = branches.iter().find(|b| b.get("$ref").is_some_and(|r| r != "#/$defs/removedItem"))?;
             } else {
@@ -248,13 +293,13 @@ mod tests {
     #[test]
     fn every_type_has_a_compiling_schema() {
         let s = schemas();
-        assert_eq!(s.validators.len(), types::ALL.len());
+        assert_eq!(s.validators.len(), s.types().len());
     }
 
     #[test]
     fn validates_required_members_and_rejects_unknown_ones() {
         let s = schemas();
-        let t = types::lookup("cn.xietong.typical_case").unwrap();
+        let t = s.lookup("cn.xietong.typical_case").unwrap();
         let good = json!({"sender": {"id": "ip_office:330000"}, "case": {"number": "X"}, "content": "c",
                           "redactions": [], "classifiedFields": []});
         assert_eq!(s.validate(t, &good), Ok(()));
@@ -270,7 +315,7 @@ mod tests {
     #[test]
     fn removed_array_items_are_null_and_valid() {
         let s = schemas();
-        let t = types::lookup("cn.xietong.bulletin").unwrap();
+        let t = s.lookup("cn.xietong.bulletin").unwrap();
         let data = json!({"sender": {"id": "ip_office:330000"}, "content": "c",
                           "attachments": [{"fileName": "a.pdf"}, null],
                           "redactions": [{"pointer": "/data/attachments/1", "reason": "state_secret"}],
@@ -281,9 +326,10 @@ mod tests {
     #[test]
     fn a_published_schema_stands_alone_and_validates_as_the_gateway_does() {
         let s = schemas().published_at("https://xietong.example.cn".into());
-        let t = types::lookup("cn.xietong.clue.transfer").unwrap();
+        let t = s.lookup("cn.xietong.clue.transfer").unwrap();
         let published = s.published(t).unwrap();
-        assert_eq!(published["$id"], "https://xietong.example.cn/v1/schemas/cn.xietong.clue.transfer");
+        assert_eq!(published["$id"], "https://xietong.example.cn/v1/schemas/cn.xietong.clue.transfer/v1");
+        assert_eq!(published["x-version"], 1);
         assert_eq!(s.dataschema(t), published["$id"]);
         assert!(!published.to_string().contains("urn:xietong:schema:common"), "every reference is local");
         // Compiled with no registry and no network: everything it needs is inside.

@@ -15,7 +15,6 @@ use super::engine::{
 };
 use super::spec::{ConditionSpec, FromSpec, MarkingShape, RuleSpec, SourceSpec, SpecError};
 use crate::model::schema::Schemas;
-use crate::model::types;
 use crate::secrecy::Level;
 
 impl Mapping {
@@ -31,7 +30,7 @@ impl Mapping {
     /// The built-in mapping for canonical CloudEvents: every canonical type maps to itself.
     pub fn cloudevents(schemas: &Schemas) -> Result<Mapping, Vec<SpecError>> {
         let mut mapping = Mapping::from_yaml(super::CLOUDEVENTS_SPEC, schemas)?;
-        mapping.types = types::ALL.iter().map(|t| (t.name.to_string(), t)).collect();
+        mapping.types = schemas.types().iter().map(|t| (t.name.to_string(), *t)).collect();
         Ok(mapping)
     }
 
@@ -116,12 +115,12 @@ impl Compiler<'_> {
         }
         let mut type_table = HashMap::new();
         for (native, canonical) in &spec.types {
-            match types::lookup(&canonical.value) {
+            match self.schemas.lookup(&canonical.value) {
                 Some(t) => {
                     type_table.insert(native.clone(), t);
                 }
                 None => {
-                    let known: Vec<&str> = types::ALL.iter().map(|t| t.name).collect();
+                    let known: Vec<&str> = self.schemas.types().iter().map(|t| t.name).collect();
                     self.error(
                         canonical.referenced,
                         format!("unknown canonical type `{}`; known types: {}", canonical.value, known.join(", ")),

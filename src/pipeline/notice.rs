@@ -74,7 +74,7 @@ pub fn rule_failed(
     generation: &str,
     now_ms: i64,
 ) -> Result<(Normalized, Vec<Delivery>), Vec<Detail>> {
-    let Some(message_type) = types::lookup(types::GATEWAY_NOTICE) else { return Err(Vec::new()) };
+    let Some(message_type) = config.schemas.lookup(types::GATEWAY_NOTICE) else { return Err(Vec::new()) };
     let to = [Routed {
         id: Recipient::Feed(config.router.operators_feed.clone()),
         role: Role::Primary,

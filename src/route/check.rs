@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::divisions::{Divisions, Level};
 use super::regions::Regions;
 use crate::model::schema::Schemas;
-use crate::model::{Division, SenderKind, types};
+use crate::model::{Division, SenderKind};
 
 /// A problem of a condition, at a character offset into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,8 +383,8 @@ impl<'a> Checker<'a> {
                     hint(Level::ALL.iter().map(|l| l.as_str()).collect()),
                 )
             }),
-            Vocabulary::Types => types::lookup(text).is_none().then(|| {
-                (format!("`{text}` is not a message type"), hint(types::ALL.iter().map(|t| t.name).collect()))
+            Vocabulary::Types => self.schemas.lookup(text).is_none().then(|| {
+                (format!("`{text}` is not a message type"), hint(self.schemas.types().iter().map(|t| t.name).collect()))
             }),
             Vocabulary::Divisions => (!Division::parse(text).is_ok_and(|d| self.divisions.contains(&d))).then(|| {
                 (format!("`{text}` is not a division of the GB/T 2260 table (config/divisions.csv)"), String::new())
@@ -410,7 +410,7 @@ impl<'a> Checker<'a> {
         let none = match v {
             Vocabulary::Divisions => !self.divisions.has_prefix(prefix),
             Vocabulary::Regions => !self.regions.iter().any(|r| r.key.starts_with(prefix)),
-            Vocabulary::Types => !types::ALL.iter().any(|t| t.name.starts_with(prefix)),
+            Vocabulary::Types => !self.schemas.types().iter().any(|t| t.name.starts_with(prefix)),
             Vocabulary::Enum(values) => !values.iter().any(|x| x.starts_with(prefix)),
             _ => false,
         };

@@ -19,7 +19,8 @@ pub use recipient::Recipient;
 pub use regions::Regions;
 use rules::{Audience, Fallback, KindRef, Of, RegionRef, Relation, Rule, Target, Whom};
 
-use crate::model::{AgencyId, AgencyKind, Code, Detail, Division, Problem, Sender, types};
+use crate::model::types::MessageType;
+use crate::model::{AgencyId, AgencyKind, Code, Detail, Division, Problem, Sender};
 use crate::secrecy::Level;
 use crate::secrecy::mask::Masking;
 
@@ -146,11 +147,12 @@ impl Router {
         divisions: Divisions,
         regions: Regions,
         rules: Vec<Rule>,
+        catalogue: &[&'static MessageType],
         connected: HashSet<AgencyId>,
         clearances: Clearances,
         operators_feed: String,
     ) -> Router {
-        let by_type = types::ALL
+        let by_type = catalogue
             .iter()
             .map(|t| {
                 let indices = rules
@@ -178,6 +180,11 @@ impl Router {
         &self.rules
     }
 
+    /// Whether `name` is a message type of the catalogue the router was built with.
+    pub fn knows_type(&self, name: &str) -> bool {
+        self.by_type.contains_key(name)
+    }
+
     /// The clearance of a recipient.
     pub fn clearance(&self, r: &Recipient) -> Level {
         let c = &self.clearances;
@@ -196,8 +203,8 @@ impl Router {
     /// answers, when the gateway knows it.
     pub fn route(&self, event: &Value, sender: &Sender, reply: Option<&Reply>) -> Result<Routing, Problem> {
         let divisions = self.case_divisions(event, sender)?;
-        let message_type = event.get("type").and_then(Value::as_str).and_then(types::lookup);
-        let candidates = message_type.and_then(|t| self.by_type.get(t.name)).map(Vec::as_slice).unwrap_or_default();
+        let message_type = event.get("type").and_then(Value::as_str);
+        let candidates = message_type.and_then(|t| self.by_type.get(t)).map(Vec::as_slice).unwrap_or_default();
 
         let mut routing = Routing::default();
         let mut found: BTreeMap<Recipient, Routed> = BTreeMap::new();

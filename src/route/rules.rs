@@ -15,7 +15,7 @@ use super::divisions::{Divisions, Level};
 use super::recipient::Recipient;
 use super::regions::Regions;
 use crate::model::schema::Schemas;
-use crate::model::{AgencyId, AgencyKind, SenderKind, types};
+use crate::model::{AgencyId, AgencyKind, SenderKind};
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -298,7 +298,7 @@ pub(crate) fn compile(
         let types = spec.types.map(|list| {
             let mut set = HashSet::new();
             for t in list {
-                match types::lookup(&t.value) {
+                match schemas.lookup(&t.value) {
                     Some(mt) => {
                         set.insert(mt.name);
                     }

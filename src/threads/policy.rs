@@ -12,7 +12,8 @@ use serde_saphyr::Spanned;
 use crate::clock::beijing;
 use crate::config::error::ConfigError;
 use crate::config::files::read_yaml;
-use crate::model::{AgencyId, types};
+use crate::model::AgencyId;
+use crate::model::schema::Schemas;
 use crate::normalize::SpecError;
 use crate::store::{LogEntry, StepRole};
 
@@ -70,21 +71,21 @@ pub struct Policy {
 
 impl Policy {
     /// Reads `path` (missing: no message asks for a reply). Problems go to `errors`.
-    pub fn load(path: &Path, errors: &mut Vec<ConfigError>) -> Policy {
+    pub fn load(path: &Path, schemas: &Schemas, errors: &mut Vec<ConfigError>) -> Policy {
         let Some(file) = read_yaml::<ThreadsFile>(path, true, errors) else {
             return Policy { notify_superior: true, ..Policy::default() };
         };
         let mut error =
             |at: &serde_saphyr::Location, m: String| errors.push(ConfigError::from_spec(path, SpecError::at(at, m)));
-        let known =
-            |t: &Spanned<String>, error: &mut dyn FnMut(&serde_saphyr::Location, String)| match types::lookup(&t.value)
-            {
-                Some(mt) => Some(mt.name),
-                None => {
-                    error(&t.referenced, format!("unknown message type `{}`", t.value));
-                    None
-                }
-            };
+        let known = |t: &Spanned<String>, error: &mut dyn FnMut(&serde_saphyr::Location, String)| match schemas
+            .lookup(&t.value)
+        {
+            Some(mt) => Some(mt.name),
+            None => {
+                error(&t.referenced, format!("unknown message type `{}`", t.value));
+                None
+            }
+        };
         let mut requests = HashMap::new();
         for r in file.requests {
             let within = match humantime::parse_duration(&r.within.value) {

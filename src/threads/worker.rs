@@ -115,7 +115,7 @@ impl ThreadWorker {
             return Ok(());
         };
         let (Ok(mut event), Some(message_type)) =
-            (serde_json::from_str::<Value>(&event), types::lookup(types::ESCALATION))
+            (serde_json::from_str::<Value>(&event), config.schemas.lookup(types::ESCALATION))
         else {
             return Ok(());
         };
@@ -172,7 +172,7 @@ impl ThreadWorker {
     /// A deadline passed with no reply: the requester is told, and (as configured) the late
     /// party's superior gets a copy.
     async fn overdue(&self, config: &Config, due: &DueObligation) -> Result<(), StoreError> {
-        let Some(message_type) = types::lookup(types::OVERDUE) else { return Ok(()) };
+        let Some(message_type) = config.schemas.lookup(types::OVERDUE) else { return Ok(()) };
         let deadline = format_ms(due.deadline_ms);
         let mut recipients = Vec::new();
         if let Ok(requester) = due.requester.parse::<Recipient>() {

@@ -333,10 +333,10 @@ async fn events_name_a_schema_the_gateway_serves_and_another_validator_accepts()
     let (status, _, list) = fetch(&format!("{url}/v1/schemas"), None).await;
     assert_eq!(status, 200);
     let listed = list["schemas"].as_array().unwrap();
-    assert_eq!(listed.len(), xietong::model::types::ALL.len());
+    assert_eq!(listed.len(), xietong::model::schema::Schemas::load().unwrap().types().len());
     for entry in listed {
         let t = entry["type"].as_str().unwrap();
-        assert_eq!(entry["url"], format!("https://xietong.example.cn/v1/schemas/{t}"));
+        assert_eq!(entry["url"], format!("https://xietong.example.cn/v1/schemas/{t}/v1"));
         assert_eq!(entry["version"], 1);
     }
 
@@ -344,11 +344,17 @@ async fn events_name_a_schema_the_gateway_serves_and_another_validator_accepts()
     let events = inbox_until(url, "procuratorate:330100", |e| has(e, &receipt["id"])).await;
     let event = events.iter().find(|e| e["id"] == receipt["id"]).unwrap();
     let dataschema = event["dataschema"].as_str().unwrap();
-    assert_eq!(dataschema, "https://xietong.example.cn/v1/schemas/cn.xietong.clue.transfer");
+    assert_eq!(dataschema, "https://xietong.example.cn/v1/schemas/cn.xietong.clue.transfer/v1");
     let path = dataschema.strip_prefix("https://xietong.example.cn").unwrap();
     let (status, media, schema) = fetch(&format!("{url}{path}"), None).await;
     assert_eq!((status, media.as_str()), (200, "application/schema+json"));
     assert_eq!(schema["$id"], dataschema);
+    // The unversioned URL serves the version in force; another version is not there.
+    let (_, _, current) = fetch(&format!("{url}/v1/schemas/cn.xietong.clue.transfer"), None).await;
+    assert_eq!(current, schema);
+    let (status, _, problem) = fetch(&format!("{url}/v1/schemas/cn.xietong.clue.transfer/v2"), None).await;
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+    assert!(problem["message"].as_str().unwrap().contains("version v1 only"), "{problem}");
 
     // Python's jsonschema, knowing nothing of the gateway, checks the delivered data with it.
     let dir = tempfile::tempdir().unwrap();

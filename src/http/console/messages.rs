@@ -9,7 +9,6 @@ use super::guard;
 use super::page::{self, Page, html};
 use crate::gateway::Gateway;
 use crate::http::inspect::{self, MessageView, Search};
-use crate::model::types;
 use crate::store::MessageSummary;
 
 #[derive(Template)]
@@ -44,7 +43,7 @@ pub async fn list(gw: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
         Err(e) => (Vec::new(), Some(e.problem.message)),
     };
     let page = Page::new(&req, &s, "/console/messages");
-    let types = types::ALL.iter().map(|t| t.name).collect();
+    let types = gw.runtime().config.schemas.types().iter().map(|t| t.name).collect();
     html(StatusCode::OK, &MessagesPage { page, q: repeat, types, searched, found, error })
 }
 
