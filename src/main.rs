@@ -260,6 +260,7 @@ fn check(dir: &std::path::Path) -> ExitCode {
                 config.permissions.types_granted(),
                 s.audit.hash.as_str(),
             );
+            println!("  {}", config.schemas.summary());
             println!("  {} routing tests passed (rules.test.yaml)", config.rule_tests);
             for w in &config.warnings {
                 eprintln!("warning: {w}");

@@ -102,6 +102,26 @@ impl Schemas {
         self.types.iter().copied().find(|t| t.name == name)
     }
 
+    /// One line for `check`: how many types, where from, which the directory added or replaced.
+    pub fn summary(&self) -> String {
+        let Some(dir) = &self.registry.dir else {
+            return format!("{} message types, the shipped schemas", self.types.len());
+        };
+        let from_dir: Vec<String> = self
+            .registry
+            .types
+            .iter()
+            .filter(|t| t.file.is_some())
+            .map(|t| format!("{} v{}", t.message_type.name, t.message_type.version))
+            .collect();
+        format!(
+            "{} message types: the shipped schemas and {} ({})",
+            self.types.len(),
+            dir.display(),
+            if from_dir.is_empty() { "no changes".to_string() } else { from_dir.join(", ") }
+        )
+    }
+
     /// The schemas as written, before compilation.
     pub fn registry(&self) -> &Registry {
         &self.registry

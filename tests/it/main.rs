@@ -24,6 +24,7 @@ mod ingest;
 mod load;
 mod logs;
 mod mechanisms;
+mod message_types;
 mod onboarding;
 mod routing;
 mod rule_changes;

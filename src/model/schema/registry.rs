@@ -148,6 +148,8 @@ impl Registry {
                         ));
                     }
                 }
+                // A copy of a shipped schema changes nothing.
+                Some(old) if old.schema == t.schema => {}
                 Some(old) => *old = t,
                 None => registry.types.push(t),
             }
