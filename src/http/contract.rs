@@ -6,7 +6,7 @@
 //! webhooks the gateway posts, and the security schemes. `docs/openapi.json` is the same
 //! document, committed; a test fails when they differ.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -21,7 +21,7 @@ use super::{
     threads,
 };
 use crate::gateway::Gateway;
-use crate::model::schema::CANONICAL_EVENT;
+use crate::model::schema::{CANONICAL_EVENT, Schemas};
 use crate::model::{Code, Problem, Sender};
 use crate::route::divisions::Level;
 use crate::tls::PeerCertificate;
@@ -96,7 +96,8 @@ use crate::tls::PeerCertificate;
 pub struct Api;
 
 /// The document, built once.
-static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
+static DOCUMENT: LazyLock<Value> =
+    LazyLock::new(|| build(&crate::model::schema::Schemas::load().expect("the embedded schemas load")));
 
 /// The OpenAPI document as the gateway serves it (and as `docs/openapi.json` holds it).
 pub fn document() -> &'static Value {
@@ -105,12 +106,33 @@ pub fn document() -> &'static Value {
 
 /// The OpenAPI 3.1 document of this API
 ///
-/// Generated from the handlers; the same as `docs/openapi.json`. No credentials needed.
+/// Generated from the handlers and the message types in force: with the shipped schemas, the
+/// same as `docs/openapi.json`; with a `schemas:` directory, its types are described too. No
+/// credentials needed.
 #[utoipa::path(get, path = "/v1/openapi.json", operation_id = "openapi", tag = "contract", responses(
     (status = 200, description = "The OpenAPI 3.1 document", body = Object),
 ))]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(document())
+pub async fn openapi(gw: web::Data<Gateway>) -> HttpResponse {
+    let schemas = gw.runtime().config.schemas.clone();
+    if schemas.registry().dir.is_none() {
+        return HttpResponse::Ok().json(document());
+    }
+    HttpResponse::Ok().json(&*document_for(schemas))
+}
+
+/// The document for a registry with types or versions of its own, built once per registry in
+/// force (a reload gives a new one).
+fn document_for(schemas: Arc<Schemas>) -> Arc<Value> {
+    static LAST: Mutex<Option<(Arc<Schemas>, Arc<Value>)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((built_for, doc)) = last.as_ref()
+        && Arc::ptr_eq(built_for, &schemas)
+    {
+        return doc.clone();
+    }
+    let doc = Arc::new(build(&schemas));
+    *last = Some((schemas, doc.clone()));
+    doc
 }
 
 /// A message type and where its schema is.
@@ -367,7 +389,7 @@ const EXAMPLES: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// The document: what utoipa generates from the handlers, completed (see the module).
-fn build() -> Value {
+fn build(loaded: &Schemas) -> Value {
     let mut doc = serde_json::to_value(Api::openapi()).unwrap_or_default();
     doc["servers"] = json!([{"url": "/", "description": "this gateway"}]);
     let components = doc["components"].as_object_mut().map(std::mem::take).unwrap_or_default();
@@ -379,7 +401,7 @@ fn build() -> Value {
                       "description": "An agency's client certificate (SAN URI urn:xietong:agency:KIND:DIVISION, or its fingerprint or subject in agencies.yaml)."},
     });
     let schemas = components["schemas"].as_object_mut().expect("utoipa writes components.schemas");
-    message_schemas(schemas);
+    message_schemas(loaded, schemas);
     doc["components"] = components;
     if let Some(paths) = doc["paths"].as_object_mut() {
         for item in paths.values_mut().filter_map(Value::as_object_mut) {
@@ -432,16 +454,14 @@ fn problems(operation: &mut Map<String, Value>) {
 
 /// The canonical event and the message schemas of `schemas/`, as components: the shared
 /// definitions as `common.NAME`, each type's data as `data.TYPE`, references rewritten to them.
-fn message_schemas(out: &mut Map<String, Value>) {
-    let common: Value = serde_json::from_str(include_str!("../../schemas/common.json")).expect("common.json");
-    if let Some(defs) = common["$defs"].as_object() {
+fn message_schemas(loaded: &Schemas, out: &mut Map<String, Value>) {
+    if let Some(defs) = loaded.registry().common["$defs"].as_object() {
         for (name, def) in defs {
             let mut def = def.clone();
             rewrite_refs(&mut def);
             out.insert(format!("common.{name}"), def);
         }
     }
-    let loaded = crate::model::schema::Schemas::load().expect("the embedded schemas load");
     for t in loaded.types() {
         if let Some(mut published) = loaded.published(t) {
             if let Some(obj) = published.as_object_mut() {

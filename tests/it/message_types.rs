@@ -102,10 +102,15 @@ async fn a_type_added_by_configuration_is_accepted_routed_delivered_and_answered
     assert_eq!(answer["inreplyto"], "SZ-JCY-2026-FC-0007");
     thread_until(url, request_id.as_str().unwrap(), |t| t["obligations"][0]["state"] == "answered").await;
 
-    // The type is in the list, at its version, with its section.
+    // The type is in the list, at its version, with its section, and in the API description.
     let (_, list) = get(&format!("{url}/v1/schemas"), None).await;
     let entry = list["schemas"].as_array().unwrap().iter().find(|s| s["type"] == REQUEST).cloned().unwrap();
     assert_eq!((entry["version"].as_u64(), entry["section"].as_str()), (Some(1), Some("十六")));
+    let (_, api) = get(&format!("{url}/v1/openapi.json"), None).await;
+    let components = &api["components"]["schemas"];
+    assert!(components[format!("data.{REQUEST}")].is_object(), "the new type's data is described");
+    let names = components["CanonicalEvent"]["properties"]["type"]["enum"].as_array().unwrap();
+    assert!(names.contains(&json!(REPLY)), "{names:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -203,7 +203,41 @@ fn check_refuses_misused_forms_at_their_line() {
     assert!(e[0].message.contains("envelope.id is one value"), "{e:?}");
 }
 
+#[test]
+fn codes_map_in_the_envelope_too() {
+    let spec = SPEC.replace(
+        "type: { from: /Msg/Head/Type, required: true, convert: text }",
+        "type: { from: /Msg/Head/Type, required: true, map: { \"1\": \"01\" } }",
+    );
+    let mapping = Mapping::from_yaml(&spec, &Schemas::load().unwrap()).unwrap();
+    let mut m = message();
+    m["Msg"]["Head"]["Type"] = json!(1);
+    assert_eq!(mapping.map(&m).unwrap().envelope.message_type.name, "cn.xietong.clue.decision");
+    m["Msg"]["Head"]["Type"] = json!(2);
+    let err = mapping.map(&m).unwrap_err();
+    assert_eq!(err.details[0].pointer, "/Msg/Head/Type");
+    assert!(err.details[0].reason.contains("expected one of 1"), "{:?}", err.details);
+}
+
 proptest! {
+    /// However a level code is written (text or number, padded, full-width), it is read as the
+    /// level it stands for, and a state-secret code is a state secret.
+    #[test]
+    fn level_codes_read_alike_however_written(code in prop::sample::select(vec![0u8, 1, 2, 3, 9]), form in 0u8..4) {
+        let written = match form {
+            0 => json!(code.to_string()),
+            1 => json!(code),
+            2 => json!(format!(" {code}\u{3000}")),
+            _ => json!(char::from_u32(0xFF10 + u32::from(code)).unwrap().to_string()),
+        };
+        let mut m = message();
+        m["Msg"]["Head"]["MJ"] = written;
+        let level = mapping().classification(&m).unwrap().0;
+        let expected = match code { 0 => Level::Internal, 9 => Level::WorkSecret, 1 => Level::Secret, 2 => Level::Confidential, _ => Level::TopSecret };
+        prop_assert_eq!(level, expected);
+        prop_assert_eq!(level.is_state_secret(), matches!(code, 1..=3));
+    }
+
     /// XML converted to JSON writes a repeated element with one member as that member: the
     /// mapping gives the same data either way.
     #[test]
