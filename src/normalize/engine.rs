@@ -1,5 +1,6 @@
 //! Compiled mappings and their application to native messages.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 // The mapping keeps sets of the pointers it read and looks each native field up in them, with
@@ -9,7 +10,6 @@ use foldhash::{HashSet, HashSetExt};
 
 use jsonptr::{Pointer, PointerBuf};
 use serde_json::{Map, Value};
-use smallvec::{SmallVec, smallvec};
 
 use super::convert::Convert;
 use super::convert::pattern::Pattern;
@@ -102,9 +102,23 @@ pub(super) enum Source {
     Join(Vec<PointerBuf>, String),
 }
 
-/// The native fields a value came from: one, except for `join` (kept inline: most values have
-/// exactly one, and this runs for every field of every message).
-type Sources = SmallVec<[PointerBuf; 1]>;
+/// The native fields a value came from: usually one (or none, for a constant); a joined value's
+/// other fields in `more`, which stays empty (and unallocated) for every other value.
+#[derive(Default)]
+struct Sources {
+    first: Option<PointerBuf>,
+    more: Vec<PointerBuf>,
+}
+
+impl Sources {
+    fn one(p: PointerBuf) -> Self {
+        Sources { first: Some(p), more: Vec::new() }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &PointerBuf> {
+        self.first.iter().chain(&self.more)
+    }
+}
 
 /// A rule's value, the native fields it came from, and whether it keeps their structure.
 struct Got {
@@ -268,7 +282,7 @@ impl Mapping {
             return Err(run.errors);
         }
         let (value, at) = match value {
-            Some(got) => (Some(got.value), got.sources.into_iter().next()),
+            Some(got) => (Some(got.value), got.sources.first),
             None => (None, None),
         };
         match value {
@@ -465,13 +479,23 @@ fn first_source(rule: &Rule) -> String {
     }
 }
 
-/// The items of a list, each with its pointer; a node that is not an array is the only item,
-/// at its own pointer (the XML-to-JSON form of a repeated element with one member).
-fn one_or_many<'v>(node: &'v Value, at: &Pointer) -> Vec<(&'v Value, PointerBuf)> {
+/// The items of a list; a node that is not an array is the only item (the XML-to-JSON form of a
+/// repeated element with one member).
+fn as_items(node: &Value) -> &[Value] {
     match node {
-        Value::Array(items) => items.iter().enumerate().map(|(i, v)| (v, at.with_trailing_token(i))).collect(),
-        single => vec![(single, at.to_buf())],
+        Value::Array(items) => items,
+        single => std::slice::from_ref(single),
     }
+}
+
+/// The items of a list, each with its pointer; a single item keeps its own pointer.
+fn one_or_many<'v>(node: &'v Value, at: &Pointer) -> Vec<(&'v Value, PointerBuf)> {
+    let indexed = node.is_array();
+    as_items(node)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v, if indexed { at.with_trailing_token(i) } else { at.to_buf() }))
+        .collect()
 }
 
 /// The node at `pointer`, unless it is absent or null.
@@ -531,14 +555,14 @@ impl Run {
     /// recorded).
     fn value(&mut self, rule: &Rule, ctx: &Value, ctx_ptr: &Pointer) -> Option<Got> {
         let found = match &rule.source {
-            Source::Const(v) => Some((v.clone(), Sources::new())),
+            Source::Const(v) => Some((v.clone(), Sources::default())),
             Source::FirstOf(pointers) => {
                 let mut found = None;
                 for p in pointers {
                     match p.resolve(ctx) {
                         Ok(Value::Null) => self.read(&ctx_ptr.concat(p)),
                         Ok(v) => {
-                            found = Some((v.clone(), smallvec![ctx_ptr.concat(p)]));
+                            found = Some((v.clone(), Sources::one(ctx_ptr.concat(p))));
                             break;
                         }
                         Err(_) => {}
@@ -554,7 +578,7 @@ impl Run {
         };
         let Some((raw, sources)) = found else {
             if let Some(d) = &rule.default {
-                return Some(Got { value: d.clone(), sources: Sources::new(), structural: false });
+                return Some(Got { value: d.clone(), sources: Sources::default(), structural: false });
             }
             if rule.required {
                 let at = match &rule.source {
@@ -570,8 +594,8 @@ impl Run {
             }
             return None;
         };
-        let here = sources.first().cloned().unwrap_or_else(|| ctx_ptr.to_buf());
-        for s in &sources {
+        let here = sources.first.clone().unwrap_or_else(|| ctx_ptr.to_buf());
+        for s in sources.iter() {
             self.read(s);
         }
         let wrapped = rule.one_or_many && !raw.is_array();
@@ -579,13 +603,13 @@ impl Run {
         let mapped = match &rule.map {
             None => raw,
             Some(m) => {
-                let key = match &raw {
-                    Value::String(s) => Some(normalized(s).into_owned()),
-                    Value::Number(n) => Some(n.to_string()),
-                    Value::Bool(b) => Some(b.to_string()),
+                let key: Option<Cow<'_, str>> = match &raw {
+                    Value::String(s) => Some(normalized(s)),
+                    Value::Number(n) => Some(Cow::Owned(n.to_string())),
+                    Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
                     _ => None,
                 };
-                match key.and_then(|k| m.table.get(&k).cloned()).or_else(|| m.fallback.clone()) {
+                match key.and_then(|k| m.table.get(k.as_ref()).cloned()).or_else(|| m.fallback.clone()) {
                     Some(v) => v,
                     None if m.passthrough => raw,
                     None => {
@@ -599,7 +623,7 @@ impl Run {
             None => mapped,
             Some(c) => match c.apply_with(&mapped, &rule.patterns) {
                 Ok(v) => v,
-                Err(reason) if sources.len() > 1 => {
+                Err(reason) if !sources.more.is_empty() => {
                     let joined: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
                     self.error(&here, format!("{reason} (the value joined from {})", joined.join(", ")));
                     return None;
@@ -646,14 +670,16 @@ impl Run {
         if refused {
             return Joined::Refused;
         }
-        Joined::Text(parts.join(separator), nodes.into_iter().map(|(_, p)| p).collect())
+        let mut fields = nodes.into_iter().map(|(_, p)| p);
+        let sources = Sources { first: fields.next(), more: fields.collect() };
+        Joined::Text(parts.join(separator), sources)
     }
 
     /// An envelope value as a string, recorded as the origin of the event attribute `target`.
     fn string(&mut self, rule: &Rule, doc: &Value, target: &str) -> Option<String> {
         let got = self.value(rule, doc, &PointerBuf::root())?;
         let Value::String(s) = got.value else {
-            self.error(&got.sources.into_iter().next().unwrap_or_default(), "expected a string");
+            self.error(&got.sources.first.unwrap_or_default(), "expected a string");
             return None;
         };
         self.record(PointerBuf::parse(target).unwrap_or_default(), got.sources, Vec::new(), false);
@@ -662,18 +688,18 @@ impl Run {
 
     /// Records where the value at `target` came from: one entry per native field.
     fn record(&mut self, target: PointerBuf, sources: Sources, guards: Vec<PointerBuf>, structural: bool) {
-        if sources.is_empty() {
-            self.provenance.push(Provenance { target, source: None, guards, structural });
+        if sources.more.is_empty() {
+            self.provenance.push(Provenance { target, source: sources.first, guards, structural });
             return;
         }
-        for source in sources {
-            self.provenance.push(Provenance {
-                target: target.clone(),
-                source: Some(source),
-                guards: guards.clone(),
-                structural,
-            });
+        // A joined value: one entry per field, in the order of `join`.
+        let mut all: Vec<PointerBuf> = sources.first.into_iter().chain(sources.more).collect();
+        let last = all.pop();
+        for source in all {
+            let (target, guards) = (target.clone(), guards.clone());
+            self.provenance.push(Provenance { target, source: Some(source), guards, structural });
         }
+        self.provenance.push(Provenance { target, source: last, guards, structural });
     }
 
     /// Applies a field rule in the context `ctx` (the message, or an array item) located at
@@ -691,9 +717,10 @@ impl Run {
             let Some((node, at)) = self.array(rule, ctx, ctx_ptr) else {
                 return;
             };
-            let items = one_or_many(node, &at);
+            let items = as_items(node);
             let mut result = Vec::with_capacity(items.len());
-            for (i, (item, item_src)) in items.into_iter().enumerate() {
+            for (i, item) in items.iter().enumerate() {
+                let item_src = if node.is_array() { at.with_trailing_token(i) } else { at.clone() };
                 if !item.is_object() {
                     self.error(&item_src, "expected an object");
                     continue;
@@ -706,7 +733,7 @@ impl Run {
                 result.push(obj);
             }
             // A single item's pointer has no index: keep its structure only for real arrays.
-            (Value::Array(result), smallvec![at], node.is_array())
+            (Value::Array(result), Sources::one(at), node.is_array())
         } else {
             let Some(got) = self.value(rule, ctx, ctx_ptr) else {
                 return;
@@ -714,7 +741,7 @@ impl Run {
             (got.value, got.sources, got.structural)
         };
         if let Err(reason) = assign(out, &rule.to, value) {
-            self.error(sources.first().map_or(ctx_ptr, |s| s.as_ref()), reason);
+            self.error(sources.first.as_deref().unwrap_or(ctx_ptr), reason);
             return;
         }
         self.record(target, sources, guards, structural);
