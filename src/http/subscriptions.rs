@@ -111,11 +111,16 @@ fn owner(gw: &Gateway, req: &HttpRequest) -> Result<Recipient, Problem> {
 
 /// The caller's subscription `id` (404 for anyone else's: its existence is not told).
 async fn own(gw: &Gateway, req: &HttpRequest, id: &str) -> Result<SubscriptionRow, ApiError> {
-    let owner = owner(gw, req)?;
+    let owner = owner(gw, req)?.to_string();
     let rows = gw.store.subscriptions().await?;
-    rows.into_iter()
-        .find(|r| r.id == id && r.owner == owner.to_string())
-        .ok_or_else(|| Problem::new(Code::NotFound, format!("you have no subscription `{id}`")).into())
+    match rows.into_iter().find(|r| r.id == id) {
+        Some(row) if row.owner == owner => Ok(row),
+        Some(_) => {
+            Err(Problem::new(Code::Forbidden, format!("subscription `{id}` is not yours: only its owner may use it"))
+                .into())
+        }
+        None => Err(Problem::new(Code::NotFound, format!("there is no subscription `{id}`")).into()),
+    }
 }
 
 /// A 400 naming every problem of a subscription as written, when there is one.
@@ -241,7 +246,8 @@ pub async fn create(gw: web::Data<Gateway>, req: HttpRequest, body: web::Bytes) 
     responses(
         (status = 200, description = "The subscription", body = View),
         (status = 401, description = "No valid credentials"),
-        (status = 404, description = "You have no such subscription"),
+        (status = 403, description = "Another's subscription: only its owner may use it"),
+        (status = 404, description = "No such subscription"),
     ))]
 pub async fn read(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(view(&own(&gw, &req, &id).await?)))
@@ -252,7 +258,8 @@ pub async fn read(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No valid credentials"),
-        (status = 404, description = "You have no such subscription"),
+        (status = 403, description = "Another's subscription: only its owner may use it"),
+        (status = 404, description = "No such subscription"),
         (status = 409, description = "A configured subscription (subscriptions.yaml)"),
     ))]
 pub async fn delete(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -294,7 +301,8 @@ pub struct WebhookPatch {
         (status = 200, description = "The changed subscription", body = View),
         (status = 400, description = "The change is not valid"),
         (status = 401, description = "No valid credentials"),
-        (status = 404, description = "You have no such subscription"),
+        (status = 403, description = "Another's subscription: only its owner may use it"),
+        (status = 404, description = "No such subscription"),
         (status = 409, description = "A configured subscription, or a webhook change to a cursor subscription"),
     ))]
 pub async fn patch(
@@ -352,7 +360,8 @@ pub async fn patch(
     responses(
         (status = 200, description = "The new secret, shown once", body = Rotated),
         (status = 401, description = "No valid credentials"),
-        (status = 404, description = "You have no such subscription"),
+        (status = 403, description = "Another's subscription: only its owner may use it"),
+        (status = 404, description = "No such subscription"),
         (status = 409, description = "A cursor subscription, or a configured one"),
     ))]
 pub async fn rotate(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -376,7 +385,8 @@ pub async fn rotate(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Stri
     responses(
         (status = 200, description = "Enabled", body = Enabled),
         (status = 401, description = "No valid credentials"),
-        (status = 404, description = "You have no such subscription"),
+        (status = 403, description = "Another's subscription: only its owner may use it"),
+        (status = 404, description = "No such subscription"),
     ))]
 pub async fn enable(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = own(&gw, &req, &id).await?;
@@ -397,7 +407,8 @@ pub async fn enable(gw: web::Data<Gateway>, req: HttpRequest, id: web::Path<Stri
         (status = 200, description = "The page", body = crate::deliver::feeds::Page),
         (status = 400, description = "A parameter is wrong"),
         (status = 401, description = "No valid credentials"),
-        (status = 404, description = "You have no such subscription"),
+        (status = 403, description = "Another's subscription: only its owner may use it"),
+        (status = 404, description = "No such subscription"),
         (status = 409, description = "A webhook subscription (pushed, not read)"),
         (status = 410, description = "The cursor is older than the feed's retention"),
     ))]
@@ -433,7 +444,8 @@ pub struct Ack {
         (status = 200, description = "The new position", body = Acknowledged),
         (status = 400, description = "Not a cursor, or beyond the newest entry"),
         (status = 401, description = "No valid credentials"),
-        (status = 404, description = "You have no such subscription"),
+        (status = 403, description = "Another's subscription: only its owner may use it"),
+        (status = 404, description = "No such subscription"),
         (status = 409, description = "A webhook subscription (acknowledged by its endpoint's 2xx)"),
     ))]
 pub async fn ack(

@@ -26,6 +26,7 @@ mod logs;
 mod mechanisms;
 mod message_types;
 mod onboarding;
+mod owners;
 mod routing;
 mod rule_changes;
 mod rule_checks;

@@ -263,5 +263,5 @@ async fn a_subscription_is_changed_without_losing_its_cursor() {
     assert_eq!(status, 409, "a cursor subscription has no webhook");
     let (status, _) =
         call(Method::PATCH, &url("push"), Some("demo-ip_office-330100"), Some(json!({"filter": {}}))).await;
-    assert_eq!(status, 404, "another's subscription is not found");
+    assert_eq!(status, 403, "another's subscription is refused");
 }
