@@ -60,25 +60,52 @@ fn case(number: &str, divisions: &[&str]) -> Value {
     json!({"number": number, "divisions": divisions})
 }
 
+/// Every accepted shared example, and exactly who receives it, in which role. The brief's
+/// expectations (`expected.json`) name some recipients and some that must not be; this names all.
+const EXACT: &[(&str, &[(&str, &str)])] = &[
+    ("ipo-bulletin-field-secret.json", &[("procuratorate:330000", "primary")]),
+    (
+        "ipo-clue-transfer-cross-region.json",
+        &[("hub:yangtze_delta", "copy"), ("procuratorate:320500", "copy"), ("public_security:320500", "primary")],
+    ),
+    ("ipo-clue-transfer.json", &[("procuratorate:330100", "copy"), ("public_security:330100", "primary")]),
+    ("ipo-filing-supervision.json", &[("procuratorate:330100", "primary")]),
+    // 无法认定: the answer goes back to the procuratorate, and the request up to the province.
+    ("ipo-opinion-cannot-determine.json", &[("ip_office:440000", "primary"), ("procuratorate:440300", "primary")]),
+    ("ipo-typical-case.json", &[("public", "primary")]),
+    ("prc-bulletin-secret-field.json", &[("ip_office:330000", "primary")]),
+    ("prc-expert-request.json", &[("ip_office:310000", "primary")]),
+    (
+        "prc-major-case-supervision.json",
+        &[("hub:chengdu_chongqing", "copy"), ("hub:pearl_river_delta", "copy"), ("ip_office:000000", "primary")],
+    ),
+    ("prc-non-prosecution-transfer.json", &[("ip_office:330100", "primary")]),
+    ("prc-opinion-request.json", &[("ip_office:440300", "primary")]),
+    ("prc-supervision-feedback.json", &[("ip_office:330100", "primary")]),
+];
+
 #[test]
 fn every_shared_example_reaches_exactly_its_recipients() {
     let config = config();
+    let mut routed = 0;
     for (name, expected) in expectations() {
         if expected["accepted"] != true {
             continue;
         }
+        let (_, exact) = EXACT.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name}: add it to EXACT"));
         let got = route_native(&config, expected["sender"].as_str().unwrap(), &example(&name));
+        let got: Vec<(&str, &str)> = got.iter().map(|(id, (role, _))| (id.as_str(), role.as_str())).collect();
+        assert_eq!(got, *exact, "{name}");
+        // The table agrees with the brief.
         for want in expected["recipients"].as_array().unwrap() {
-            assert!(got.contains_key(want.as_str().unwrap()), "{name}: missing {want}; got {:?}", ids(&got));
+            assert!(exact.iter().any(|(id, _)| want == id), "{name}: the brief expects {want}");
         }
         for unwanted in expected["not_recipients"].as_array().unwrap() {
-            assert!(
-                !got.contains_key(unwanted.as_str().unwrap()),
-                "{name}: {unwanted} must not receive it; got {:?}",
-                ids(&got)
-            );
+            assert!(!exact.iter().any(|(id, _)| unwanted == id), "{name}: the brief excludes {unwanted}");
         }
+        routed += 1;
     }
+    assert_eq!(routed, EXACT.len(), "every example of the table was routed");
 }
 
 #[test]
