@@ -121,22 +121,55 @@ fn reload_bulletin(n: usize) -> Vec<u8> {
     bulletin(&format!("RELOAD-{n}"))
 }
 
+/// Two configurations that differ in the rules and in the agencies at once, so that each of the
+/// four mixes routes the Zhejiang procuratorate's bulletin differently. The bulletin rule falls
+/// back to the superior of a counterpart that is not connected; `new` also copies bulletins to
+/// the SPP, and disconnects the Zhejiang IP office (its superior, CNIPA, receives instead):
+///
+/// | rules | agencies | recipients |
+/// |---|---|---|
+/// | old | old | ip_office:330000 |
+/// | new | new | ip_office:000000, procuratorate:000000 |
+/// | new | old | ip_office:330000, procuratorate:000000 (a mix) |
+/// | old | new | ip_office:000000 (a mix) |
+fn rules_and_agencies(dir: &ConfigDir) -> [(String, String); 2] {
+    let _ = std::fs::remove_file(dir.path().join("rules.test.yaml"));
+    let rules = std::fs::read_to_string(dir.path().join("rules.yaml")).unwrap();
+    let rule = "    types: [cn.xietong.bulletin]\n    senders: [ip_office, procuratorate]\n    to: [ { same_level: counterpart } ]\n";
+    assert!(rules.contains(rule));
+    let old_rules = rules.replace(rule, &format!("{rule}    fallback: superior\n"));
+    let new_rules =
+        rules.replace(rule, &format!("{rule}    copy: [ {{ national: procuratorate }} ]\n    fallback: superior\n"));
+    let agencies = std::fs::read_to_string(dir.path().join("agencies.yaml")).unwrap();
+    // The Zhejiang IP office's entry, up to the next agency's.
+    let start = agencies.find("  - id: ip_office:330000\n").unwrap();
+    let end = start + 1 + agencies[start + 1..].find("  - id: ").unwrap();
+    let new_agencies = format!("{}{}", &agencies[..start], &agencies[end..]);
+    [(old_rules, agencies), (new_rules, new_agencies)]
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_request_sees_half_old_half_new_configuration() {
     let server = TestServer::with_settings("rate_limit:\n  per_second: 100000\n  burst: 100000\n");
     let dir = server.config.path().to_path_buf();
-    let old = std::fs::read_to_string(dir.join("rules.yaml")).unwrap();
-    let new = rules_with_national_copy(&server.config);
+    let [old, new] = rules_and_agencies(&server.config);
     let url = Arc::new(server.url.clone());
     let done = Arc::new(AtomicBool::new(false));
+    let write = |dir: &std::path::Path, (rules, agencies): &(String, String)| {
+        std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+        std::fs::write(dir.join("agencies.yaml"), agencies).unwrap();
+    };
+    write(&dir, &old);
+    let (status, body) = admin(&url, "/v1/admin/reload", Some(OPERATOR), "application/json", Vec::new()).await;
+    assert_eq!(status, 200, "{body:?}");
 
-    // One task flips the rules back and forth and reloads, as fast as it can.
+    // One task flips rules and agencies together, back and forth, and reloads as fast as it can.
     let flipper = {
         let (url, done, dir) = (url.clone(), done.clone(), dir.clone());
         tokio::spawn(async move {
             let mut flips = 0;
             while !done.load(Ordering::SeqCst) {
-                std::fs::write(dir.join("rules.yaml"), if flips % 2 == 0 { &new } else { &old }).unwrap();
+                write(&dir, if flips % 2 == 0 { &new } else { &old });
                 let (status, _) = admin(&url, "/v1/admin/reload", Some(OPERATOR), "application/json", Vec::new()).await;
                 assert_eq!(status, 200);
                 flips += 1;
@@ -145,7 +178,7 @@ async fn no_request_sees_half_old_half_new_configuration() {
         })
     };
     let old_set = BTreeSet::from(["ip_office:330000".to_string()]);
-    let new_set = BTreeSet::from(["ip_office:000000".to_string(), "ip_office:330000".to_string()]);
+    let new_set = BTreeSet::from(["ip_office:000000".to_string(), "procuratorate:000000".to_string()]);
     let (mut saw_old, mut saw_new) = (0, 0);
     for n in 0..300 {
         let (status, r) = post_json(&url, "procuratorate:330000", &reload_bulletin(1000 + n)).await;
