@@ -33,8 +33,24 @@ impl Ca {
     /// A leaf certificate and its key (PEM), with `serial`, common name `cn`, and either the IP
     /// address 127.0.0.1 (a server) or an optional SAN URI (a client).
     fn leaf(&self, serial: u64, cn: &str, server: bool, uri: Option<&str>) -> (String, String) {
+        self.leaf_valid(serial, cn, server, uri, None)
+    }
+
+    /// A leaf valid from and until the given days (rcgen's default period otherwise).
+    fn leaf_valid(
+        &self,
+        serial: u64,
+        cn: &str,
+        server: bool,
+        uri: Option<&str>,
+        validity: Option<((i32, u8, u8), (i32, u8, u8))>,
+    ) -> (String, String) {
         let names = if server { vec!["127.0.0.1".to_string()] } else { Vec::new() };
         let mut params = CertificateParams::new(names).unwrap();
+        if let Some(((y0, m0, d0), (y1, m1, d1))) = validity {
+            params.not_before = date_time_ymd(y0, m0, d0);
+            params.not_after = date_time_ymd(y1, m1, d1);
+        }
         params.serial_number = Some(SerialNumber::from(serial));
         params.distinguished_name.push(DnType::CommonName, cn);
         if let Some(u) = uri {
@@ -169,6 +185,58 @@ async fn post(client: &reqwest::Client, server: &TestServer, token: Option<&str>
 
 const IP_OFFICE_URI: &str = "urn:xietong:agency:ip_office:330100";
 
+/// Whether `openssl s_client` with `args` completes a verified handshake with `host`.
+fn handshake(host: &str, ca: &Path, args: &[&str]) -> bool {
+    Command::new("openssl")
+        .args(["s_client", "-connect", host, "-CAfile"])
+        .arg(ca)
+        .args(["-verify_return_error", "-brief"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs")
+        .success()
+}
+
+/// `openssl s_server` with the test's server certificate and `args`, on a free port; killed on
+/// drop. The control for a refusal: it shows the client can speak what xietong refuses.
+struct OpensslServer(std::process::Child, String);
+
+impl OpensslServer {
+    fn start(pki: &Pki, args: &[&str]) -> OpensslServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
+            .arg(pki.path("server.pem"))
+            .arg("-key")
+            .arg(pki.path("server.key"))
+            // Serves a status page and ignores its stdin (which would otherwise end the session).
+            .arg("-www")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl runs");
+        let host = format!("127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&host).is_err() {
+            assert!(std::time::Instant::now() < deadline, "openssl s_server never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OpensslServer(child, host)
+    }
+}
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn https_speaks_tls_1_2_and_1_3_only() {
     let pki = Pki::new();
@@ -183,24 +251,51 @@ async fn https_speaks_tls_1_2_and_1_3_only() {
     .await;
     assert_eq!(status, 202, "a token over HTTPS");
 
-    // openssl, an independent client, tries each protocol version.
+    // openssl, an independent client, tries protocol versions and cipher suites.
     let host = server.url.trim_start_matches("https://").to_string();
-    let handshake = |version: &str| {
-        let status = Command::new("openssl")
-            .args(["s_client", "-connect", &host, version, "-CAfile"])
-            .arg(pki.path("server-ca.pem"))
-            .args(["-verify_return_error", "-brief"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl runs");
-        status.success()
+    let ca = pki.path("server-ca.pem");
+    assert!(handshake(&host, &ca, &["-tls1_3"]), "TLS 1.3");
+    assert!(handshake(&host, &ca, &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"]), "TLS 1.2, AES-GCM");
+    assert!(handshake(&host, &ca, &["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"]), "TLS 1.2, ChaCha20");
+    // Each refusal has a control: an openssl server offering the same shows that the client can
+    // speak it, so the refusal is the gateway's, not the client's.
+    let refused: [(&str, &[&str]); 5] = [
+        ("TLS 1.1", &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]),
+        ("TLS 1.0", &["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"]),
+        ("a CBC suite in TLS 1.2", &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"]),
+        ("a CBC suite with SHA-256 in TLS 1.2", &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"]),
+        ("the TLS 1.3 CCM suite", &["-tls1_3", "-ciphersuites", "TLS_AES_128_CCM_SHA256"]),
+    ];
+    for (what, args) in refused {
+        let control = OpensslServer::start(&pki, args);
+        assert!(handshake(&control.1, &ca, args), "the client cannot speak {what}: the check would prove nothing");
+        assert!(!handshake(&host, &ca, args), "xietong accepted {what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_and_not_yet_valid_certificates_fail_the_handshake() {
+    let pki = Pki::new();
+    let server = server(&pki, "1h");
+    let ca = pki.path("server-ca.pem");
+    // ip_office:330100 signs in by certificate only (auth: certificate).
+    let identity = |validity| {
+        let (cert, key) = pki.clients.leaf_valid(40, "杭州市知识产权局", false, Some(IP_OFFICE_URI), Some(validity));
+        format!("{cert}{key}").into_bytes()
     };
-    assert!(handshake("-tls1_3"), "TLS 1.3");
-    assert!(handshake("-tls1_2"), "TLS 1.2");
-    assert!(!handshake("-tls1_1"), "no TLS 1.1");
-    assert!(!handshake("-tls1"), "no TLS 1.0");
+    for (what, validity) in [("expired", ((2024, 1, 1), (2025, 1, 1))), ("not yet valid", ((2035, 1, 1), (2036, 1, 1)))]
+    {
+        let r = https(&ca, Some(&identity(validity)))
+            .post(format!("{}/v1/messages", server.url))
+            .header("content-type", "application/json")
+            .body(example("ipo-clue-transfer.json"))
+            .send()
+            .await;
+        assert!(r.is_err(), "a certificate {what} gets no answer, but got {:?}", r.map(|r| r.status()));
+    }
+    let current = identity(((2025, 1, 1), (2035, 1, 1)));
+    let (status, body) = post(&https(&ca, Some(&current)), &server, None, example("ipo-clue-transfer.json")).await;
+    assert_eq!(status, 202, "a current certificate of the same CA: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
