@@ -13,6 +13,9 @@ use rcgen::{
 };
 use serde_json::Value;
 
+/// A day: year, month, day.
+type Day = (i32, u8, u8);
+
 /// A certificate authority of the test.
 struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -43,7 +46,7 @@ impl Ca {
         cn: &str,
         server: bool,
         uri: Option<&str>,
-        validity: Option<((i32, u8, u8), (i32, u8, u8))>,
+        validity: Option<(Day, Day)>,
     ) -> (String, String) {
         let names = if server { vec!["127.0.0.1".to_string()] } else { Vec::new() };
         let mut params = CertificateParams::new(names).unwrap();
