@@ -5,6 +5,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
@@ -71,6 +72,15 @@ pub struct Metrics {
     rule_errors: Family<RuleLabel, Counter>,
     pub ingest_seconds: Histogram,
     pub store: StoreMetrics,
+    /// HTTP requests being served, and connections open, as `/metrics` is rendered.
+    pub http: HttpGauges,
+}
+
+/// What the listener holds right now.
+#[derive(Clone, Debug, Default)]
+pub struct HttpGauges {
+    pub requests_in_flight: Gauge,
+    pub connections_open: Gauge,
 }
 
 impl Default for Metrics {
@@ -132,7 +142,14 @@ impl Metrics {
             "Store transactions that failed to commit",
             store.commit_failures.clone(),
         );
-        Metrics { registry, messages, unrouted, reloads, webhooks, denials, rule_errors, ingest_seconds, store }
+        let http = HttpGauges::default();
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being served until their response starts (this one included): a long-poll while it waits, an event stream until it opens",
+            http.requests_in_flight.clone(),
+        );
+        registry.register("http_connections_open", "HTTP connections open", http.connections_open.clone());
+        Metrics { registry, messages, unrouted, reloads, webhooks, denials, rule_errors, ingest_seconds, store, http }
     }
 
     pub fn count_webhook(&self, outcome: &'static str) {

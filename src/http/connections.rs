@@ -76,6 +76,11 @@ impl PerAddress {
         Some(Held { ip, counts: self.counts.clone() })
     }
 
+    /// How many are counted, all addresses together.
+    pub fn total(&self) -> usize {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
+    }
+
     /// How many are counted for `ip`.
     pub fn count(&self, ip: IpAddr) -> usize {
         self.counts.lock().unwrap_or_else(|e| e.into_inner()).get(&ip).copied().unwrap_or(0)

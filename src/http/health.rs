@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{ALLOW, HeaderValue};
 use actix_web::{HttpResponse, web};
 
+use super::connections::Counts;
 use super::error;
 use crate::gateway::Gateway;
 use crate::model::{Code, Problem};
@@ -44,7 +45,10 @@ pub async fn readyz(gw: web::Data<Gateway>) -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations", responses(
     (status = 200, description = "The Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4"),
 ))]
-pub async fn metrics(gw: web::Data<Gateway>) -> HttpResponse {
+pub async fn metrics(gw: web::Data<Gateway>, counts: web::Data<Counts>) -> HttpResponse {
+    let gauges = &gw.metrics.http;
+    gauges.requests_in_flight.set(i64::try_from(counts.in_flight.total()).unwrap_or(i64::MAX));
+    gauges.connections_open.set(i64::try_from(counts.connections.total()).unwrap_or(i64::MAX));
     HttpResponse::build(StatusCode::OK)
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(gw.metrics.render())

@@ -115,7 +115,11 @@ async fn every_acknowledged_message_survives_kill_9() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_message_reaches_the_webhook_after_kill_9_mid_delivery() {
     const MESSAGES: usize = 40;
-    let receiver = Receiver::start(|_, _| Answer::Stall(std::time::Duration::from_millis(30)));
+    // The first 5 deliveries are answered; the rest wait at a gate, so the kill is mid-delivery
+    // however fast or slow the machine.
+    let gate = Gate::default();
+    let held = gate.clone();
+    let receiver = Receiver::start(move |n, _| if n < 5 { Answer::Status(200) } else { Answer::Held(held.clone()) });
     let config = ConfigDir::new(&fast_delivery(""));
     config.write(
         "subscriptions.yaml",
@@ -141,6 +145,7 @@ async fn every_message_reaches_the_webhook_after_kill_9_mid_delivery() {
     assert!(before < MESSAGES, "killed mid-delivery ({before} of {MESSAGES} delivered)");
 
     let _restarted = BinaryServer::spawn(config.path(), data.path());
+    gate.open();
     let ids = || {
         receiver
             .delivered()

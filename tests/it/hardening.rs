@@ -95,13 +95,21 @@ async fn one_client_cannot_hold_every_worker() {
     let server = TestServer::with_settings("limits:\n  max_requests_per_client: 2\n");
     let poll = || {
         client()
-            .get(format!("{}/v1/feeds/ip_office:330100/events?wait=3", server.url))
+            .get(format!("{}/v1/feeds/ip_office:330100/events?wait=5", server.url))
             .bearer_auth("demo-ip_office-330100")
             .send()
     };
     let (a, b) = (tokio::spawn(poll()), tokio::spawn(poll()));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let third = client().get(format!("{}/healthz", server.url)).send().await.unwrap();
+    // Once both long-polls are in flight, a third request is refused: asked until it is (the
+    // polls wait 5 s; this gives up after 4).
+    let deadline = std::time::Instant::now() + Duration::from_secs(4);
+    let third = loop {
+        let r = client().get(format!("{}/healthz", server.url)).send().await.unwrap();
+        if r.status() == 429 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(third.status(), 429);
     assert_eq!(third.headers()["retry-after"], "1");
     assert_eq!(a.await.unwrap().unwrap().status(), 200);
@@ -206,8 +214,16 @@ async fn one_client_cannot_hold_every_connection() {
     let server = TestServer::with_settings("limits:\n  max_connections_per_client: 2\n");
     let first = TcpStream::connect(address(&server)).unwrap();
     let second = TcpStream::connect(address(&server)).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let (answer, _) = raw(&server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", Duration::from_secs(5));
+    // Once the server counts both, a third connection is refused: asked until it is.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let answer = loop {
+        let probe = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let (answer, _) = raw(&server, probe, Duration::from_secs(5));
+        if answer.starts_with("HTTP/1.1 429") || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert!(answer.starts_with("HTTP/1.1 429"), "a third connection: {answer:?}");
     assert!(answer.contains("connection: close"), "{answer:?}");
     drop((first, second));

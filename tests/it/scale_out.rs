@@ -146,8 +146,11 @@ fn delivered_ids(receiver: &Receiver) -> HashSet<String> {
 async fn two_instances_are_one_gateway_and_one_finishes_what_a_killed_one_began() {
     const MESSAGES: usize = 60;
     let prefix = Prefix::new();
-    // Two instances, two requests at a time each, 100 ms per request: about 40 a second.
-    let receiver = Receiver::start(|_, _| Answer::Stall(Duration::from_millis(100)));
+    // Two instances, two requests at a time each. The first 5 deliveries are answered; the rest
+    // wait at a gate until one instance is killed, so the kill is mid-delivery on any machine.
+    let gate = Gate::default();
+    let held = gate.clone();
+    let receiver = Receiver::start(move |n, _| if n < 5 { Answer::Status(200) } else { Answer::Held(held.clone()) });
     let config = config("redis://127.0.0.1:6379", &prefix.0, Some(&receiver.url));
     let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = BinaryServer::spawn(config.path(), data_a.path());
@@ -175,6 +178,7 @@ async fn two_instances_are_one_gateway_and_one_finishes_what_a_killed_one_began(
     a.wait();
     let before = delivered_ids(&receiver).len();
     assert!(before < MESSAGES, "killed mid-delivery ({before} of {MESSAGES} delivered)");
+    gate.open();
     let posted: HashSet<String> = posted.into_iter().collect();
     assert!(
         eventually(30, || delivered_ids(&receiver) == posted).await,

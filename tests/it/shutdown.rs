@@ -7,6 +7,28 @@ use std::time::Duration;
 
 use crate::common::*;
 
+/// The gateway's count of requests being served (its `/metrics`, this request included).
+fn requests_in_flight(addr: &str) -> usize {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("xietong_http_requests_in_flight "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no requests-in-flight gauge in {text}"))
+}
+
+/// Waits (10 s at most) until `n` other requests are being served.
+fn wait_for_requests(addr: &str, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while requests_in_flight(addr) < n + 1 {
+        assert!(std::time::Instant::now() < deadline, "the server never had {n} request(s) in flight");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn sigterm_finishes_the_request_in_flight() {
     let config = ConfigDir::new("");
@@ -27,12 +49,16 @@ fn sigterm_finishes_the_request_in_flight() {
     .unwrap();
     stream.write_all(head).unwrap();
     stream.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The server is reading the request: SIGTERM now finds it in flight.
+    wait_for_requests(&addr, 1);
 
     server.signal("TERM");
-    std::thread::sleep(Duration::from_millis(300));
     // New connections are refused while the request in flight is still served.
-    assert!(TcpStream::connect(&addr).is_err(), "the listener closes on SIGTERM");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&addr).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the listener never closed on SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     stream.write_all(tail).unwrap();
     let mut answer = String::new();
@@ -66,7 +92,8 @@ fn sigterm_ends_event_streams_and_long_polls_instead_of_waiting_for_them() {
     let mut first = [0u8; 12];
     stream.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"HTTP/1.1 200", "the stream is open");
-    std::thread::sleep(Duration::from_millis(300));
+    // The long-poll is waiting (the stream, open, no longer counts as a request in flight).
+    wait_for_requests(&addr, 1);
 
     let asked = std::time::Instant::now();
     server.signal("TERM");

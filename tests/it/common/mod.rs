@@ -329,6 +329,29 @@ pub enum Answer {
     WithBody(u16, String),
     /// Waits, then answers 200.
     Stall(Duration),
+    /// Waits until the gate opens, then answers 200.
+    Held(Gate),
+}
+
+/// A gate the receiver's answers wait at (`Answer::Held`): closed until the test opens it.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(std::sync::Arc<(std::sync::atomic::AtomicBool, tokio::sync::Notify)>);
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.1.notify_waiters();
+    }
+
+    async fn passed(&self) {
+        loop {
+            let notified = self.0.1.notified();
+            if self.0.0.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 type Behaviour = dyn Fn(usize, &Received) -> Answer + Send + Sync;
@@ -396,6 +419,10 @@ async fn receive(
         }
         Answer::Stall(d) => {
             tokio::time::sleep(d).await;
+            actix_web::HttpResponse::Ok().finish()
+        }
+        Answer::Held(gate) => {
+            gate.passed().await;
             actix_web::HttpResponse::Ok().finish()
         }
     };
