@@ -247,6 +247,26 @@ impl Exchange {
     pub fn url(&self) -> &str {
         &self.server.url
     }
+
+    /// SIGKILL, and waits for the process to end.
+    pub fn kill(&mut self) {
+        self.server.signal("KILL");
+        self.server.wait();
+    }
+
+    /// Starts the binary again on the same configuration, data directory and store.
+    pub fn restart(&mut self) {
+        let _ = self.server.child.kill();
+        let _ = self.server.child.wait();
+        self.server = BinaryServer::spawn(self.config.path(), self.data.path());
+    }
+
+    /// The embedded store's file, when the exchange runs on it.
+    pub fn sqlite(&self) -> Option<rusqlite::Connection> {
+        shared_store_prefix(&self.data)
+            .is_none()
+            .then(|| rusqlite::Connection::open(self.data.path().join(xietong::store::sqlite::DB_FILE)).unwrap())
+    }
 }
 
 impl Drop for Exchange {
