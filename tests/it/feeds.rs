@@ -216,7 +216,7 @@ async fn a_cursor_subscription_filters_and_remembers_what_was_acknowledged() {
 
     // Only the owner sees it; nobody subscribes to another's feed; bad specs are explained.
     let (status, _) = call(Method::GET, &format!("{subs}/yrd-clues"), Some("demo-hub-west_strait"), None).await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 403, "another's subscription");
     let (status, _) = call(
         Method::POST,
         &subs,

@@ -16,9 +16,10 @@ async fn json_logs_carry_ids_and_no_content() {
             receiver.url
         ),
     );
-    let data = tempfile::tempdir().unwrap();
-    let log = data.path().join("xietong.log");
-    let mut server = BinaryServer::spawn_logging_to(config.path(), &data.path().join("store"), &log);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("xietong.log");
+    let mut exchange = Exchange::start_logging(config, Some(&log));
+    let server = &mut exchange.server;
 
     let mut secret = example_json("ipo-state-secret-message.json");
     secret["nr"] = json!("整体机密的正文LOG7Q");

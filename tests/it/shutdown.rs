@@ -31,9 +31,8 @@ fn wait_for_requests(addr: &str, n: usize) {
 
 #[test]
 fn sigterm_finishes_the_request_in_flight() {
-    let config = ConfigDir::new("");
-    let data = tempfile::tempdir().unwrap();
-    let mut server = BinaryServer::spawn(config.path(), data.path());
+    let mut exchange = Exchange::start(ConfigDir::new("shutdown_timeout_secs: 30\n"));
+    let server = &mut exchange.server;
     let addr = server.url.trim_start_matches("http://").to_string();
 
     let body = example("prc-non-prosecution-transfer.json");
@@ -65,19 +64,26 @@ fn sigterm_finishes_the_request_in_flight() {
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
     assert_eq!(server.wait(), Some(0), "a graceful stop exits 0");
+    let id = answer.split("\"id\":\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
 
-    let conn = rusqlite::Connection::open(data.path().join(xietong::store::sqlite::DB_FILE)).unwrap();
-    let n: i64 = conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
-    assert_eq!(n, 1);
+    // Committed: on the embedded store the file holds it; on either store, after a restart, the
+    // recipient's feed has it.
+    if let Some(conn) = exchange.sqlite() {
+        let n: i64 = conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+    }
+    exchange.restart();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let events = rt.block_on(inbox_until(exchange.url(), "ip_office:330100", |events| !events.is_empty()));
+    assert_eq!(events.iter().map(|e| e["id"].as_str().unwrap()).collect::<Vec<_>>(), [id.as_str()]);
 }
 
 #[test]
 fn sigterm_ends_event_streams_and_long_polls_instead_of_waiting_for_them() {
     // A long shutdown timeout: were the stream and the long-poll waited for, the process would
     // take a minute to stop.
-    let config = ConfigDir::new("shutdown_timeout_secs: 60\n");
-    let data = tempfile::tempdir().unwrap();
-    let mut server = BinaryServer::spawn(config.path(), data.path());
+    let mut exchange = Exchange::start(ConfigDir::new("shutdown_timeout_secs: 60\n"));
+    let server = &mut exchange.server;
     let addr = server.url.trim_start_matches("http://").to_string();
     let token = demo_token("procuratorate:330100");
     let open = |path: &str| {

@@ -232,6 +232,11 @@ pub struct Exchange {
 
 impl Exchange {
     pub fn start(config: ConfigDir) -> Exchange {
+        Self::start_logging(config, None)
+    }
+
+    /// With the configured log level, its log written to `log` when given.
+    pub fn start_logging(config: ConfigDir, log: Option<&Path>) -> Exchange {
         let data = tempfile::tempdir().unwrap();
         if let Some(prefix) = shared_store_prefix(&data) {
             let path = config.path().join("xietong.yaml");
@@ -240,7 +245,10 @@ impl Exchange {
             let store = format!("\nstore:\n  backend: redis\n  redis:\n    prefix: {prefix}\n");
             std::fs::write(&path, settings + &store).unwrap();
         }
-        let server = BinaryServer::spawn(config.path(), data.path());
+        let server = match log {
+            Some(log) => BinaryServer::spawn_logging_to(config.path(), data.path(), log),
+            None => BinaryServer::spawn(config.path(), data.path()),
+        };
         Exchange { server, config, data }
     }
 
