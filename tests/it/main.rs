@@ -14,6 +14,7 @@ mod cli;
 mod console;
 mod contract;
 mod crash;
+mod durability;
 mod examples;
 mod feeds;
 mod flows;
