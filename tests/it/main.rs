@@ -32,6 +32,7 @@ mod routing;
 mod rule_changes;
 mod rule_checks;
 mod scale_out;
+mod secrecy_outputs;
 mod shutdown;
 mod store_contract;
 mod subscriptions;

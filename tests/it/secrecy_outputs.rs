@@ -1,0 +1,184 @@
+//! No state secret crosses: what leaves the gateway is scanned, not only what it stores. For
+//! every shared example with a field marked 秘密 or above, the marked values (every text and
+//! number below the marked field) must appear in none of: the receipt, each recipient's feed
+//! page, its Server-Sent Events, its webhook body, the operators' trace of the message, and
+//! `xietong explain`; and, on the Redis store, in none of the gateway's keys.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use xietong::model::BodyKind;
+
+use crate::common::*;
+
+/// The values below `node`: texts, and numbers as written.
+fn leaves(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Array(items) => items.iter().for_each(|v| leaves(v, out)),
+        Value::Object(members) => members.values().for_each(|v| leaves(v, out)),
+        _ => {}
+    }
+}
+
+/// The shared examples accepted with a field marked as a state secret: name, sender, and the
+/// marked values (long enough not to occur by chance).
+fn marked_examples(config: &xietong::config::Config) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for (name, expected) in expectations() {
+        if expected["accepted"] != true {
+            continue;
+        }
+        let sender_id = expected["sender"].as_str().unwrap().to_string();
+        let sender: xietong::model::Sender = sender_id.parse().unwrap();
+        let doc: Value = serde_json::from_slice(&example(&name)).unwrap();
+        let mapping = config.mapping_for(&sender, BodyKind::Native).unwrap();
+        let found = mapping.markings(&doc).unwrap();
+        let mut values = Vec::new();
+        for m in found.markings.iter().filter(|m| m.level.is_state_secret()) {
+            leaves(m.source.resolve(&doc).unwrap(), &mut values);
+        }
+        values.retain(|v| v.chars().count() >= 4);
+        if !values.is_empty() {
+            out.push((name, sender_id, values));
+        }
+    }
+    out
+}
+
+fn assert_clean(what: &str, text: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(!text.contains(s.as_str()), "{what} carries a marked value ({} chars)", s.chars().count());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_marked_secret_leaves_by_any_way_out() {
+    let receiver = Receiver::start(|_, _| Answer::Status(200));
+    let config = ConfigDir::new(&fast_delivery(""));
+    let examples = marked_examples(&config.load());
+    assert!(examples.len() >= 2, "the shared examples mark secret fields: {examples:?}");
+
+    // Every recipient of those examples also has a webhook.
+    let mut recipients_of = Vec::new();
+    let routing = config.load();
+    for (name, sender, _) in &examples {
+        let sender: xietong::model::Sender = sender.parse().unwrap();
+        let format = routing.mapping_for(&sender, BodyKind::Native).unwrap();
+        let n = xietong::pipeline::normalize(&routing.schemas, format, &sender, &example(name)).unwrap();
+        let a = xietong::pipeline::address(&routing.router, &n.event, &sender, None).unwrap();
+        recipients_of.push(a.deliveries.iter().map(|d| d.routed.id.to_string()).collect::<Vec<_>>());
+    }
+    let mut hooks = String::from("subscriptions:\n");
+    for (i, owner) in recipients_of.iter().flatten().filter(|r| r.contains(':')).enumerate() {
+        hooks.push_str(&format!(
+            "  - id: out-{i}\n    owner: {owner}\n    webhook:\n      url: {}\n      secrets: [{SECRET}]\n",
+            receiver.url
+        ));
+    }
+    config.write("subscriptions.yaml", &hooks);
+    let server = TestServer::with_config(config);
+    let url = server.url.as_str();
+
+    let mut posted = Vec::new();
+    for ((name, sender, secrets), recipients) in examples.iter().zip(&recipients_of) {
+        // explain, before anything is stored.
+        let dir = server.config.path().to_str().unwrap();
+        let file = examples_dir().join(name);
+        let (_, stdout, stderr) = run_cli(&["explain", "--config", dir, "--as", sender, file.to_str().unwrap()]);
+        assert!(stdout.contains("\"accepted\": true"), "{name}: {stdout}{stderr}");
+        assert_clean(&format!("{name}: explain"), &stdout, secrets);
+
+        let (status, receipt) = post_json(url, sender, &example(name)).await;
+        assert_eq!(status, 202, "{name}: {receipt}");
+        assert_clean(&format!("{name}: the receipt"), &receipt.to_string(), secrets);
+        let id = receipt["id"].as_str().unwrap().to_string();
+        let trace = operator_get(&format!("{url}/v1/admin/messages/{id}")).await;
+        assert_clean(&format!("{name}: the operators' trace"), &trace.to_string(), secrets);
+
+        for recipient in recipients {
+            let token = if recipient == "public" { None } else { Some(demo_token(recipient)) };
+            let (status, page) = get(&format!("{url}/v1/feeds/{recipient}/events"), token.as_deref()).await;
+            assert_eq!(status, 200, "{recipient}: {page}");
+            assert!(page.to_string().contains(&id), "{recipient}'s feed has {name}");
+            assert_clean(&format!("{name}: {recipient}'s feed"), &page.to_string(), secrets);
+
+            let mut request = client().get(format!("{url}/v1/feeds/{recipient}/stream"));
+            if let Some(t) = &token {
+                request = request.bearer_auth(t);
+            }
+            let mut stream = request.send().await.unwrap();
+            let mut frames = String::new();
+            while !frames.contains(&id) {
+                let chunk =
+                    tokio::time::timeout(Duration::from_secs(10), stream.chunk()).await.unwrap().unwrap().unwrap();
+                frames.push_str(&String::from_utf8_lossy(&chunk));
+            }
+            assert_clean(&format!("{name}: {recipient}'s event stream"), &frames, secrets);
+        }
+        posted.push((id, secrets.clone(), recipients.iter().filter(|r| r.contains(':')).count()));
+    }
+
+    // The webhooks: every agency recipient's copy arrives, and carries nothing marked.
+    let expected: usize = posted.iter().map(|(_, _, n)| n).sum();
+    assert!(eventually(20, || receiver.delivered().len() >= expected).await, "every webhook delivered");
+    for r in receiver.received() {
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        for (id, secrets, _) in &posted {
+            if body.contains(id.as_str()) {
+                assert_clean("a webhook body", &body, secrets);
+            }
+        }
+    }
+
+    // On Redis, the keyspace: every value under the gateway's prefix.
+    if let Some(prefix) = shared_store_prefix(&server.data) {
+        let dump = redis_dump(&prefix);
+        assert!(dump.contains(&posted[0].0), "the dump reads the gateway's keys");
+        for (_, secrets, _) in &posted {
+            assert_clean("the Redis keyspace", &dump, secrets);
+        }
+    }
+}
+
+/// Every key under the gateway's prefix with its value, as text.
+fn redis_dump(prefix: &str) -> String {
+    let mut c = ::redis::Client::open("redis://127.0.0.1:6379").unwrap().get_connection().unwrap();
+    let mut out = String::new();
+    for pattern in xietong::store::redis::key_patterns(prefix) {
+        let keys: Vec<String> = ::redis::cmd("KEYS").arg(pattern).query(&mut c).unwrap();
+        for key in keys {
+            let kind: String = ::redis::cmd("TYPE").arg(&key).query(&mut c).unwrap();
+            let value: ::redis::Value = match kind.as_str() {
+                "string" => ::redis::cmd("GET").arg(&key).query(&mut c).unwrap(),
+                "hash" => ::redis::cmd("HGETALL").arg(&key).query(&mut c).unwrap(),
+                "list" => ::redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(&mut c).unwrap(),
+                "set" => ::redis::cmd("SMEMBERS").arg(&key).query(&mut c).unwrap(),
+                "zset" => ::redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).arg("WITHSCORES").query(&mut c).unwrap(),
+                "stream" => ::redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query(&mut c).unwrap(),
+                _ => ::redis::Value::Nil,
+            };
+            out.push_str(&key);
+            out.push(' ');
+            out.push_str(&text_of(&value));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn text_of(v: &::redis::Value) -> String {
+    match v {
+        ::redis::Value::BulkString(b) => String::from_utf8_lossy(b).to_string(),
+        ::redis::Value::SimpleString(s) => s.clone(),
+        ::redis::Value::Int(i) => i.to_string(),
+        ::redis::Value::Array(items) | ::redis::Value::Set(items) => {
+            items.iter().map(text_of).collect::<Vec<_>>().join(" ")
+        }
+        ::redis::Value::Map(pairs) => {
+            pairs.iter().map(|(k, v)| format!("{} {}", text_of(k), text_of(v))).collect::<Vec<_>>().join(" ")
+        }
+        other => format!("{other:?}"),
+    }
+}
