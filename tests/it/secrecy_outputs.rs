@@ -182,3 +182,140 @@ fn text_of(v: &::redis::Value) -> String {
         other => format!("{other:?}"),
     }
 }
+
+mod generated {
+    //! The same promise for messages no one wrote by hand: fields marked 秘密, 机密 or 绝密 at
+    //! random places of a clue transfer (an item of an array, a nested member, free text, an
+    //! attachment, a member no rule reads, an object whose keys are themselves secret). Whatever
+    //! the gateway decides (accept, or refuse), no marked value is in what it would store, in any
+    //! recipient's copy, or in its answer.
+
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use xietong::model::BodyKind;
+
+    use crate::common::*;
+
+    static CONFIG: LazyLock<xietong::config::Config> = LazyLock::new(|| ConfigDir::new("").load());
+
+    /// Where a secret goes: the path (as `zdmj` writes it) and how the message is changed.
+    #[derive(Clone, Debug)]
+    enum Place {
+        /// A text member of an item of the parties array.
+        PartyField(usize, &'static str),
+        CaseName,
+        Narrative,
+        /// An attachment's file name, its whole item marked.
+        Attachment,
+        /// A member no rule reads (it would travel in `extra`), nested.
+        Unread(u8),
+        /// An object no rule reads whose key is the secret, the object marked.
+        SecretKey(u8),
+    }
+
+    fn place() -> impl Strategy<Value = Place> {
+        prop_oneof![
+            (0usize..3, prop::sample::select(vec!["xm", "mc", "sfzh", "tyshxydm"]))
+                .prop_map(|(i, f)| Place::PartyField(i, f)),
+            Just(Place::CaseName),
+            Just(Place::Narrative),
+            Just(Place::Attachment),
+            any::<u8>().prop_map(Place::Unread),
+            any::<u8>().prop_map(Place::SecretKey),
+        ]
+    }
+
+    /// Applies the placements; the secret values and the marked message.
+    fn marked(places: &[(Place, &'static str)], salt: u32) -> (Vec<String>, Value) {
+        let mut m = example_json("ipo-clue-transfer.json");
+        let mut secrets = Vec::new();
+        for (i, (place, level)) in places.iter().enumerate() {
+            let secret = format!("绝密值{salt:08x}{i}");
+            let path = match place {
+                Place::PartyField(p, f) => {
+                    m["dsr"][*p][*f] = json!(secret);
+                    format!("dsr/{p}/{f}")
+                }
+                Place::CaseName => {
+                    m["aj"]["ajmc"] = json!(secret);
+                    "aj/ajmc".to_string()
+                }
+                Place::Narrative => {
+                    m["nr"] = json!(secret);
+                    "nr".to_string()
+                }
+                Place::Attachment => {
+                    m["fj"][0]["wjm"] = json!(secret);
+                    "fj/0".to_string()
+                }
+                Place::Unread(n) => {
+                    m[format!("kz{n}")] = json!({"nested": [{"deep": secret}]});
+                    format!("kz{n}/nested/0/deep")
+                }
+                Place::SecretKey(n) => {
+                    m[format!("bz{n}")] = json!({ secret.clone(): "v" });
+                    format!("bz{n}")
+                }
+            };
+            m["zdmj"][path] = json!(level);
+            secrets.push(secret);
+        }
+        (secrets, m)
+    }
+
+    /// Each place on its own is accepted (a marked required member refuses the message), so the
+    /// property sees accepted messages, not only refusals.
+    #[test]
+    fn the_places_a_secret_can_go_are_accepted_alone() {
+        let sender: xietong::model::Sender = "ip_office:330100".parse().unwrap();
+        let format = CONFIG.mapping_for(&sender, BodyKind::Native).unwrap();
+        let places = [
+            Place::PartyField(1, "xm"),
+            Place::PartyField(0, "tyshxydm"),
+            Place::Attachment,
+            Place::Unread(7),
+            Place::SecretKey(9),
+        ];
+        for place in places {
+            let (secrets, message) = marked(&[(place.clone(), "机密")], 1);
+            let body = serde_json::to_vec(&message).unwrap();
+            let n = xietong::pipeline::normalize(&CONFIG.schemas, format, &sender, &body)
+                .unwrap_or_else(|p| panic!("{place:?}: {p:?}"));
+            assert!(!n.event.to_string().contains(&secrets[0]), "{place:?}");
+            assert!(!n.stripped.is_empty(), "{place:?}: something was removed");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        #[test]
+        fn no_marked_value_in_any_output(
+            places in prop::collection::vec((place(), prop::sample::select(vec!["秘密", "机密", "绝密", "机密★10年"])), 1..4),
+            salt: u32,
+        ) {
+            let config = &*CONFIG;
+            let (secrets, message) = marked(&places, salt);
+            let sender: xietong::model::Sender = "ip_office:330100".parse().unwrap();
+            let format = config.mapping_for(&sender, BodyKind::Native).unwrap();
+            let body = serde_json::to_vec(&message).unwrap();
+            let outputs: Vec<String> = match xietong::pipeline::normalize(&config.schemas, format, &sender, &body) {
+                Err(refusal) => vec![format!("{refusal:?}")],
+                Ok(n) => {
+                    let mut out = vec![n.event.to_string()];
+                    match xietong::pipeline::address(&config.router, &n.event, &sender, None) {
+                        Ok(a) => out.extend(a.deliveries.iter().map(|d| d.event.to_string())),
+                        Err(refusal) => out.push(format!("{refusal:?}")),
+                    }
+                    out
+                }
+            };
+            for output in &outputs {
+                for secret in &secrets {
+                    prop_assert!(!output.contains(secret.as_str()), "a marked value left in {output}");
+                }
+            }
+        }
+    }
+}
