@@ -198,14 +198,9 @@ impl Config {
 /// shipped type the directory changes in a way that breaks its consumers must have a raised
 /// version.
 fn load_schemas(dir: Option<&Path>) -> Result<Schemas, Vec<crate::model::schema::SchemaError>> {
-    let registry = crate::model::schema::Registry::load(dir)?;
-    let schemas = Schemas::compile(registry)?;
-    if dir.is_some() {
-        let shipped = crate::model::schema::Registry::built_in()?;
-        let problems = schemas.breaking_since(&shipped);
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-    }
-    Ok(schemas)
+    let shipped = crate::model::schema::Registry::built_in()?;
+    let Some(dir) = dir else { return Schemas::compile(shipped) };
+    let schemas = Schemas::compile(shipped.clone().overlaid(dir)?)?;
+    let problems = schemas.breaking_since(&shipped);
+    if problems.is_empty() { Ok(schemas) } else { Err(problems) }
 }

@@ -270,7 +270,8 @@ mod tests {
         }
     }
 
-    fn group_thousands(n: u64) -> String {
+    /// `1234567` as `1,234,567`.
+    pub(super) fn group_thousands(n: u64) -> String {
         let digits = n.to_string();
         let mut out = String::new();
         for (i, c) in digits.chars().enumerate() {

@@ -24,19 +24,8 @@ fn message(n: usize) -> Vec<u8> {
 
 /// Every id in `feed` (read as its owner), in order.
 async fn feed_ids(url: &str, feed: &str) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut after = "0".to_string();
-    loop {
-        let page = format!("{url}/v1/feeds/{feed}/events?limit=1000&after={after}");
-        let (status, body) = get(&page, Some(&demo_token(feed))).await;
-        assert_eq!(status, 200, "{feed}: {body}");
-        let events = body["events"].as_array().unwrap();
-        if events.is_empty() {
-            return ids;
-        }
-        ids.extend(events.iter().map(|e| e["event"]["id"].as_str().unwrap().to_string()));
-        after = body["next"].as_str().unwrap().to_string();
-    }
+    let events = inbox_until(url, feed, |_| true).await;
+    events.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
 }
 
 /// The clue transfers' two recipients: the police, and the procuratorate in copy.

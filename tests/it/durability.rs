@@ -5,50 +5,39 @@
 //! since the previous answer. A kill -9 cannot tell `synchronous = FULL` from `NORMAL` in WAL
 //! mode (the data is in the page cache either way); the order of the calls can.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::common::*;
 
-/// The binary under strace; the trace file, and the url it serves.
+/// The binary under strace, and the trace file.
 struct Traced {
-    child: std::process::Child,
+    server: BinaryServer,
     trace: std::path::PathBuf,
-    url: String,
 }
 
 impl Traced {
     fn start(config: &ConfigDir, data: &std::path::Path) -> Traced {
         let trace = data.join("syscalls.trace");
-        let mut child = Command::new("strace")
-            // -f: every thread; -y: file descriptors with their paths; -s: bytes of each write.
+        let mut command = Command::new("strace");
+        // -f: every thread; -y: file descriptors with their paths; -s: bytes of each write.
+        command
             .args(["-f", "-y", "-s", "24", "-e", "trace=fsync,fdatasync,write,writev,sendto,sendmsg", "-o"])
             .arg(&trace)
             .arg(env!("CARGO_BIN_EXE_xietong"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(config.path())
-            .arg("--data-dir")
-            .arg(data)
+            .args(BinaryServer::serve_args(config.path(), data))
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             // A group of its own: strace and the gateway it traces end together.
-            .process_group(0)
-            .spawn()
-            .expect("strace runs (apt-get install strace)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("xietong listening on ").expect("the gateway starts").to_string();
-        Traced { child, trace, url }
+            .process_group(0);
+        Traced { server: BinaryServer::from_command(&mut command), trace }
     }
 }
 
 impl Drop for Traced {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
+        let group = format!("-{}", self.server.pid());
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
     }
 }
 
@@ -78,7 +67,8 @@ async fn every_202_follows_a_sync_of_the_write_ahead_log() {
     let data = tempfile::tempdir().unwrap();
     let server = Traced::start(&config, data.path());
     for n in 0..MESSAGES {
-        let (status, body) = post_json(&server.url, "procuratorate:330000", &bulletin(&format!("SYNC-{n}"))).await;
+        let (status, body) =
+            post_json(&server.server.url, "procuratorate:330000", &bulletin(&format!("SYNC-{n}"))).await;
         assert_eq!(status, 202, "{body}");
     }
     let trace = server.trace.clone();

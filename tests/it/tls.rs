@@ -175,6 +175,17 @@ fn server(pki: &Pki, watch_every: &str) -> TestServer {
     TestServer::with_config(config)
 }
 
+/// A post with the client certificate `identity` fails the handshake: no answer at all.
+async fn assert_no_answer(server: &TestServer, ca: &Path, identity: &[u8], what: &str) {
+    let r = https(ca, Some(identity))
+        .post(format!("{}/v1/messages", server.url))
+        .header("content-type", "application/json")
+        .body(example("ipo-clue-transfer.json"))
+        .send()
+        .await;
+    assert!(r.is_err(), "a certificate {what} gets no answer, but got {:?}", r.map(|r| r.status()));
+}
+
 async fn post(client: &reqwest::Client, server: &TestServer, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
     let mut r =
         client.post(format!("{}/v1/messages", server.url)).header("content-type", "application/json").body(body);
@@ -288,13 +299,7 @@ async fn expired_and_not_yet_valid_certificates_fail_the_handshake() {
     };
     for (what, validity) in [("expired", ((2024, 1, 1), (2025, 1, 1))), ("not yet valid", ((2035, 1, 1), (2036, 1, 1)))]
     {
-        let r = https(&ca, Some(&identity(validity)))
-            .post(format!("{}/v1/messages", server.url))
-            .header("content-type", "application/json")
-            .body(example("ipo-clue-transfer.json"))
-            .send()
-            .await;
-        assert!(r.is_err(), "a certificate {what} gets no answer, but got {:?}", r.map(|r| r.status()));
+        assert_no_answer(&server, &ca, &identity(validity), what).await;
     }
     let current = identity(((2025, 1, 1), (2035, 1, 1)));
     let (status, body) = post(&https(&ca, Some(&current)), &server, None, example("ipo-clue-transfer.json")).await;
@@ -396,13 +401,7 @@ async fn revoked_and_unknown_certificates_fail_the_handshake() {
     let forged = format!("{cert}{key}").into_bytes();
 
     for (what, identity) in [("revoked", revoked), ("from an unknown CA", forged)] {
-        let r = https(&ca, Some(&identity))
-            .post(format!("{}/v1/messages", server.url))
-            .header("content-type", "application/json")
-            .body(example("ipo-clue-transfer.json"))
-            .send()
-            .await;
-        assert!(r.is_err(), "a certificate {what} gets no answer, but got {:?}", r.map(|r| r.status()));
+        assert_no_answer(&server, &ca, &identity, what).await;
     }
     // The same agency with a good certificate gets through.
     let good = pki.identity(11, "杭州市知识产权局", Some(IP_OFFICE_URI));

@@ -105,10 +105,8 @@ impl Registry {
         if errors.is_empty() { Ok(Registry { common, types, dir: None }) } else { Err(errors) }
     }
 
-    /// The shipped schemas, with the files of `dir` (when given) added or put in their place.
-    pub fn load(dir: Option<&Path>) -> Result<Registry, Vec<SchemaError>> {
-        let mut registry = Registry::built_in()?;
-        let Some(dir) = dir else { return Ok(registry) };
+    /// These schemas with the files of `dir` added or put in their place.
+    pub fn overlaid(mut self, dir: &Path) -> Result<Registry, Vec<SchemaError>> {
         let mut errors = Vec::new();
         let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
             Ok(entries) => entries
@@ -132,11 +130,11 @@ impl Registry {
                 if schema.get("$id").and_then(Value::as_str) != Some(COMMON_ID) {
                     errors.push(SchemaError::new(&file, format!("$id must be {COMMON_ID}")));
                 }
-                registry.common = schema;
+                self.common = schema;
                 continue;
             }
             let Some(t) = declared(&stem, schema, Some(file.clone()), &file, &mut errors) else { continue };
-            match registry.types.iter_mut().find(|old| old.message_type.name == t.message_type.name) {
+            match self.types.iter_mut().find(|old| old.message_type.name == t.message_type.name) {
                 Some(old) if types::gateway_only(old.message_type.name) => {
                     if old.schema != t.schema {
                         errors.push(SchemaError::new(
@@ -151,11 +149,11 @@ impl Registry {
                 // A copy of a shipped schema changes nothing.
                 Some(old) if old.schema == t.schema => {}
                 Some(old) => *old = t,
-                None => registry.types.push(t),
+                None => self.types.push(t),
             }
         }
-        registry.dir = Some(dir.to_path_buf());
-        if errors.is_empty() { Ok(registry) } else { Err(errors) }
+        self.dir = Some(dir.to_path_buf());
+        if errors.is_empty() { Ok(self) } else { Err(errors) }
     }
 
     /// The type named `name`.
@@ -246,7 +244,7 @@ mod tests {
                                "$ref": "urn:xietong:schema:common:v1#/$defs/data"}),
         );
         std::fs::write(dir.path().join("README.md"), "not a schema").unwrap();
-        let r = Registry::load(Some(dir.path())).unwrap();
+        let r = Registry::built_in().unwrap().overlaid(dir.path()).unwrap();
         assert_eq!(r.types.len(), BUILT_IN.len() + 1);
         let added = r.get("cn.xietong.foreign_case.request").unwrap();
         assert_eq!((added.message_type.section, added.message_type.version), ("十六", 1));
@@ -255,7 +253,7 @@ mod tests {
         write("Bad Name.json", serde_json::json!({}));
         write("bulletin.json", serde_json::json!({"$id": "urn:xietong:schema:bulletin:v0"}));
         write("thread.overdue.json", serde_json::json!({"$id": "urn:xietong:schema:thread.overdue:v2"}));
-        let errors = Registry::load(Some(dir.path())).unwrap_err();
+        let errors = Registry::built_in().unwrap().overlaid(dir.path()).unwrap_err();
         let reasons: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(errors.len(), 3, "{reasons:#?}");
         assert!(reasons[0].contains("Bad Name.json: a schema file is named after its type"), "{reasons:#?}");

@@ -79,6 +79,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::normalize::convert::tests::group_thousands;
 
     #[test]
     fn reads_amounts_with_units_exactly() {
@@ -150,18 +151,6 @@ mod tests {
         fn never_panics(s in "[0-9,.万亿元 ０-９，．]{0,40}") {
             let _ = yuan(&json!(s));
         }
-    }
-
-    fn group_thousands(n: u64) -> String {
-        let digits = n.to_string();
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
     }
 
     fn to_full_width(s: &str) -> String {

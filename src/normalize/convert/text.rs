@@ -8,23 +8,23 @@ use std::borrow::Cow;
 /// full-width forms of ASCII (U+FF01–U+FF5E: digits, letters, punctuation) and the ideographic
 /// space made half-width. Other characters are kept as they are.
 pub fn normalized(s: &str) -> Cow<'_, str> {
-    let trimmed = s.trim();
-    if trimmed.chars().all(|c| half_width(c) == c) {
-        return Cow::Borrowed(trimmed);
-    }
-    Cow::Owned(trimmed.chars().map(half_width).collect())
+    trimmed_and_mapped(s, half_width)
 }
 
 /// The text without surrounding blanks, with full-width digits and Latin letters made half-width
 /// (`ＡＢ１２３` → `AB123`). Full-width punctuation (`，`, `（`, `：`) is how Chinese text is written
 /// and stays as it is. This is `convert: text`.
 pub fn tidied(s: &str) -> Cow<'_, str> {
+    trimmed_and_mapped(s, |c| if c.is_alphanumeric() { half_width(c) } else { c })
+}
+
+/// `s` trimmed, each character through `map`; borrowed when nothing changes.
+fn trimmed_and_mapped(s: &str, map: impl Fn(char) -> char) -> Cow<'_, str> {
     let trimmed = s.trim();
-    let narrowed = |c: char| if c.is_alphanumeric() { half_width(c) } else { c };
-    if trimmed.chars().all(|c| narrowed(c) == c) {
+    if trimmed.chars().all(|c| map(c) == c) {
         return Cow::Borrowed(trimmed);
     }
-    Cow::Owned(trimmed.chars().map(narrowed).collect())
+    Cow::Owned(trimmed.chars().map(map).collect())
 }
 
 /// The half-width form of a full-width ASCII character or of the ideographic space; any other

@@ -188,12 +188,26 @@ impl BinaryServer {
 
     fn spawn_with(config: &Path, data_dir: &Path, rust_log: Option<&str>, stderr: Stdio) -> BinaryServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_xietong"));
-        command.args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(config).arg("--data-dir").arg(data_dir);
+        command.args(Self::serve_args(config, data_dir));
         match rust_log {
             Some(level) => command.env("RUST_LOG", level),
             None => command.env_remove("RUST_LOG"),
         };
-        let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("the binary starts");
+        Self::from_command(command.stderr(stderr))
+    }
+
+    /// The arguments that serve `config` on a free port with `data_dir`.
+    pub fn serve_args(config: &Path, data_dir: &Path) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> =
+            ["serve", "--listen", "127.0.0.1:0", "--config"].iter().map(Into::into).collect();
+        args.extend([config.as_os_str().to_owned(), "--data-dir".into(), data_dir.as_os_str().to_owned()]);
+        args
+    }
+
+    /// Starts `command` (the binary, or a tool that runs it) and waits for the address it
+    /// listens on.
+    pub fn from_command(command: &mut Command) -> BinaryServer {
+        let mut child = command.stdout(Stdio::piped()).spawn().expect("the binary starts");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
