@@ -216,6 +216,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    use super::amount::group_thousands;
     use super::*;
 
     #[test]
@@ -268,19 +269,6 @@ mod tests {
                 "{err}"
             );
         }
-    }
-
-    /// `1234567` as `1,234,567`.
-    pub(super) fn group_thousands(n: u64) -> String {
-        let digits = n.to_string();
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
     }
 
     proptest! {

@@ -73,13 +73,26 @@ fn to_json(fen: u128) -> Value {
     format!("{yuan}.{rest:02}").parse::<f64>().ok().and_then(Number::from_f64).map_or(Value::Null, Value::Number)
 }
 
+/// `1234567` as `1,234,567` (for the tests here and of the converters).
+#[cfg(test)]
+pub(super) fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
-    use crate::normalize::convert::tests::group_thousands;
 
     #[test]
     fn reads_amounts_with_units_exactly() {
