@@ -56,7 +56,7 @@ pub struct PostQuery {
         (status = 415, description = "Not application/json or application/cloudevents+json, or no native format for this sender"),
         (status = 422, description = "Refused: a state secret, a mapping or schema problem, an unknown division (details name each field)"),
         (status = 429, description = "Above the sender's rate limit (Retry-After)"),
-        (status = 503, description = "The store cannot commit now; nothing was stored (Retry-After)"),
+        (status = 503, description = "The store cannot commit now, or did not confirm the commit durable: not accepted; resending the same message is safe (Retry-After)"),
     ))]
 pub async fn post(
     gw: web::Data<Gateway>,
@@ -140,7 +140,7 @@ async fn handle(gw: &Gateway, req: &HttpRequest, payload: web::Payload) -> Resul
         if closed {
             refusal
         } else {
-            refusal.saying("the message could not be committed; nothing was stored, retry shortly")
+            refusal.saying("the message is not accepted: its commit was not confirmed durable; retry shortly (resending the same message is safe)")
         }
     })?;
     match accepted {

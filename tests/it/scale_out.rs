@@ -381,6 +381,61 @@ fn waiting_for_the_append_only_file_needs_a_redis_that_can() {
     }
 }
 
+/// `store.redis.wait` on a Redis that has `WAITAOF` (through a proxy that answers it, since the
+/// machine's Redis is older): the 202 comes only after `WAITAOF` was sent on the connection
+/// that wrote the message, after that write, and answered; an answer that says the write is
+/// not on disk is a 503, never a 202.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_202_waits_for_waitaof_to_answer_that_the_write_is_on_disk() {
+    use crate::common::resp_proxy::RespProxy;
+    let redis = RedisServer::start(true);
+    let proxy = RespProxy::start(redis.port).await;
+    let config = ConfigDir::new(&on_redis(&proxy.url(), "aof", "    wait: { local: true, timeout: 5s }\n"));
+    let data = tempfile::tempdir().unwrap();
+    let (config_path, data_path) = (config.path().to_path_buf(), data.path().to_path_buf());
+    let server = tokio::task::spawn_blocking(move || BinaryServer::spawn(&config_path, &data_path)).await.unwrap();
+
+    let url = server.url.clone();
+    let mut post =
+        tokio::spawn(async move { post_json(&url, "procuratorate:330000", &tagged_bulletin(1, "AOF")).await });
+    assert!(eventually(20, || proxy.waitaofs() == 1).await, "the gateway sends WAITAOF");
+    // The answer is held: a gateway that did not wait for it would answer now.
+    tokio::select! {
+        answered = &mut post => panic!("answered {answered:?} while WAITAOF was unanswered"),
+        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+    }
+    proxy.answer_waitaof(b"*2\r\n:1\r\n:0\r\n");
+    let (status, receipt) = post.await.unwrap();
+    assert_eq!(status, 202, "{receipt}");
+    let seen = proxy.seen();
+    let wait = seen.iter().position(|s| s.words[0] == "WAITAOF").unwrap();
+    assert_eq!(seen[wait].words[1..], ["1", "0", "5000"], "WAITAOF numlocal numreplicas timeout");
+    let id = receipt["id"].as_str().unwrap();
+    let connection = seen[wait].connection;
+    let wrote = seen[..wait].iter().any(|s| s.connection == connection && s.words.iter().any(|w| w.contains(id)));
+    assert!(wrote, "the message {id} was written on the connection that waited, before it waited: {seen:#?}");
+    assert!(
+        seen[wait + 1..].iter().any(|s| s.connection == connection && s.words[0] == "(answered WAITAOF)"),
+        "{seen:#?}"
+    );
+
+    // Redis says the write did not reach the disk within the timeout: no 202, for the message
+    // or for its resend (which finds it written, and must wait for the disk all the same).
+    proxy.answer_waitaof(b"*2\r\n:0\r\n:0\r\n");
+    for attempt in 0..2 {
+        let r = post_as(&server.url, "procuratorate:330000", "application/json", tagged_bulletin(2, "AOF")).await;
+        assert_eq!(r.status(), 503, "attempt {attempt}");
+        assert_eq!(r.headers()["retry-after"], "1");
+        let problem: Value = r.json().await.unwrap();
+        assert!(problem["detail"].as_str().unwrap().contains("not confirmed"), "{problem}");
+    }
+    assert_eq!(proxy.waitaofs(), 3);
+    proxy.answer_waitaof(b"*2\r\n:1\r\n:0\r\n");
+    let (status, receipt) = post_json(&server.url, "procuratorate:330000", &tagged_bulletin(2, "AOF")).await;
+    assert_eq!(status, 200, "the resend, once on disk, has the first receipt: {receipt}");
+    assert_eq!(proxy.waitaofs(), 4);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tls_to_redis_with_a_password_kept_in_a_file() {
     let pki = Pki::new();

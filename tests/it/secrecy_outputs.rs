@@ -132,14 +132,50 @@ async fn nothing_marked_secret_leaves_by_any_way_out() {
         }
     }
 
-    // On Redis, the keyspace: every value under the gateway's prefix.
-    if let Some(prefix) = shared_store_prefix(&server.data) {
-        let dump = redis_dump(&prefix);
-        assert!(dump.contains(&posted[0].0), "the dump reads the gateway's keys");
-        for (_, secrets, _) in &posted {
-            assert_clean("the Redis keyspace", &dump, secrets);
+    // What the store holds: the Redis keyspace under the gateway's prefix, or every row.
+    let dump = store_dump(&server.data);
+    assert!(dump.contains(&posted[0].0), "the dump reads the gateway's data");
+    for (_, secrets, _) in &posted {
+        assert_clean("the store", &dump, secrets);
+    }
+}
+
+/// Everything the store of the gateway on `data` holds, as text: on Redis every key under its
+/// prefix with its value, on the embedded store every row of every table.
+fn store_dump(data: &tempfile::TempDir) -> String {
+    if let Some(prefix) = shared_store_prefix(data) {
+        return redis_dump(&prefix);
+    }
+    let db = rusqlite::Connection::open(data.path().join(xietong::store::sqlite::DB_FILE)).unwrap();
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = String::new();
+    for table in tables {
+        let mut rows = db.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = rows.column_count();
+        let mut rows = rows.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            out.push_str(&table);
+            for i in 0..columns {
+                out.push(' ');
+                match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        out.push_str(&String::from_utf8_lossy(t))
+                    }
+                    rusqlite::types::ValueRef::Integer(n) => out.push_str(&n.to_string()),
+                    rusqlite::types::ValueRef::Real(x) => out.push_str(&x.to_string()),
+                    rusqlite::types::ValueRef::Null => {}
+                }
+            }
+            out.push('\n');
         }
     }
+    out
 }
 
 /// Every key under the gateway's prefix with its value, as text.
@@ -213,6 +249,10 @@ mod generated {
         Unread(u8),
         /// An object no rule reads whose key is the secret, the object marked.
         SecretKey(u8),
+    }
+
+    fn level() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["秘密", "机密", "绝密", "机密★10年"])
     }
 
     fn place() -> impl Strategy<Value = Place> {
@@ -292,7 +332,7 @@ mod generated {
         #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
         #[test]
         fn no_marked_value_in_any_output(
-            places in prop::collection::vec((place(), prop::sample::select(vec!["秘密", "机密", "绝密", "机密★10年"])), 1..4),
+            places in prop::collection::vec((place(), level()), 1..4),
             salt: u32,
         ) {
             let config = &*CONFIG;
@@ -315,6 +355,70 @@ mod generated {
                 for secret in &secrets {
                     prop_assert!(!output.contains(secret.as_str()), "a marked value left in {output}");
                 }
+            }
+        }
+    }
+
+    /// The same placements through the running gateway, on the store the suite runs on: no
+    /// marked value is in any answer, any recipient's feed, the operators' trace, or anything
+    /// the store holds (the Redis keyspace under the gateway's prefix, every SQLite row).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_marked_value_in_any_answer_feed_or_the_store() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+
+        let server = TestServer::start();
+        let url = server.url.as_str();
+        let sender: xietong::model::Sender = "ip_office:330100".parse().unwrap();
+        let strategy = (prop::collection::vec((place(), level()), 1..4), any::<u32>());
+        let mut runner = TestRunner::default();
+        let mut secrets = Vec::new();
+        let mut outputs = Vec::new();
+        let mut accepted = Vec::new();
+        for n in 0..48 {
+            let (places, salt) = strategy.new_tree(&mut runner).unwrap().current();
+            let (mut these, mut message) = marked(&places, salt);
+            message["xxid"] = json!(format!("ZJ-HZ-GEN-{n:04}"));
+            let (status, answer) = post_json(url, &sender.to_string(), &serde_json::to_vec(&message).unwrap()).await;
+            assert!(status == 202 || (400..500).contains(&status), "{places:?}: {status} {answer}");
+            outputs.push((format!("the answer to {places:?}"), answer.to_string()));
+            if status == 202 {
+                let id = answer["id"].as_str().unwrap().to_string();
+                let trace = operator_get(&format!("{url}/v1/admin/messages/{id}")).await;
+                outputs.push((format!("the trace of {places:?}"), trace.to_string()));
+                accepted.push(id);
+            }
+            secrets.append(&mut these);
+        }
+        assert!(accepted.len() >= 12, "enough of the generated messages are accepted: {}", accepted.len());
+
+        let unmarked = example("ipo-clue-transfer.json");
+        let format = CONFIG.mapping_for(&sender, BodyKind::Native).unwrap();
+        let n = xietong::pipeline::normalize(&CONFIG.schemas, format, &sender, &unmarked).unwrap();
+        let a = xietong::pipeline::address(&CONFIG.router, &n.event, &sender, None).unwrap();
+        let mut feeds = 0;
+        for recipient in a.deliveries.iter().map(|d| d.routed.id.to_string()) {
+            let token = (recipient != "public").then(|| demo_token(&recipient));
+            let (status, page) = get(&format!("{url}/v1/feeds/{recipient}/events?limit=1000"), token.as_deref()).await;
+            if status == 401 {
+                continue; // no demo token for this agency in the shipped configuration
+            }
+            feeds += 1;
+            assert_eq!(status, 200, "{recipient}: {page}");
+            let page = page.to_string();
+            assert!(
+                accepted.iter().all(|id| page.contains(id.as_str())),
+                "{recipient}'s feed has every accepted message"
+            );
+            outputs.push((format!("{recipient}'s feed"), page));
+        }
+        assert!(feeds >= 1, "a recipient's feed was read");
+        let dump = super::store_dump(&server.data);
+        assert!(accepted.iter().all(|id| dump.contains(id.as_str())), "the dump reads the gateway's data");
+        outputs.push(("the store".to_string(), dump));
+        for (what, text) in &outputs {
+            for secret in &secrets {
+                assert!(!text.contains(secret.as_str()), "{secret} in {what}");
             }
         }
     }

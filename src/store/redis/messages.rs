@@ -18,8 +18,12 @@ use crate::store::{
 impl Messages for RedisStore {
     async fn accept(&self, message: NewMessage) -> Result<Accepted, StoreError> {
         let accepted = accept(self, message).await?;
-        if matches!(accepted, Accepted::Created(_)) {
+        // A resend finds the message written, but perhaps by an attempt whose wait failed: it
+        // is acknowledged only once the disk (and replicas) have it too.
+        if matches!(accepted, Accepted::Created(_) | Accepted::Duplicate(_)) {
             self.durable().await?;
+        }
+        if matches!(accepted, Accepted::Created(_)) {
             self.notify.send_modify(|n| *n += 1);
         }
         Ok(accepted)

@@ -14,6 +14,7 @@ use xietong::gateway::{Gateway, Overrides};
 mod browser;
 mod config;
 mod requests;
+pub mod resp_proxy;
 pub use browser::*;
 pub use config::*;
 pub use requests::*;
