@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::Value;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::guard::Guard;
 use super::signature;
@@ -32,6 +32,10 @@ use crate::telemetry::Metrics;
 
 /// Feed entries read per step when creating attempts.
 const FAN_OUT_PAGE: usize = 500;
+/// At most this many outcomes of one subscription are recorded together (one commit).
+const OUTCOMES_TOGETHER: usize = 256;
+/// A send's report: the attempt, how it ended, and its place in the endpoint's concurrency.
+type Outcome = (Attempt, AttemptOutcome, OwnedSemaphorePermit);
 /// Longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -147,11 +151,12 @@ impl WebhookWorker {
             }
         };
         let wake = Arc::new(Notify::new());
+        let done = self.record_outcomes(wake.clone());
         let mut commits = self.store.commits();
         let mut cursor = sub.cursor;
         loop {
             commits.borrow_and_update();
-            match self.round(&sub, &stored, &endpoint, &wake, &mut cursor).await {
+            match self.round(&sub, &stored, &endpoint, &done, &mut cursor).await {
                 Ok(true) => {}
                 // Changed, disabled or deleted: the supervisor starts what there is now.
                 Ok(false) => return,
@@ -169,6 +174,28 @@ impl WebhookWorker {
         }
     }
 
+    /// A task that records the outcomes the sends report, as many together as have arrived
+    /// (up to [`OUTCOMES_TOGETHER`]), then frees their places in the endpoint's concurrency and
+    /// wakes the subscription's loop. It ends when every send reporting to it has.
+    fn record_outcomes(&self, wake: Arc<Notify>) -> mpsc::UnboundedSender<Outcome> {
+        let (report, mut reported) = mpsc::unbounded_channel::<Outcome>();
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(OUTCOMES_TOGETHER);
+            while reported.recv_many(&mut batch, OUTCOMES_TOGETHER).await > 0 {
+                let (done, permits): (Vec<_>, Vec<_>) = batch.drain(..).map(|(a, o, p)| ((a, o), p)).unzip();
+                let n = done.len();
+                if let Err(e) = store.complete_all(done).await {
+                    // The leases run out and the attempts are due again: at least once.
+                    tracing::warn!(error = %e, outcomes = n, "could not record webhook outcomes");
+                }
+                drop(permits);
+                wake.notify_one();
+            }
+        });
+        report
+    }
+
     /// One pass for a subscription: create attempts from its feed, lease what is due, send.
     /// False when the subscription is no longer the one this task was started for (its spec
     /// changed, it was disabled or deleted): nothing is created or sent under the old spec once
@@ -178,7 +205,7 @@ impl WebhookWorker {
         sub: &SubscriptionRow,
         stored: &Stored,
         endpoint: &Arc<Endpoint>,
-        wake: &Arc<Notify>,
+        done: &mpsc::UnboundedSender<Outcome>,
         cursor: &mut i64,
     ) -> Result<bool, StoreError> {
         let now = self.store.subscription(&sub.id).await?;
@@ -195,16 +222,12 @@ impl WebhookWorker {
         let lease_ms = delivery.lease.as_millis() as i64;
         for attempt in self.store.lease(&sub.id, free, self.clock.now_ms(), lease_ms).await? {
             let Ok(permit) = endpoint.permits.clone().try_acquire_owned() else { break };
-            let (worker, endpoint, wake, delivery) = (self.clone(), endpoint.clone(), wake.clone(), delivery.clone());
+            let (worker, endpoint, done, delivery) = (self.clone(), endpoint.clone(), done.clone(), delivery.clone());
             tokio::spawn(async move {
                 let outcome = send(&endpoint, &attempt, &delivery, worker.clock.as_ref()).await;
                 worker.metrics.count_webhook(outcome_name(&outcome));
-                if let Err(e) = worker.store.complete(&attempt, outcome).await {
-                    // The lease runs out and the attempt is due again: at least once.
-                    tracing::warn!(error = %e, attempt = attempt.id, "could not record a webhook outcome");
-                }
-                drop(permit);
-                wake.notify_one();
+                // The recorder is gone only when the runtime is shutting down: the lease runs out.
+                let _ = done.send((attempt, outcome, permit));
             });
         }
         Ok(true)

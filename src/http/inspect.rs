@@ -108,13 +108,14 @@ pub async fn message(gw: &Gateway, id: &str) -> Result<Option<MessageView>, ApiE
     let router = &rt.config.router;
     let clearance = router.clearance(&Recipient::Feed(router.operators_feed.clone()));
     let (event, withheld) = match gw.store.message(id).await? {
-        Some((event, _)) => {
-            match serde_json::from_str::<Value>(&event).map(|e| view::for_recipient(&e, clearance, None)) {
-                Ok(View::Deliver { event, .. }) => (Some(event), None),
-                Ok(View::Withhold(reason)) => (None, Some(reason)),
-                Err(_) => (None, Some("the stored event cannot be read".into())),
-            }
-        }
+        Some((event, _)) => match serde_json::from_str::<Value>(&event) {
+            Ok(e) => match view::for_recipient(&e, clearance, None) {
+                View::AsIs => (Some(e), None),
+                View::Deliver { event, .. } => (Some(event), None),
+                View::Withhold(reason) => (None, Some(reason)),
+            },
+            Err(_) => (None, Some("the stored event cannot be read".into())),
+        },
         None => (None, None),
     };
     let thread = match gw.store.thread_of(id).await? {

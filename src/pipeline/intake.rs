@@ -272,7 +272,8 @@ pub fn content_hash(event: &Value) -> String {
         for (k, v) in members.iter().filter(|(k, _)| !matches!(k.as_str(), "id" | "dataschema")) {
             hasher.update(k.as_bytes());
             hasher.update([0]);
-            hasher.update(v.to_string().as_bytes());
+            // Written into the hash as it is serialised: the same bytes as `v.to_string()`.
+            serde_json::to_writer(&mut hasher, v).expect("a JSON value serialises, and hashing cannot fail");
             hasher.update([0]);
         }
     }

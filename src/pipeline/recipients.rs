@@ -20,10 +20,26 @@ pub struct Delivery {
     pub clearance: Level,
     /// What was removed for this recipient (above its clearance, personal data).
     pub removed: Vec<Redaction>,
-    /// The event as this recipient receives it.
+    /// The recipient's own copy of the event; `None` when it receives the event as it is.
     #[serde(skip)]
     #[schema(ignore)]
-    pub event: Value,
+    pub copy: Option<Value>,
+}
+
+impl Delivery {
+    fn of(routed: Routed, clearance: Level, view: View) -> Option<Delivery> {
+        let (copy, removed) = match view {
+            View::AsIs => (None, Vec::new()),
+            View::Deliver { event, removed } => (Some(event), removed),
+            View::Withhold(_) => return None,
+        };
+        Some(Delivery { routed, clearance, removed, copy })
+    }
+
+    /// The event as this recipient receives it, `event` being the message's.
+    pub fn event<'a>(&'a self, event: &'a Value) -> &'a Value {
+        self.copy.as_ref().unwrap_or(event)
+    }
 }
 
 /// The outbox rows of the copies of `event`: a copy that is the event as it is refers to it
@@ -35,7 +51,7 @@ pub fn outbox(deliveries: &[Delivery], event: &Value) -> Vec<NewDelivery> {
             recipient: d.routed.id.to_string(),
             role: d.routed.role.as_str(),
             rules: d.routed.rules.clone(),
-            event: (d.event != *event).then(|| d.event.to_string()),
+            event: d.copy.as_ref().filter(|copy| *copy != event).map(Value::to_string),
         })
         .collect()
 }
@@ -65,12 +81,10 @@ pub fn copies(router: &Router, event: &Value, recipients: &[Routed]) -> (Vec<Del
     for routed in recipients {
         let clearance = router.clearance(&routed.id);
         match view::for_recipient(event, clearance, routed.id.is_public().then_some(&router.clearances.masking)) {
-            View::Deliver { event, removed } => {
-                deliveries.push(Delivery { routed: routed.clone(), clearance, removed, event })
-            }
             View::Withhold(reason) => {
                 withheld.push(Withheld { id: routed.id.clone(), rules: routed.rules.clone(), reason })
             }
+            view => deliveries.extend(Delivery::of(routed.clone(), clearance, view)),
         }
     }
     (deliveries, withheld)
@@ -92,9 +106,7 @@ pub fn address(router: &Router, event: &Value, sender: &Sender, reply: Option<&R
             reasons: vec!["every recipient was withheld: the operators' feed keeps the message".into()],
             fallback: None,
         };
-        if let View::Deliver { event, removed } = view::for_recipient(event, clearance, None) {
-            deliveries.push(Delivery { routed, clearance, removed, event });
-        }
+        deliveries.extend(Delivery::of(routed, clearance, view::for_recipient(event, clearance, None)));
     }
     Ok(Addressed { routing, deliveries, withheld })
 }

@@ -21,6 +21,9 @@ pub struct Redaction {
 /// A recipient's copy of a message.
 #[derive(Clone, Debug)]
 pub enum View {
+    /// The recipient receives the event exactly as it is: nothing is removed, and its level and
+    /// lists of marked fields and redactions already read as the copy's would.
+    AsIs,
     /// The event as this recipient receives it, and what was removed for it.
     Deliver { event: Value, removed: Vec<Redaction> },
     /// The recipient may not receive the message; why.
@@ -56,10 +59,25 @@ pub fn for_recipient(event: &Value, clearance: Level, public: Option<&mask::Mask
     if base > clearance {
         return View::Withhold(format!("the message is {base}, above the recipient's clearance {clearance}"));
     }
+    if public.is_none() && fields.iter().all(|(_, l)| *l <= clearance) && reads_as_its_copy(event, &fields, base) {
+        return View::AsIs;
+    }
+    copy_for(event, &fields, base, clearance, public)
+}
+
+/// The recipient's copy, made: `event` with what is above `clearance` removed (and anonymised
+/// for the public feed), its level and lists rewritten.
+fn copy_for(
+    event: &Value,
+    fields: &[(String, Level)],
+    base: Level,
+    clearance: Level,
+    public: Option<&mask::Masking>,
+) -> View {
     let mut copy = event.clone();
     let mut removed = Vec::new();
     let mut kept = Vec::new();
-    for (pointer, level) in &fields {
+    for (pointer, level) in fields {
         if *level > clearance {
             if let Ok(p) = jsonptr::PointerBuf::parse(pointer.as_str())
                 && strip::remove(&mut copy, &p)
@@ -91,6 +109,27 @@ pub fn for_recipient(event: &Value, clearance: Level, public: Option<&mask::Mask
     View::Deliver { event: copy, removed }
 }
 
+/// Whether the copy [`for_recipient`] makes, when it removes nothing, is `event` itself: the
+/// classification is already the copy's level, every marked field is listed as the copy lists
+/// it (none dropped as unreadable), and the list of redactions is there.
+fn reads_as_its_copy(event: &Value, fields: &[(String, Level)], base: Level) -> bool {
+    let level = fields.iter().map(|(_, l)| *l).fold(base, Level::max);
+    let Some(data) = event.get("data").and_then(Value::as_object) else { return false };
+    let listed = data.get("classifiedFields").and_then(Value::as_array);
+    event.get("classification").and_then(Value::as_str) == Some(level.name())
+        && data.contains_key("redactions")
+        && listed.is_some_and(|list| {
+            list.len() == fields.len()
+                && list.iter().zip(fields).all(|(entry, (pointer, level))| {
+                    entry.as_object().is_some_and(|e| {
+                        e.len() == 2
+                            && e.get("pointer").and_then(Value::as_str) == Some(pointer.as_str())
+                            && e.get("level").and_then(Value::as_str) == Some(level.name())
+                    })
+                })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,10 +151,85 @@ mod tests {
         assert_eq!(hub["data"]["redactions"], json!([{"pointer": "/data/content", "reason": "above_clearance"}]));
         assert_eq!(e["data"]["content"], "c", "the original is untouched");
 
-        let View::Deliver { event: agency, removed } = for_recipient(&e, Level::WorkSecret, None) else { panic!() };
-        assert!(removed.is_empty());
-        assert_eq!(agency["data"]["content"], "c");
-        assert_eq!(agency["classification"], "工作秘密");
+        // Cleared for all of it: the event itself, not a copy.
+        assert!(matches!(for_recipient(&e, Level::WorkSecret, None), View::AsIs));
+    }
+
+    mod as_is {
+        //! `View::AsIs` is a shortcut: whenever it is taken, the copy the recipient would
+        //! otherwise get is the event, byte for byte; and it is taken whenever that copy would
+        //! be equal to the event.
+
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::*;
+
+        fn level() -> impl Strategy<Value = Level> {
+            prop::sample::select(vec![Level::Public, Level::Internal, Level::WorkSecret])
+        }
+
+        fn name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                level().prop_map(|l| l.name().to_string()),
+                Just("工作秘密★1年".to_string()),
+                Just("not a level".to_string()),
+            ]
+        }
+
+        /// A marked-field entry as senders' mappings write it, or slightly off.
+        fn entry() -> impl Strategy<Value = Value> {
+            (prop::sample::select(vec!["/data/content", "/data/case/number", "/data/x"]), name(), 0..4u8).prop_map(
+                |(pointer, level, shape)| match shape {
+                    0 | 1 => json!({"pointer": pointer, "level": level}),
+                    2 => json!({"level": level, "pointer": pointer}),
+                    _ => json!({"pointer": pointer, "level": level, "note": "extra"}),
+                },
+            )
+        }
+
+        fn event() -> impl Strategy<Value = Value> {
+            (name(), prop::option::of(prop::collection::vec(entry(), 0..3)), any::<bool>()).prop_map(
+                |(classification, fields, redactions)| {
+                    let mut data = json!({"content": "c", "case": {"number": "N"}, "x": 1});
+                    if let Some(f) = fields {
+                        data["classifiedFields"] = Value::Array(f);
+                    }
+                    if redactions {
+                        data["redactions"] = json!([]);
+                    }
+                    json!({"specversion": "1.0", "classification": classification, "data": data})
+                },
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn taken_exactly_when_the_copy_is_the_event(event in event(), clearance in level()) {
+                let classification = event["classification"].as_str().and_then(Level::parse).unwrap_or(Level::Internal);
+                let fields: Vec<(String, Level)> = event["data"]["classifiedFields"]
+                    .as_array()
+                    .map(|l| l.iter().filter_map(|f| Some((f["pointer"].as_str()?.to_string(), Level::parse(f["level"].as_str()?)?))).collect())
+                    .unwrap_or_default();
+                let base = base_level(classification, fields.iter().map(|(_, l)| *l));
+                prop_assume!(base <= clearance);
+                let made = copy_for(&event, &fields, base, clearance, None);
+                let View::Deliver { event: copy, removed } = made else { panic!("withheld below the base level") };
+                match for_recipient(&event, clearance, None) {
+                    View::AsIs => {
+                        prop_assert!(removed.is_empty());
+                        prop_assert_eq!(&copy, &event);
+                        let (a, b) = (copy.to_string(), event.to_string());
+                        prop_assert!(a == b || copy == event, "same bytes, or equal with members reordered");
+                    }
+                    View::Deliver { event: delivered, .. } => {
+                        prop_assert_eq!(&delivered, &copy);
+                        prop_assert!(copy != event || !removed.is_empty(), "the shortcut was missed: {}", event);
+                    }
+                    View::Withhold(why) => prop_assert!(false, "withheld: {}", why),
+                }
+            }
+        }
     }
 
     #[test]

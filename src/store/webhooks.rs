@@ -29,6 +29,16 @@ pub trait WebhookQueue: Send + Sync {
     /// Records how a leased attempt ended.
     async fn complete(&self, attempt: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError>;
 
+    /// Records how each of several leased attempts ended, as [`WebhookQueue::complete`] would
+    /// one by one, in the order given (the audit chain appends their records in that order).
+    /// The embedded store commits them together; the default records them one after another.
+    async fn complete_all(&self, done: Vec<(Attempt, AttemptOutcome)>) -> Result<(), StoreError> {
+        for (attempt, outcome) in done {
+            self.complete(&attempt, outcome).await?;
+        }
+        Ok(())
+    }
+
     async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 
     /// Makes a dead attempt due again now (same webhook id); whether it was dead.

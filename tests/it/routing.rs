@@ -286,14 +286,14 @@ fn section_15_typical_cases_go_to_the_public_feed_anonymised() {
     assert_eq!(a.deliveries.len(), 1);
     let public = &a.deliveries[0];
     assert_eq!(public.routed.id.to_string(), "public");
-    let d = &public.event["data"];
+    let d = &public.event(&n.event)["data"];
     assert_eq!(d["parties"][0]["name"], "王某");
     assert!(d["parties"][0].get("residentId").is_none());
     assert_eq!(
         d["content"],
         "王某经营的杭州某贸易有限公司销售侵权运动鞋3,200双。本案行政执法与刑事司法有效衔接，入选2026年度知识产权行政保护典型案例。"
     );
-    let text = public.event.to_string();
+    let text = public.event(&n.event).to_string();
     assert!(!text.contains("王建国") && !text.contains("330102198503124031"), "{text}");
     let removed: Vec<&str> = public.removed.iter().map(|r| r.pointer.as_str()).collect();
     assert!(removed.contains(&"/data/parties/0/residentId") && removed.contains(&"/data/content"), "{removed:?}");
@@ -310,14 +310,15 @@ fn each_recipient_gets_only_what_its_clearance_allows() {
     let n = pipeline::normalize(&c.schemas, format, &sender, &example("prc-major-case-supervision.json")).unwrap();
     let a = pipeline::address(&c.router, &n.event, &sender, None).unwrap();
     for d in &a.deliveries {
-        let content = d.event["data"].get("content");
+        let event = d.event(&n.event);
+        let content = event["data"].get("content");
         match d.routed.id.to_string().as_str() {
             "ip_office:000000" => assert!(content.is_some(), "an agency is cleared for 工作秘密"),
             hub => {
                 assert!(content.is_none(), "{hub} is cleared for 内部 only");
-                assert_eq!(d.event["classification"], "内部");
+                assert_eq!(event["classification"], "内部");
                 assert_eq!(
-                    d.event["data"]["redactions"],
+                    event["data"]["redactions"],
                     json!([{"pointer": "/data/content", "reason": "above_clearance"}])
                 );
             }

@@ -345,7 +345,7 @@ mod generated {
                 Ok(n) => {
                     let mut out = vec![n.event.to_string()];
                     match xietong::pipeline::address(&config.router, &n.event, &sender, None) {
-                        Ok(a) => out.extend(a.deliveries.iter().map(|d| d.event.to_string())),
+                        Ok(a) => out.extend(a.deliveries.iter().map(|d| d.event(&n.event).to_string())),
                         Err(refusal) => out.push(format!("{refusal:?}")),
                     }
                     out

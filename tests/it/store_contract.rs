@@ -220,6 +220,7 @@ contract!(
     a_copy_that_is_the_event_as_it_is_reads_as_the_event,
     reply_figures_are_kept_as_obligations_open_fall_overdue_and_are_answered,
     reply_figures_of_obligations_stored_before_they_were_kept_are_counted_once,
+    outcomes_recorded_together_are_recorded_as_one_by_one,
 );
 
 const A: &str = "ip_office:330100";
@@ -455,6 +456,51 @@ async fn webhook_attempts_keep_thread_order_and_leases(b: Backend) {
         .await
         .unwrap();
     assert!(store.dead_letters(None, 10).await.unwrap().is_empty());
+}
+
+/// The delivery worker records the outcomes of a subscription's sends together: each as
+/// `complete` would, their audit records appended in the order given, and a late outcome in the
+/// batch (an attempt finished by then) changing nothing.
+async fn outcomes_recorded_together_are_recorded_as_one_by_one(b: Backend) {
+    let store = b.store();
+    with_attempts(&store).await;
+    let mut leased = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
+    leased.sort_by_key(|a| a.message_seq);
+    assert_eq!(leased.iter().map(|a| a.message_seq).collect::<Vec<_>>(), [1, 3]);
+    let dead = AttemptOutcome::Dead { status: Some(400), error: "HTTP 400".into(), response: Some("no".into()) };
+    store
+        .complete_all(vec![
+            (leased[1].clone(), dead),
+            (leased[0].clone(), AttemptOutcome::Delivered { status: 204 }),
+            (leased[0].clone(), AttemptOutcome::Dead { status: Some(400), error: "late".into(), response: None }),
+        ])
+        .await
+        .unwrap();
+    let letters = store.dead_letters(None, 10).await.unwrap();
+    assert_eq!(letters.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(), [leased[1].webhook_id.as_str()]);
+    assert_eq!(letters[0].last_response.as_deref(), Some("no"));
+    let next = store.lease("hook", 10, now_ms(), 30_000).await.unwrap();
+    assert_eq!(
+        next.iter().map(|a| a.message_seq).collect::<Vec<_>>(),
+        [2],
+        "thread x moves on; the late outcome did nothing"
+    );
+    let backlog = store.backlog().await.unwrap().into_iter().find(|b| b.subscription == "hook").unwrap();
+    assert!(backlog.last_success_at.is_some() && backlog.last_error.is_some(), "{backlog:?}");
+    let chain = b.chain().await;
+    let outcomes: Vec<(String, String)> = chain
+        .iter()
+        .map(|s| serde_json::from_str::<serde_json::Value>(&s.record).unwrap())
+        .filter(|r| matches!(r["action"].as_str(), Some("delivered" | "dead")))
+        .map(|r| (r["action"].as_str().unwrap().to_string(), r["code"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("dead".into(), "400".into()), ("delivered".into(), "204".into())],
+        "in the order given, once each"
+    );
+    let report = xietong::audit::verify::verify(chain.into_iter().map(Ok), &[], None);
+    assert!(report.intact(), "{report:?}");
 }
 
 async fn webhook_outcomes_dead_letters_replay_and_gone(b: Backend) {

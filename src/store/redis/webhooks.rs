@@ -99,6 +99,16 @@ async fn enqueue(
 }
 
 async fn complete(store: &RedisStore, a: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
+    // The late outcome of an attempt that is no longer pending (another instance took it over
+    // when its lease ended, and finished it) changes nothing, and is not recorded as if it had.
+    let state: Option<String> = store
+        .conn()
+        .hget(store.queue(&a.subscription).key(&format!("a:{}", a.id)), "state")
+        .await
+        .map_err(unavailable)?;
+    if state.as_deref() != Some("pending") {
+        return Ok(());
+    }
     if let Some(entry) = a.outcome_entry(&outcome) {
         store.audit_entry(entry).await?;
     }

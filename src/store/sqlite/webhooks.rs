@@ -43,6 +43,17 @@ impl WebhookQueue for SqliteStore {
         self.write(Commit::Unsynced, move |tx| complete(tx, alg, &attempt, &outcome, &now)).await
     }
 
+    async fn complete_all(&self, mut done: Vec<(Attempt, AttemptOutcome)>) -> Result<(), StoreError> {
+        for (attempt, _) in &mut done {
+            attempt.event = String::new();
+        }
+        let (alg, now) = (self.audit, self.now());
+        self.write(Commit::Unsynced, move |tx| {
+            done.iter().try_for_each(|(attempt, outcome)| complete(tx, alg, attempt, outcome, &now))
+        })
+        .await
+    }
+
     async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         self.read(move |c| dead_letters(c, subscription.as_deref(), limit)).await
     }
