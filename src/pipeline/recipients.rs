@@ -1,6 +1,8 @@
 //! Stage 9 of the pipeline: who receives an accepted message, and each recipient's copy (fields
 //! above its clearance removed, the public copy anonymised). Pure: no I/O.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -21,37 +23,69 @@ pub struct Delivery {
     /// What was removed for this recipient (above its clearance, personal data).
     pub removed: Vec<Redaction>,
     /// The recipient's own copy of the event; `None` when it receives the event as it is.
+    /// Recipients with the same clearance share one copy.
     #[serde(skip)]
     #[schema(ignore)]
-    pub copy: Option<Value>,
+    pub copy: Option<Arc<Value>>,
 }
 
 impl Delivery {
-    fn of(routed: Routed, clearance: Level, view: View) -> Option<Delivery> {
+    fn of(routed: Routed, clearance: Level, view: &Shared) -> Option<Delivery> {
         let (copy, removed) = match view {
-            View::AsIs => (None, Vec::new()),
-            View::Deliver { event, removed } => (Some(event), removed),
-            View::Withhold(_) => return None,
+            Shared::AsIs => (None, Vec::new()),
+            Shared::Copy(event, removed) => (Some(event.clone()), removed.clone()),
+            Shared::Withhold(_) => return None,
         };
         Some(Delivery { routed, clearance, removed, copy })
     }
 
     /// The event as this recipient receives it, `event` being the message's.
     pub fn event<'a>(&'a self, event: &'a Value) -> &'a Value {
-        self.copy.as_ref().unwrap_or(event)
+        self.copy.as_deref().unwrap_or(event)
+    }
+}
+
+/// A recipient's view, made once for every recipient with the same clearance.
+enum Shared {
+    AsIs,
+    Copy(Arc<Value>, Vec<Redaction>),
+    Withhold(String),
+}
+
+impl From<View> for Shared {
+    fn from(view: View) -> Shared {
+        match view {
+            View::AsIs => Shared::AsIs,
+            View::Deliver { event, removed } => Shared::Copy(Arc::new(event), removed),
+            View::Withhold(reason) => Shared::Withhold(reason),
+        }
     }
 }
 
 /// The outbox rows of the copies of `event`: a copy that is the event as it is refers to it
-/// instead of repeating it.
+/// instead of repeating it, and a copy shared by several recipients is serialised once.
 pub fn outbox(deliveries: &[Delivery], event: &Value) -> Vec<NewDelivery> {
+    let mut written: Vec<(*const Value, Option<String>)> = Vec::new();
     deliveries
         .iter()
-        .map(|d| NewDelivery {
-            recipient: d.routed.id.to_string(),
-            role: d.routed.role.as_str(),
-            rules: d.routed.rules.clone(),
-            event: d.copy.as_ref().filter(|copy| *copy != event).map(Value::to_string),
+        .map(|d| {
+            let text = d.copy.as_ref().and_then(|copy| {
+                let at = Arc::as_ptr(copy);
+                match written.iter().find(|(p, _)| *p == at) {
+                    Some((_, text)) => text.clone(),
+                    None => {
+                        let text = (**copy != *event).then(|| copy.to_string());
+                        written.push((at, text.clone()));
+                        text
+                    }
+                }
+            });
+            NewDelivery {
+                recipient: d.routed.id.to_string(),
+                role: d.routed.role.as_str(),
+                rules: d.routed.rules.clone(),
+                event: text,
+            }
         })
         .collect()
 }
@@ -78,11 +112,22 @@ pub struct Addressed {
 pub fn copies(router: &Router, event: &Value, recipients: &[Routed]) -> (Vec<Delivery>, Vec<Withheld>) {
     let mut deliveries = Vec::new();
     let mut withheld = Vec::new();
+    // The view depends on the clearance and on whether the copy is the public one, only.
+    let mut made: Vec<((Level, bool), Shared)> = Vec::new();
     for routed in recipients {
         let clearance = router.clearance(&routed.id);
-        match view::for_recipient(event, clearance, routed.id.is_public().then_some(&router.clearances.masking)) {
-            View::Withhold(reason) => {
-                withheld.push(Withheld { id: routed.id.clone(), rules: routed.rules.clone(), reason })
+        let key = (clearance, routed.id.is_public());
+        let at = match made.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                let masking = key.1.then_some(&router.clearances.masking);
+                made.push((key, view::for_recipient(event, clearance, masking).into()));
+                made.len() - 1
+            }
+        };
+        match &made[at].1 {
+            Shared::Withhold(reason) => {
+                withheld.push(Withheld { id: routed.id.clone(), rules: routed.rules.clone(), reason: reason.clone() })
             }
             view => deliveries.extend(Delivery::of(routed.clone(), clearance, view)),
         }
@@ -106,7 +151,47 @@ pub fn address(router: &Router, event: &Value, sender: &Sender, reply: Option<&R
             reasons: vec!["every recipient was withheld: the operators' feed keeps the message".into()],
             fallback: None,
         };
-        deliveries.extend(Delivery::of(routed, clearance, view::for_recipient(event, clearance, None)));
+        deliveries.extend(Delivery::of(routed, clearance, &view::for_recipient(event, clearance, None).into()));
     }
     Ok(Addressed { routing, deliveries, withheld })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn delivery(id: &str, copy: Option<&Arc<Value>>) -> Delivery {
+        let routed = Routed {
+            id: id.parse().unwrap(),
+            role: Role::Primary,
+            rules: Vec::new(),
+            reasons: Vec::new(),
+            fallback: None,
+        };
+        Delivery { routed, clearance: Level::Internal, removed: Vec::new(), copy: copy.cloned() }
+    }
+
+    #[test]
+    fn the_outbox_writes_each_recipients_own_copy_once() {
+        let event = json!({"id": "e", "data": {"content": "c", "x": 1}});
+        let hub = Arc::new(json!({"id": "e", "data": {"x": 1}}));
+        let public = Arc::new(json!({"id": "e", "data": {}}));
+        let same = Arc::new(event.clone());
+        let deliveries = [
+            delivery("ip_office:330100", None),
+            delivery("hub:yangtze_delta", Some(&hub)),
+            delivery("public", Some(&public)),
+            delivery("hub:pearl_river_delta", Some(&hub)),
+            delivery("procuratorate:330100", Some(&same)),
+        ];
+        let rows: Vec<Option<Value>> = outbox(&deliveries, &event)
+            .into_iter()
+            .map(|r| r.event.map(|t| serde_json::from_str(&t).unwrap()))
+            .collect();
+        assert_eq!(rows, [None, Some((*hub).clone()), Some((*public).clone()), Some((*hub).clone()), None]);
+    }
 }

@@ -391,3 +391,32 @@ fn a_message_no_rule_routes_is_kept_for_the_operators() {
     let got = route_event(&c, "public_security:330100", "cn.xietong.bulletin", json!({"content": "c"}));
     assert_eq!(ids(&got), ["operators"]);
 }
+
+/// Recipients with the same clearance share one copy, and the outbox serialises it once: for
+/// every shared example that is accepted, each recipient's event is the view made for it alone,
+/// and its outbox row holds exactly that view (none when it is the event itself).
+#[test]
+fn shared_copies_are_each_recipients_own_view() {
+    let c = config();
+    let mut checked = 0;
+    for (name, expected) in expectations() {
+        let Some(sender) = expected["sender"].as_str().and_then(|s| s.parse().ok()) else { continue };
+        let Some(format) = c.mapping_for(&sender, BodyKind::Native) else { continue };
+        let Ok(n) = pipeline::normalize(&c.schemas, format, &sender, &example(&name)) else { continue };
+        let Ok(a) = pipeline::address(&c.router, &n.event, &sender, None) else { continue };
+        let outbox = pipeline::outbox(&a.deliveries, &n.event);
+        for (d, row) in a.deliveries.iter().zip(&outbox) {
+            let masking = d.routed.id.is_public().then_some(&c.router.clearances.masking);
+            let alone = match xietong::secrecy::view::for_recipient(&n.event, d.clearance, masking) {
+                xietong::secrecy::view::View::AsIs => n.event.clone(),
+                xietong::secrecy::view::View::Deliver { event, .. } => event,
+                xietong::secrecy::view::View::Withhold(why) => panic!("{name}: {why}"),
+            };
+            assert_eq!(*d.event(&n.event), alone, "{name}: {}", d.routed.id);
+            let stored = row.event.as_deref().map_or_else(|| n.event.clone(), |t| serde_json::from_str(t).unwrap());
+            assert_eq!(stored, alone, "{name}: {}'s outbox row", d.routed.id);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "the examples' recipients were checked: {checked}");
+}
