@@ -10,9 +10,13 @@
 #   stop_all                 stop everything started so far
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bin=${XIETONG_BIN:-"$root/target/release/xietong"}
-load="$root/target/release/xietong-load"
-[ -x "$bin" ] && [ -x "$load" ] || { echo "build first: cargo build --release --locked" >&2; exit 2; }
+# XIETONG_PROFILE=debug runs the debug build (the CI's regression guard, .ci/perf-guard).
+profile=${XIETONG_PROFILE:-release}
+bin=${XIETONG_BIN:-"$root/target/$profile/xietong"}
+load="$root/target/$profile/xietong-load"
+build="cargo build --locked"
+[ "$profile" = debug ] || build="cargo build --profile $profile --locked"
+[ -x "$bin" ] && [ -x "$load" ] || { echo "build first: $build" >&2; exit 2; }
 
 work=$(mktemp -d)
 pids=()

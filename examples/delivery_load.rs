@@ -1,13 +1,19 @@
 //! Delivery figures on this machine: webhook deliveries per second to a local receiver, and
 //! Server-Sent Events per second to a local reader.
 //!
-//!     cargo run --release --example delivery_load -- [MESSAGES]
+//!     cargo run --release --example delivery_load -- [MESSAGES] [--min-share FRACTION]
 //!
 //! The gateway runs in this process on a temporary data directory with the shipped
 //! configuration, one webhook subscription (concurrency 64) on ip_office:330000's inbox, and
-//! limits out of the way. 64 clients post MESSAGES bulletins (default 20,000) to it; the
-//! receiver answers 200 at once and counts distinct webhook ids. Then one SSE reader reads the
-//! inbox from its start.
+//! limits out of the way; the receiver answers 200 at once and counts distinct webhook ids.
+//!
+//! 1. The ceiling: 64 clients post MESSAGES (at least 5,000) bodies of a delivery's size straight
+//!    to the receiver (the HTTP client and the receiver, without the gateway).
+//! 2. Delivering while posting: 64 clients post MESSAGES bulletins (default 20,000).
+//! 3. Draining: the subscription paused (the operators' API), MESSAGES more posted, then resumed;
+//!    the time until all are delivered gives the draining rate, also as a share of the ceiling.
+//!    With `--min-share`, the run fails (exit 1) below that share: the regression guard.
+//! 4. One SSE reader reads the inbox from its start.
 //!
 //!     XIETONG_LOAD_REDIS=redis://127.0.0.1:6379 cargo run --release --example delivery_load
 //!
@@ -24,8 +30,11 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 mod common;
 
 #[actix_web::main]
-async fn main() {
-    let messages: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(20_000);
+async fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let messages: usize = args.first().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let min_share: Option<f64> =
+        args.iter().position(|a| a == "--min-share").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok());
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
 
     // The receiver: counts distinct webhook ids.
@@ -79,38 +88,32 @@ async fn main() {
     actix_web::rt::spawn(running.wait());
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    // Post.
     let template =
         std::fs::read_to_string(root.join("tests/fixtures/shared/examples/prc-bulletin-secret-field.json")).unwrap();
     let client = reqwest::Client::builder().tls_certs_only([]).build().unwrap();
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+
+    // The ceiling: the same client and receiver, without the gateway (a delivery's body is the
+    // event, about the bulletin's size).
     let started = Instant::now();
-    let posters: Vec<_> = (0..64)
-        .map(|_| {
-            let (client, url, next, template) = (client.clone(), url.clone(), next.clone(), template.clone());
-            tokio::spawn(async move {
-                loop {
-                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if n >= messages {
-                        return;
-                    }
-                    let body = template.replacen("ZJJCY-2026-BL-0009", &format!("LOAD-{n}"), 1);
-                    let r = client
-                        .post(format!("{url}/v1/messages"))
-                        .bearer_auth("demo-procuratorate-330000")
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .expect("post");
-                    assert_eq!(r.status(), 202);
-                }
-            })
-        })
-        .collect();
-    for p in posters {
-        p.await.unwrap();
-    }
+    let requests = messages.max(5_000);
+    post_all(requests, |n| {
+        client.post(&receiver_url).header("webhook-id", format!("ceiling-{n}")).body(template.clone())
+    })
+    .await;
+    let ceiling = requests as f64 / started.elapsed().as_secs_f64();
+    seen.lock().unwrap().clear();
+    println!("ceiling (client to receiver) {ceiling:.0} requests/s");
+
+    // Delivering while posting.
+    let post = |n: usize| {
+        client
+            .post(format!("{url}/v1/messages"))
+            .bearer_auth("demo-procuratorate-330000")
+            .header("content-type", "application/json")
+            .body(template.replacen("ZJJCY-2026-BL-0009", &format!("LOAD-{n}"), 1))
+    };
+    let started = Instant::now();
+    post_all(messages, post).await;
     let posted = started.elapsed();
     let delivered_when_posted = seen.lock().unwrap().len();
     while seen.lock().unwrap().len() < messages {
@@ -138,6 +141,21 @@ async fn main() {
         );
     }
 
+    // Draining one subscription: a backlog of MESSAGES built while it is paused.
+    let admin = |action: &str| {
+        client.post(format!("{url}/v1/admin/subscriptions/load/{action}")).bearer_auth("demo-operator").send()
+    };
+    assert!(admin("pause").await.expect("pause").status().is_success(), "the subscription pauses");
+    post_all(messages, |n| post(messages + n)).await;
+    let started = Instant::now();
+    assert!(admin("resume").await.expect("resume").status().is_success(), "the subscription resumes");
+    while seen.lock().unwrap().len() < 2 * messages {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let drained = messages as f64 / started.elapsed().as_secs_f64();
+    let share = drained / ceiling;
+    println!("webhooks, draining          {drained:.0} deliveries/s, {:.1}% of the ceiling", share * 100.0);
+
     // SSE: one reader, the whole inbox from its start.
     let started = Instant::now();
     let mut response = client
@@ -148,7 +166,7 @@ async fn main() {
         .unwrap();
     let mut events = 0usize;
     let mut buffer = Vec::new();
-    while events < messages {
+    while events < 2 * messages {
         let chunk = response.chunk().await.unwrap().unwrap();
         buffer.extend_from_slice(&chunk);
         events += count(&buffer, b"\nevent: ");
@@ -163,6 +181,10 @@ async fn main() {
     );
     println!("resident memory             {} MiB", rss_mib());
     drop(handle.stop(true));
+    let collapsed = min_share.is_some_and(|min| share < min);
+    if collapsed {
+        eprintln!("delivery_load: draining reached {:.1}% of the ceiling, below --min-share", share * 100.0);
+    }
     if let Some(url) = redis
         && let Ok(mut c) = ::redis::Client::open(url.as_str()).and_then(|c| c.get_connection())
     {
@@ -173,6 +195,20 @@ async fn main() {
             }
         }
     }
+    if collapsed { std::process::ExitCode::FAILURE } else { std::process::ExitCode::SUCCESS }
+}
+
+/// Sends `request(0..n)` from 64 concurrent clients, each request after the one before it has
+/// been answered; every answer must be a success.
+async fn post_all(n: usize, request: impl Fn(usize) -> reqwest::RequestBuilder) {
+    use futures_util::StreamExt;
+    futures_util::stream::iter((0..n).map(|i| request(i).send()))
+        .buffer_unordered(64)
+        .for_each(|r| async move {
+            let status = r.expect("the request is answered").status();
+            assert!(status.is_success(), "answered {status}");
+        })
+        .await;
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {

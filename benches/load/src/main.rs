@@ -47,6 +47,10 @@ struct Cli {
     /// report every figure as a share of it.
     #[arg(long)]
     ceiling: bool,
+    /// With `--ceiling`: fail (exit 1) when the gateway's throughput is below this share of the
+    /// ceiling's, e.g. 0.05 for 5% (the regression guard's threshold for a collapse).
+    #[arg(long, requires = "ceiling")]
+    min_share: Option<f64>,
     /// Connections, each sending one message after another.
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -338,6 +342,7 @@ async fn run(cli: &Cli) -> Result<bool, String> {
     gateway.ratio_to_ceiling = ceiling.filter(|c| *c > 0.0).map(|c| gateway.per_second / c);
     println!("{gateway}");
     let refused = gateway.requests - gateway.done;
+    let share = gateway.ratio_to_ceiling;
     reports.push(gateway);
 
     let mut deliveries: Vec<DeliveryReport> = Vec::new();
@@ -379,6 +384,16 @@ async fn run(cli: &Cli) -> Result<bool, String> {
     let mut ok = true;
     if refused > 0 {
         eprintln!("xietong-load: {refused} answers were not 202 (see the statuses above)");
+        ok = false;
+    }
+    if let (Some(min), Some(share)) = (cli.min_share, share)
+        && share < min
+    {
+        eprintln!(
+            "xietong-load: the gateway reached {:.1}% of the ceiling, below the {:.1}% required (--min-share)",
+            share * 100.0,
+            min * 100.0
+        );
         ok = false;
     }
     for d in deliveries.iter().filter(|d| d.missing > 0 || d.bad_signatures.unwrap_or(0) > 0) {
