@@ -167,11 +167,16 @@ async fn main() -> std::process::ExitCode {
     let mut events = 0usize;
     let mut buffer = Vec::new();
     while events < 2 * messages {
-        let chunk = response.chunk().await.unwrap().unwrap();
+        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
+            .await
+            .expect("the SSE stream goes quiet for 30 s before every event arrived")
+            .unwrap()
+            .expect("the SSE stream ends before every event arrived");
         buffer.extend_from_slice(&chunk);
-        events += count(&buffer, b"\nevent: ");
-        let keep = buffer.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        buffer.drain(..keep);
+        // Whole lines only: an `event:` line split between two chunks is counted once complete.
+        let complete = buffer.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        events += buffer[..complete].split(|b| *b == b'\n').filter(|line| line.starts_with(b"event: ")).count();
+        buffer.drain(..complete);
     }
     let took = started.elapsed();
     println!(
@@ -209,10 +214,6 @@ async fn post_all(n: usize, request: impl Fn(usize) -> reqwest::RequestBuilder) 
             assert!(status.is_success(), "answered {status}");
         })
         .await;
-}
-
-fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 fn rss_mib() -> u64 {
