@@ -61,15 +61,11 @@ async fn nothing_marked_secret_leaves_by_any_way_out() {
     assert!(examples.len() >= 2, "the shared examples mark secret fields: {examples:?}");
 
     // Every recipient of those examples also has a webhook.
-    let mut recipients_of = Vec::new();
     let routing = config.load();
-    for (name, sender, _) in &examples {
-        let sender: xietong::model::Sender = sender.parse().unwrap();
-        let format = routing.mapping_for(&sender, BodyKind::Native).unwrap();
-        let n = xietong::pipeline::normalize(&routing.schemas, format, &sender, &example(name)).unwrap();
-        let a = xietong::pipeline::address(&routing.router, &n.event, &sender, None).unwrap();
-        recipients_of.push(a.deliveries.iter().map(|d| d.routed.id.to_string()).collect::<Vec<_>>());
-    }
+    let recipients_of: Vec<Vec<String>> = examples
+        .iter()
+        .map(|(name, sender, _)| recipients(&routing, &sender.parse().unwrap(), &example(name)))
+        .collect();
     let mut hooks = String::from("subscriptions:\n");
     for (i, owner) in recipients_of.iter().flatten().filter(|r| r.contains(':')).enumerate() {
         hooks.push_str(&format!(
@@ -133,20 +129,28 @@ async fn nothing_marked_secret_leaves_by_any_way_out() {
     }
 
     // What the store holds: the Redis keyspace under the gateway's prefix, or every row.
-    let dump = store_dump(&server.data);
+    let dump = store_dump(&server);
     assert!(dump.contains(&posted[0].0), "the dump reads the gateway's data");
     for (_, secrets, _) in &posted {
         assert_clean("the store", &dump, secrets);
     }
 }
 
-/// Everything the store of the gateway on `data` holds, as text: on Redis every key under its
-/// prefix with its value, on the embedded store every row of every table.
-fn store_dump(data: &tempfile::TempDir) -> String {
-    if let Some(prefix) = shared_store_prefix(data) {
+/// Who receives `body` from `sender` under `config`, as the gateway would route it.
+fn recipients(config: &xietong::config::Config, sender: &xietong::model::Sender, body: &[u8]) -> Vec<String> {
+    let format = config.mapping_for(sender, BodyKind::Native).unwrap();
+    let n = xietong::pipeline::normalize(&config.schemas, format, sender, body).unwrap();
+    let a = xietong::pipeline::address(&config.router, &n.event, sender, None).unwrap();
+    a.deliveries.iter().map(|d| d.routed.id.to_string()).collect()
+}
+
+/// Everything the store of `server` holds, as text: on Redis every key under its prefix with
+/// its value, on the embedded store every row of every table.
+fn store_dump(server: &TestServer) -> String {
+    if let Some(prefix) = shared_store_prefix(&server.data) {
         return redis_dump(&prefix);
     }
-    let db = rusqlite::Connection::open(data.path().join(xietong::store::sqlite::DB_FILE)).unwrap();
+    let db = rusqlite::Connection::open(server.db_path()).unwrap();
     let tables: Vec<String> = db
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
         .unwrap()
@@ -392,12 +396,8 @@ mod generated {
         }
         assert!(accepted.len() >= 12, "enough of the generated messages are accepted: {}", accepted.len());
 
-        let unmarked = example("ipo-clue-transfer.json");
-        let format = CONFIG.mapping_for(&sender, BodyKind::Native).unwrap();
-        let n = xietong::pipeline::normalize(&CONFIG.schemas, format, &sender, &unmarked).unwrap();
-        let a = xietong::pipeline::address(&CONFIG.router, &n.event, &sender, None).unwrap();
         let mut feeds = 0;
-        for recipient in a.deliveries.iter().map(|d| d.routed.id.to_string()) {
+        for recipient in super::recipients(&CONFIG, &sender, &example("ipo-clue-transfer.json")) {
             let token = (recipient != "public").then(|| demo_token(&recipient));
             let (status, page) = get(&format!("{url}/v1/feeds/{recipient}/events?limit=1000"), token.as_deref()).await;
             if status == 401 {
@@ -413,7 +413,7 @@ mod generated {
             outputs.push((format!("{recipient}'s feed"), page));
         }
         assert!(feeds >= 1, "a recipient's feed was read");
-        let dump = super::store_dump(&server.data);
+        let dump = super::store_dump(&server);
         assert!(accepted.iter().all(|id| dump.contains(id.as_str())), "the dump reads the gateway's data");
         outputs.push(("the store".to_string(), dump));
         for (what, text) in &outputs {

@@ -101,6 +101,9 @@ async fn enqueue(
 async fn complete(store: &RedisStore, a: &Attempt, outcome: AttemptOutcome) -> Result<(), StoreError> {
     // The late outcome of an attempt that is no longer pending (another instance took it over
     // when its lease ended, and finished it) changes nothing, and is not recorded as if it had.
+    // The queue's script checks the state again; this read comes first because the audit
+    // record is appended outside the script and before it, so a crash between the two cannot
+    // leave an outcome without its record.
     let state: Option<String> = store
         .conn()
         .hget(store.queue(&a.subscription).key(&format!("a:{}", a.id)), "state")
