@@ -505,18 +505,28 @@ fn present<'v>(doc: &'v Value, pointer: &Pointer) -> Option<&'v Value> {
 
 /// The state of one application: what was read, where values came from, what went wrong.
 struct Run {
-    reads: HashSet<String>,
+    reads: HashSet<PointerBuf>,
     provenance: Vec<Provenance>,
     errors: Vec<Detail>,
 }
 
+/// Room for the fields of a usual message, so that the set of reads does not grow step by step.
+const USUAL_READS: usize = 64;
+
 impl Run {
     fn new() -> Self {
-        Run { reads: HashSet::new(), provenance: Vec::new(), errors: Vec::new() }
+        Run { reads: HashSet::with_capacity(USUAL_READS), provenance: Vec::new(), errors: Vec::new() }
     }
 
     fn read(&mut self, pointer: &Pointer) {
-        self.reads.insert(pointer.as_str().to_string());
+        if !self.reads.contains(pointer) {
+            self.reads.insert(pointer.to_buf());
+        }
+    }
+
+    /// [`Run::read`] of a pointer made for it: kept without a copy.
+    fn read_owned(&mut self, pointer: PointerBuf) {
+        self.reads.insert(pointer);
     }
 
     fn error(&mut self, pointer: &Pointer, reason: impl Into<String>) {
@@ -525,10 +535,9 @@ impl Run {
 
     /// Evaluates the condition; records the field it read.
     fn holds(&mut self, c: &Condition, ctx: &Value, ctx_ptr: &Pointer) -> bool {
-        let at = ctx_ptr.concat(&c.path);
         let node = present(ctx, &c.path);
         if node.is_some() {
-            self.read(&at);
+            self.read_owned(ctx_ptr.concat(&c.path));
         }
         match (&c.test, node) {
             (Test::Present(p), n) => n.is_some() == *p,
@@ -560,7 +569,7 @@ impl Run {
                 let mut found = None;
                 for p in pointers {
                     match p.resolve(ctx) {
-                        Ok(Value::Null) => self.read(&ctx_ptr.concat(p)),
+                        Ok(Value::Null) => self.read_owned(ctx_ptr.concat(p)),
                         Ok(v) => {
                             found = Some((v.clone(), Sources::one(ctx_ptr.concat(p))));
                             break;
@@ -774,35 +783,50 @@ impl Run {
 
     /// Puts every native field that no rule read under `data.extra`, keyed by its pointer.
     fn collect_extra(&mut self, doc: &Value, data: &mut Value) {
-        let mut prefixes: HashSet<String> = HashSet::new();
-        for r in &self.reads {
-            let mut p = PointerBuf::parse(r.as_str()).unwrap_or_default();
-            while p.pop_back().is_some() {
-                prefixes.insert(p.as_str().to_string());
-            }
-        }
-        let mut extra = Map::new();
-        let mut path = PointerBuf::root();
-        self.walk_extra(doc, &mut path, &prefixes, &mut extra);
+        let prefixes = ancestors(&self.reads);
+        let mut walk = ExtraWalk { reads: &self.reads, prefixes, provenance: &mut self.provenance, extra: Map::new() };
+        walk.visit(doc, &mut PointerBuf::root());
+        let extra = walk.extra;
         if !extra.is_empty()
             && let Some(obj) = data.as_object_mut()
         {
             obj.insert("extra".into(), Value::Object(extra));
         }
     }
+}
 
-    fn walk_extra(
-        &mut self,
-        node: &Value,
-        path: &mut PointerBuf,
-        prefixes: &HashSet<String>,
-        extra: &mut Map<String, Value>,
-    ) {
-        if self.reads.contains(path.as_str()) {
+/// Every proper ancestor of the pointers in `reads` (the root excluded), as slices of them: a
+/// pointer's ancestors are its text up to each `/` (a `/` inside a token is escaped as `~1`).
+/// A read whose parent is already in the set adds nothing more.
+fn ancestors(reads: &HashSet<PointerBuf>) -> HashSet<&str> {
+    let mut prefixes: HashSet<&str> = HashSet::with_capacity(reads.len());
+    for r in reads {
+        let mut text = r.as_str();
+        while let Some(cut) = text.rfind('/').filter(|&cut| cut > 0) {
+            text = &text[..cut];
+            if !prefixes.insert(text) {
+                break;
+            }
+        }
+    }
+    prefixes
+}
+
+/// The walk of [`Run::collect_extra`]: the fields no rule read, and their provenance.
+struct ExtraWalk<'r> {
+    reads: &'r HashSet<PointerBuf>,
+    prefixes: HashSet<&'r str>,
+    provenance: &'r mut Vec<Provenance>,
+    extra: Map<String, Value>,
+}
+
+impl ExtraWalk<'_> {
+    fn visit(&mut self, node: &Value, path: &mut PointerBuf) {
+        if self.reads.contains::<Pointer>(path) {
             return;
         }
-        if !path.is_root() && !prefixes.contains(path.as_str()) {
-            extra.insert(path.to_string(), node.clone());
+        if !path.is_root() && !self.prefixes.contains(path.as_str()) {
+            self.extra.insert(path.to_string(), node.clone());
             let target = PointerBuf::from_tokens(["data", "extra", path.as_str()]);
             self.provenance.push(Provenance {
                 target,
@@ -816,14 +840,14 @@ impl Run {
             Value::Object(map) => {
                 for (k, v) in map {
                     path.push_back(k.as_str());
-                    self.walk_extra(v, path, prefixes, extra);
+                    self.visit(v, path);
                     path.pop_back();
                 }
             }
             Value::Array(items) => {
                 for (i, v) in items.iter().enumerate() {
                     path.push_back(i);
-                    self.walk_extra(v, path, prefixes, extra);
+                    self.visit(v, path);
                     path.pop_back();
                 }
             }

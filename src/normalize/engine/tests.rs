@@ -200,3 +200,13 @@ fn refuses_bad_specs_with_positions() {
     assert!(errors[0].message.contains("unknown field `colour`"), "{errors:?}");
     assert_eq!((errors[0].line, errors[0].column), (Some(7), Some(36)));
 }
+
+#[test]
+fn the_ancestors_of_the_reads_are_cut_at_token_boundaries_only() {
+    let reads: HashSet<PointerBuf> =
+        ["/a/b/c", "/a/x", "/p~1q/r", "/top", "/a/b/d"].iter().map(|p| PointerBuf::parse(*p).unwrap()).collect();
+    let mut found: Vec<&str> = ancestors(&reads).into_iter().collect();
+    found.sort_unstable();
+    // "/p~1q" is one token (a key holding a slash): not cut into "/p".
+    assert_eq!(found, ["/a", "/a/b", "/p~1q"]);
+}
