@@ -61,13 +61,15 @@ impl Backend {
                 s.close().await;
                 drop(s);
                 let c = rusqlite::Connection::open(dir.path().join(sqlite::DB_FILE)).unwrap();
+                // The reply figures' migration undone, and the one after it (the index of pending
+                // attempts), which comes again with it.
                 c.execute_batch(
                     "DROP TABLE reply_figures; DROP INDEX obligations_by_opening;
-                     DROP INDEX obligations_owed; DROP INDEX obligations_owed_by;",
+                     DROP INDEX obligations_owed; DROP INDEX obligations_owed_by; DROP INDEX attempts_pending;",
                 )
                 .unwrap();
                 let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-                c.pragma_update(None, "user_version", version - 1).unwrap();
+                c.pragma_update(None, "user_version", version - 2).unwrap();
                 drop(c);
                 let options = sqlite::Options {
                     batch_max: 64,

@@ -227,3 +227,22 @@ async fn the_wal_stays_bounded_while_writes_never_pause() {
     assert!(largest < 48 * 1024 * 1024, "the WAL grew to {largest} bytes");
     assert_eq!(count(&dir.path().join(DB_FILE), "SELECT count(*) FROM messages"), 64 * 80);
 }
+
+#[tokio::test]
+async fn a_threads_pending_attempts_are_found_without_walking_its_delivered_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store, Arc::new(SystemClock)).unwrap();
+    let c = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    for sql in [webhooks::ENQUEUE, webhooks::PROMOTE_NEXT] {
+        let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let unbound = std::iter::repeat_n(rusqlite::types::Null, plan.parameter_count());
+        let steps: Vec<String> = plan
+            .query_map(rusqlite::params_from_iter(unbound), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        // attempts_thread would walk every attempt of the thread, delivered ones first.
+        assert!(steps.iter().any(|s| s.contains("INDEX attempts_pending")), "{sql}\n{steps:#?}");
+    }
+    store.close().await;
+}

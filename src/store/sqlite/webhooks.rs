@@ -95,13 +95,7 @@ fn enqueue(
     through: i64,
     now: &str,
 ) -> rusqlite::Result<()> {
-    // A new attempt is its thread's head unless an earlier one of the thread is pending.
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO webhook_attempts (subscription, message_seq, webhook_id, thread, state, next_at, created_at, updated_at, head)
-         VALUES (?1, ?2, 'msg_' || ?5, ?3, 'pending', 0, ?4, ?4,
-                 NOT EXISTS (SELECT 1 FROM webhook_attempts b WHERE b.subscription = ?1 AND b.thread = ?3 AND b.state = 'pending'))
-         ON CONFLICT (subscription, message_seq) DO NOTHING",
-    )?;
+    let mut insert = tx.prepare_cached(ENQUEUE)?;
     for e in entries {
         insert.execute(params![subscription, e.seq, e.thread, now, e.message_id])?;
     }
@@ -219,14 +213,21 @@ fn complete(
     Ok(())
 }
 
+/// A new attempt: its thread's head unless an earlier one of the thread is pending (the
+/// `attempts_pending` index answers that at once, however long the thread).
+pub(super) const ENQUEUE: &str = "INSERT INTO webhook_attempts (subscription, message_seq, webhook_id, thread, state, next_at, created_at, updated_at, head)
+     VALUES (?1, ?2, 'msg_' || ?5, ?3, 'pending', 0, ?4, ?4,
+             NOT EXISTS (SELECT 1 FROM webhook_attempts b WHERE b.subscription = ?1 AND b.thread = ?3 AND b.state = 'pending'))
+     ON CONFLICT (subscription, message_seq) DO NOTHING";
+
+/// The oldest pending attempt of a case thread becomes its head (through `attempts_pending`).
+pub(super) const PROMOTE_NEXT: &str = "UPDATE webhook_attempts SET head = 1
+     WHERE id = (SELECT id FROM webhook_attempts WHERE subscription = ?1 AND thread = ?2 AND state = 'pending'
+                 ORDER BY message_seq LIMIT 1) AND head = 0";
+
 /// Makes the oldest pending attempt of a case thread its head, once the head before it is done.
 fn promote_next(tx: &Savepoint<'_>, subscription: &str, thread: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "UPDATE webhook_attempts SET head = 1
-         WHERE id = (SELECT id FROM webhook_attempts WHERE subscription = ?1 AND thread = ?2 AND state = 'pending'
-                     ORDER BY message_seq LIMIT 1) AND head = 0",
-    )?
-    .execute(params![subscription, thread])?;
+    tx.prepare_cached(PROMOTE_NEXT)?.execute(params![subscription, thread])?;
     Ok(())
 }
 
