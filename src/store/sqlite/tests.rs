@@ -246,3 +246,24 @@ async fn a_threads_pending_attempts_are_found_without_walking_its_delivered_ones
     }
     store.close().await;
 }
+
+#[tokio::test]
+async fn the_delivery_statements_are_not_prepared_again_for_each_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store, Arc::new(SystemClock)).unwrap();
+    let c = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    for sql in [webhooks::LEASE, webhooks::PROMOTE_NEXT, webhooks::ENQUEUE] {
+        let mut statement = c.prepare(sql).unwrap();
+        // Other values each time, as each delivery binds its own.
+        for n in 0..5_i64 {
+            for i in 1..=statement.parameter_count() {
+                statement.raw_bind_parameter(i, n * 10 + i as i64).unwrap();
+            }
+            let mut rows = statement.raw_query();
+            while rows.next().unwrap().is_some() {}
+        }
+        let again = statement.get_status(rusqlite::StatementStatus::RePrepare);
+        assert_eq!(again, 0, "prepared again {again} times in 5 runs:\n{sql}");
+    }
+    store.close().await;
+}
