@@ -207,10 +207,11 @@ fn complete(
 
 // The statements below run for every delivery, with other values bound each time. SQLite
 // re-prepares a statement (parses and plans it anew, as costly as running it several times)
-// whenever a bound value it compared with a partial index's condition while planning changes:
-// with `ORDER BY` it compares `?1` with the `head = 1` of `attempts_heads`. A `CAST` makes the
-// value an expression, which the planner does not compare, and leaves the plan as it was; a
-// unit test holds each statement to no re-preparation (docs/performance.md).
+// whenever a bound value changes that its planner compared with a constant while planning;
+// here that happens with `ORDER BY`, when it weighs the partial indexes and their conditions'
+// constants. A `CAST` makes the value an expression, which the planner does not compare, and
+// leaves the plan as it was; a unit test holds each statement to no re-preparation
+// (docs/performance.md).
 
 /// The due heads of a subscription's case threads, soonest first.
 pub(super) const LEASE: &str =
