@@ -36,9 +36,9 @@ perf report -i "$data" --no-children --sort comm --stdio 2>/dev/null | grep -E '
 echo "--- hottest symbols"
 perf report -i "$data" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25 || true
 [ "${CALL_GRAPH:-}" = dwarf ] || exit 0
-# The share of a thread's samples with each key in its stack: split NAME=KEY ... (keys are
+# The share of a thread's samples with each key in its stack: shares COMM NAME=KEY ... (keys are
 # pieces of mangled symbol names).
-split() {
+shares() {
   local comm=$1; shift
   perf script -i "$data" --comm "$comm" --no-demangle 2>/dev/null | python3 -c '
 import sys
@@ -59,14 +59,14 @@ for name, key in parts:
 ' "$@"
 }
 echo "--- the HTTP workers' samples under each part of the ingest path (inclusive)"
-split 'actix-rt|system' "messages::handle=4http8messages6handle" "pipeline::run=8pipeline6accept3run" \
+shares 'actix-rt|system' "messages::handle=4http8messages6handle" "pipeline::run=8pipeline6accept3run" \
   "parse=8pipeline6intake5parse" "normalize_document=6intake18normalize_document" \
   "Mapping::map=6engine7Mapping3map" "secrecy scan=7secrecy4scan4walk" \
   "schema validation=6schema7Schemas8validate" "content hash=6intake12content_hash" \
   "route and views=10recipients7address" "the stored message: outbox and event text=8pipeline6accept4Unit7message" \
   "the store, request side=5store6sqlite8messages"
 echo "--- the writer's samples (inclusive)"
-split 'xietong-store' "a message's SQL=6sqlite8messages6accept" "its audit record=6sqlite5audit6append" \
+shares 'xietong-store' "a message's SQL=6sqlite8messages6accept" "its audit record=6sqlite5audit6append" \
   "case threads and obligations=6sqlite7threads" "delivery bookkeeping=6sqlite8webhooks" \
   "commit: WAL frames written=sqlite3WalFrames" "commit: sync=fsync" "checkpoints=walCheckpoint" \
   "page cache truncated at commit=pcache1Truncate"

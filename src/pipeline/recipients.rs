@@ -65,21 +65,20 @@ impl From<View> for Shared {
 /// The outbox rows of the copies of `event`: a copy that is the event as it is refers to it
 /// instead of repeating it, and a copy shared by several recipients is serialised once.
 pub fn outbox(deliveries: &[Delivery], event: &Value) -> Vec<NewDelivery> {
-    let mut written: Vec<(*const Value, Option<String>)> = Vec::new();
+    // Each shared copy met so far, with its row's text.
+    let mut written: Vec<(&Arc<Value>, Option<String>)> = Vec::new();
     deliveries
         .iter()
         .map(|d| {
-            let text = d.copy.as_ref().and_then(|copy| {
-                let at = Arc::as_ptr(copy);
-                match written.iter().find(|(p, _)| *p == at) {
+            let text =
+                d.copy.as_ref().and_then(|copy| match written.iter().find(|(seen, _)| Arc::ptr_eq(seen, copy)) {
                     Some((_, text)) => text.clone(),
                     None => {
                         let text = (**copy != *event).then(|| copy.to_string());
-                        written.push((at, text.clone()));
+                        written.push((copy, text.clone()));
                         text
                     }
-                }
-            });
+                });
             NewDelivery {
                 recipient: d.routed.id.to_string(),
                 role: d.routed.role.as_str(),
