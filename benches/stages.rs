@@ -93,7 +93,7 @@ fn stages(c: &mut Criterion) {
             b.iter(|| {
                 let level = format.classification(&doc).unwrap();
                 let found = format.markings(&doc).unwrap();
-                let skip = |p: &jsonptr::PointerBuf| found.metadata.iter().any(|m| p.starts_with(m));
+                let skip = |p: &jsonptr::Pointer| found.metadata.iter().any(|m| p.starts_with(m));
                 (level, scan::scan(&doc, &skip).is_none())
             })
         });

@@ -7,6 +7,7 @@ pub mod problem;
 pub mod schema;
 pub mod shape;
 pub mod types;
+pub mod walk;
 
 pub use agency::{AgencyId, AgencyKind, Division, Sender, SenderKind};
 pub use event::BodyKind;

@@ -30,16 +30,24 @@ impl Shape {
         match self.walk(doc, 1, &mut path) {
             Ok(()) => Ok(()),
             Err(reason) => {
-                let pointer: String =
-                    path.iter().map(|p: &String| format!("/{}", p.replace('~', "~0").replace('/', "~1"))).collect();
+                let pointer: String = path
+                    .iter()
+                    .map(|step| match step {
+                        Step::Key(k) => format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+                        Step::Index(i) => format!("/{i}"),
+                    })
+                    .collect();
                 Err(Problem::new(Code::LimitExceeded, "the message exceeds a limit on its shape")
                     .with_details(vec![Detail::new(pointer, reason)]))
             }
         }
     }
 
-    fn walk(&self, v: &Value, depth: usize, path: &mut Vec<String>) -> Result<(), String> {
-        let long = |s: &str| s.chars().count() > self.max_string_chars;
+    /// Walks `v`, keeping in `path` where it is (borrowed from the document: a walk that
+    /// finds nothing allocates nothing but the path's own room).
+    fn walk<'v>(&self, v: &'v Value, depth: usize, path: &mut Vec<Step<'v>>) -> Result<(), String> {
+        // A string has at least as many bytes as characters: most need no count.
+        let long = |s: &str| s.len() > self.max_string_chars && s.chars().count() > self.max_string_chars;
         match v {
             Value::String(s) if long(s) => Err(format!("a string longer than {} characters", self.max_string_chars)),
             Value::Array(_) | Value::Object(_) if depth > self.max_depth => {
@@ -50,7 +58,7 @@ impl Shape {
                     return Err(format!("an array of more than {} items", self.max_items));
                 }
                 for (i, item) in items.iter().enumerate() {
-                    path.push(i.to_string());
+                    path.push(Step::Index(i));
                     self.walk(item, depth + 1, path)?;
                     path.pop();
                 }
@@ -61,7 +69,7 @@ impl Shape {
                     return Err(format!("an object of more than {} members", self.max_items));
                 }
                 for (key, item) in members {
-                    path.push(key.clone());
+                    path.push(Step::Key(key));
                     if long(key) {
                         return Err(format!("a member name longer than {} characters", self.max_string_chars));
                     }
@@ -73,6 +81,12 @@ impl Shape {
             _ => Ok(()),
         }
     }
+}
+
+/// A step of the walk's path: a member's key or an item's index.
+enum Step<'v> {
+    Key(&'v str),
+    Index(usize),
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use super::convert::Convert;
 use super::convert::pattern::Pattern;
 use super::convert::text::normalized;
 use super::spec::MarkingShape;
+use crate::model::walk::WalkPath;
 use crate::model::{AgencyId, Code, Detail, Division, MessageType, Sender};
 use crate::secrecy::Level;
 
@@ -443,12 +444,12 @@ impl Mapping {
         }
 
         let mut data = Value::Object(Map::new());
-        let data_ptr = PointerBuf::parse("/data").unwrap_or_default();
+        let data_ptr = Pointer::from_static("/data");
         if let Some(rule) = &e.sender_name {
-            run.apply(rule, doc, &root, &mut data, &data_ptr);
+            run.apply(rule, doc, &root, &mut data, data_ptr);
         }
         for rule in &self.fields {
-            run.apply(rule, doc, &root, &mut data, &data_ptr);
+            run.apply(rule, doc, &root, &mut data, data_ptr);
         }
         if let Some(f) = &self.markings.fields {
             run.read(&f.from);
@@ -498,6 +499,19 @@ fn one_or_many<'v>(node: &'v Value, at: &Pointer) -> Vec<(&'v Value, PointerBuf)
         .collect()
 }
 
+/// `a` followed by `b`, allocated once (`Pointer::concat` copies `a`, then grows the copy for
+/// `b`); a pointer below the root is `b` itself.
+fn join(a: &Pointer, b: &Pointer) -> PointerBuf {
+    if a.is_root() {
+        return b.to_buf();
+    }
+    let mut text = String::with_capacity(a.len() + b.len());
+    text.push_str(a.as_str());
+    text.push_str(b.as_str());
+    // Two pointers end to end are a pointer; the check cannot fail, and costs no allocation.
+    PointerBuf::parse(text).unwrap_or_else(|_| a.concat(b))
+}
+
 /// The node at `pointer`, unless it is absent or null.
 fn present<'v>(doc: &'v Value, pointer: &Pointer) -> Option<&'v Value> {
     pointer.resolve(doc).ok().filter(|v| !v.is_null())
@@ -537,7 +551,7 @@ impl Run {
     fn holds(&mut self, c: &Condition, ctx: &Value, ctx_ptr: &Pointer) -> bool {
         let node = present(ctx, &c.path);
         if node.is_some() {
-            self.read_owned(ctx_ptr.concat(&c.path));
+            self.read_owned(join(ctx_ptr, &c.path));
         }
         match (&c.test, node) {
             (Test::Present(p), n) => n.is_some() == *p,
@@ -569,9 +583,9 @@ impl Run {
                 let mut found = None;
                 for p in pointers {
                     match p.resolve(ctx) {
-                        Ok(Value::Null) => self.read_owned(ctx_ptr.concat(p)),
+                        Ok(Value::Null) => self.read_owned(join(ctx_ptr, p)),
                         Ok(v) => {
-                            found = Some((v.clone(), Sources::one(ctx_ptr.concat(p))));
+                            found = Some((v.clone(), Sources::one(join(ctx_ptr, p))));
                             break;
                         }
                         Err(_) => {}
@@ -654,7 +668,7 @@ impl Run {
     /// when only some are, or when one is not text or a number.
     fn joined(&mut self, pointers: &[PointerBuf], separator: &str, ctx: &Value, ctx_ptr: &Pointer) -> Joined {
         let nodes: Vec<(Option<&Value>, PointerBuf)> =
-            pointers.iter().map(|p| (present(ctx, p), ctx_ptr.concat(p))).collect();
+            pointers.iter().map(|p| (present(ctx, p), join(ctx_ptr, p))).collect();
         if nodes.iter().all(|(n, _)| n.is_none()) {
             return Joined::Absent;
         }
@@ -719,9 +733,9 @@ impl Run {
             if !self.holds(c, ctx, ctx_ptr) {
                 return;
             }
-            guards.push(ctx_ptr.concat(&c.path));
+            guards.push(join(ctx_ptr, &c.path));
         }
-        let target = out_ptr.concat(&rule.to);
+        let target = join(out_ptr, &rule.to);
         let (value, sources, structural) = if let Some(children) = &rule.each {
             let Some((node, at)) = self.array(rule, ctx, ctx_ptr) else {
                 return;
@@ -762,7 +776,7 @@ impl Run {
         let Source::FirstOf(pointers) = &rule.source else {
             return None;
         };
-        let found = pointers.iter().find_map(|p| present(ctx, p).map(|v| (v, ctx_ptr.concat(p))));
+        let found = pointers.iter().find_map(|p| present(ctx, p).map(|v| (v, join(ctx_ptr, p))));
         match found {
             Some((node @ Value::Array(_), at)) => Some((node, at)),
             Some((node @ Value::Object(_), at)) if rule.one_or_many => Some((node, at)),
@@ -785,7 +799,7 @@ impl Run {
     fn collect_extra(&mut self, doc: &Value, data: &mut Value) {
         let prefixes = ancestors(&self.reads);
         let mut walk = ExtraWalk { reads: &self.reads, prefixes, provenance: &mut self.provenance, extra: Map::new() };
-        walk.visit(doc, &mut PointerBuf::root());
+        walk.visit(doc, &mut WalkPath::root());
         let extra = walk.extra;
         if !extra.is_empty()
             && let Some(obj) = data.as_object_mut()
@@ -821,16 +835,16 @@ struct ExtraWalk<'r> {
 }
 
 impl ExtraWalk<'_> {
-    fn visit(&mut self, node: &Value, path: &mut PointerBuf) {
-        if self.reads.contains::<Pointer>(path) {
+    fn visit(&mut self, node: &Value, path: &mut WalkPath) {
+        if self.reads.contains(path.pointer()) {
             return;
         }
         if !path.is_root() && !self.prefixes.contains(path.as_str()) {
-            self.extra.insert(path.to_string(), node.clone());
+            self.extra.insert(path.as_str().to_string(), node.clone());
             let target = PointerBuf::from_tokens(["data", "extra", path.as_str()]);
             self.provenance.push(Provenance {
                 target,
-                source: Some(path.clone()),
+                source: Some(path.to_buf()),
                 guards: Vec::new(),
                 structural: true,
             });
@@ -839,16 +853,16 @@ impl ExtraWalk<'_> {
         match node {
             Value::Object(map) => {
                 for (k, v) in map {
-                    path.push_back(k.as_str());
+                    let back = path.key(k);
                     self.visit(v, path);
-                    path.pop_back();
+                    path.back(back);
                 }
             }
             Value::Array(items) => {
                 for (i, v) in items.iter().enumerate() {
-                    path.push_back(i);
+                    let back = path.index(i);
                     self.visit(v, path);
-                    path.pop_back();
+                    path.back(back);
                 }
             }
             _ => {}
@@ -871,7 +885,12 @@ fn assign(out: &mut Value, to: &Pointer, value: Value) -> Result<(), &'static st
     let mut node = out;
     for token in parent.tokens() {
         let obj = node.as_object_mut().ok_or("the target conflicts with another rule's")?;
-        node = obj.entry(token.decoded().into_owned()).or_insert_with(|| Value::Object(Map::new()));
+        let key = token.decoded();
+        // Most rules write beside another into an object already made: its key is not copied.
+        if !obj.contains_key(key.as_ref()) {
+            obj.insert(key.clone().into_owned(), Value::Object(Map::new()));
+        }
+        node = obj.get_mut(key.as_ref()).ok_or("the target conflicts with another rule's")?;
     }
     node.as_object_mut().ok_or("the target conflicts with another rule's")?.insert(last.decoded().into_owned(), value);
     Ok(())

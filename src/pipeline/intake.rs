@@ -91,7 +91,7 @@ pub fn normalize_document(
     let secret_sources: Vec<&PointerBuf> =
         found.markings.iter().filter(|m| m.level.is_state_secret()).map(|m| &m.source).collect();
 
-    let skip = |p: &PointerBuf| {
+    let skip = |p: &jsonptr::Pointer| {
         secret_sources.iter().any(|s| p.starts_with(s)) || found.metadata.iter().any(|m| p.starts_with(m))
     };
     if let Some(hit) = scan::scan(&doc, &skip) {

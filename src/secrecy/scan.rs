@@ -6,7 +6,9 @@
 //! star as ★, ☆, ＊ or *. The level name alone (as in 商业秘密, "trade secret") is not a
 //! marking, and neither is 工作秘密★ (a work secret is not a state secret).
 
-use jsonptr::PointerBuf;
+use jsonptr::{Pointer, PointerBuf};
+
+use crate::model::walk::WalkPath;
 use serde_json::Value;
 
 const LEVEL_NAMES: [&str; 3] = ["秘密", "机密", "绝密"];
@@ -66,29 +68,28 @@ pub struct Found {
 
 /// Scans every string and object key of `doc`, except the subtrees for which `skip` is true
 /// (fields already marked and about to be removed, and the markings' own metadata).
-pub fn scan(doc: &Value, skip: &dyn Fn(&PointerBuf) -> bool) -> Option<Found> {
-    let mut path = PointerBuf::root();
-    walk(doc, &mut path, skip)
+pub fn scan(doc: &Value, skip: &dyn Fn(&Pointer) -> bool) -> Option<Found> {
+    walk(doc, &mut WalkPath::root(), skip)
 }
 
-fn walk(value: &Value, path: &mut PointerBuf, skip: &dyn Fn(&PointerBuf) -> bool) -> Option<Found> {
-    if skip(path) {
+fn walk(value: &Value, path: &mut WalkPath, skip: &dyn Fn(&Pointer) -> bool) -> Option<Found> {
+    if skip(path.pointer()) {
         return None;
     }
     match value {
-        Value::String(s) => find_marking(s).map(|marking| Found { pointer: path.clone(), marking }),
+        Value::String(s) => find_marking(s).map(|marking| Found { pointer: path.to_buf(), marking }),
         Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-            path.push_back(i);
+            let back = path.index(i);
             let found = walk(item, path, skip);
-            path.pop_back();
+            path.back(back);
             found
         }),
         Value::Object(map) => map.iter().find_map(|(key, item)| {
-            path.push_back(key.as_str());
+            let back = path.key(key);
             let found = find_marking(key)
-                .map(|marking| Found { pointer: path.clone(), marking })
+                .map(|marking| Found { pointer: path.to_buf(), marking })
                 .or_else(|| walk(item, path, skip));
-            path.pop_back();
+            path.back(back);
             found
         }),
         _ => None,
