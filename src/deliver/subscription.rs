@@ -317,6 +317,12 @@ impl Filter {
         true
     }
 
+    /// Whether [`Filter::matches`] reads the event (its divisions or its sender), not only
+    /// the message type.
+    pub fn reads_the_event(&self) -> bool {
+        !(self.divisions.is_empty() && self.regions.is_empty() && self.levels.is_empty())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.types.is_empty() && self.divisions.is_empty() && self.regions.is_empty() && self.levels.is_empty()
     }

@@ -249,14 +249,18 @@ impl WebhookWorker {
                 .entries
                 .into_iter()
                 .filter_map(|e| {
-                    let event = serde_json::from_str::<Value>(&e.event).unwrap_or_default();
-                    if !stored.filter.matches(&e.message_type, &event, router) {
-                        return None;
+                    // The whole event only for a filter that looks into it.
+                    if !stored.filter.reads_the_event() {
+                        stored.filter.matches(&e.message_type, &Value::Null, router).then_some(())?;
+                    } else {
+                        let event = serde_json::from_str::<Value>(&e.event).unwrap_or_default();
+                        stored.filter.matches(&e.message_type, &event, router).then_some(())?;
                     }
+                    let id = serde_json::from_str::<EventId>(&e.event).map(|e| e.id.into_owned()).unwrap_or_default();
                     Some(NewAttempt {
                         seq: e.cursor,
                         thread: e.subject.unwrap_or_else(|| format!("message:{}", e.cursor)),
-                        message_id: event["id"].as_str().unwrap_or_default().to_string(),
+                        message_id: id,
                         message_type: e.message_type,
                         event: e.event,
                     })
@@ -269,6 +273,13 @@ impl WebhookWorker {
             }
         }
     }
+}
+
+/// An event's `id`, read without building the rest of the event.
+#[derive(serde::Deserialize)]
+struct EventId<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
 }
 
 /// POSTs one attempt and says how it ended.

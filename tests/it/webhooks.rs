@@ -74,6 +74,42 @@ async fn configured_subscriptions_are_stored_before_the_gateway_accepts_anything
     assert!(eventually(10, || receiver.delivered().len() == 1).await);
 }
 
+/// A webhook subscription's filter holds for pushes as for feeds: a division filter reads each
+/// event's case divisions, a type filter the message type alone; each push carries its own
+/// message's id (`webhook-id` and the event's `id`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_filter_passes_only_the_messages_it_names() {
+    let by_division = Receiver::start(|_, _| Answer::Status(200));
+    let by_type = Receiver::start(|_, _| Answer::Status(200));
+    let server = server_with(
+        &[
+            ("by-division", &by_division.url, "    filter:\n      divisions: [\"3301\"]\n"),
+            ("by-type", &by_type.url, "    filter:\n      types: [cn.xietong.bulletin]\n"),
+        ],
+        "",
+    );
+    let bulletin = post(&server, hook_bulletin(20), false).await;
+    let notice = post(&server, notice(21, "FILTER-1"), true).await;
+    let last = post(&server, hook_bulletin(22), false).await;
+    assert!(eventually(10, || by_division.delivered().len() == 1 && by_type.delivered().len() == 2).await);
+    // Nothing more comes once the last message is through.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Sorted: bulletins have no case, so each is a thread of its own and they may cross.
+    let ids = |r: &Receiver| -> Vec<(String, String)> {
+        let mut ids: Vec<(String, String)> = r
+            .delivered()
+            .iter()
+            .map(|d| (d.header("webhook-id").to_string(), d.json()["id"].as_str().unwrap().to_string()))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut bulletins = [(format!("msg_{bulletin}"), bulletin.clone()), (format!("msg_{last}"), last.clone())];
+    bulletins.sort();
+    assert_eq!(ids(&by_division), [(format!("msg_{notice}"), notice.clone())], "only the case in 杭州 (3301)");
+    assert_eq!(ids(&by_type), bulletins, "only the bulletins");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn webhooks_are_signed_per_standard_webhooks_and_carry_the_cloudevent() {
     let receiver = Receiver::start(|_, _| Answer::Status(204));
