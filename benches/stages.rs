@@ -109,7 +109,9 @@ fn stages(c: &mut Criterion) {
             b.iter(|| pipeline::copies(&config.router, &normalized.event, &addressed.routing.recipients))
         });
         group.bench_function(id("outbox"), |b| {
-            b.iter(|| (normalized.event.to_string(), pipeline::outbox(&addressed.deliveries, &normalized.event)))
+            b.iter(|| {
+                (pipeline::event_text(&normalized.event), pipeline::outbox(&addressed.deliveries, &normalized.event))
+            })
         });
         group.bench_function(id("whole pipeline"), |b| {
             b.iter(|| {
@@ -118,7 +120,7 @@ fn stages(c: &mut Criterion) {
             })
         });
         let deliveries = pipeline::outbox(&addressed.deliveries, &normalized.event);
-        let event = normalized.event.to_string();
+        let event = pipeline::event_text(&normalized.event);
         let mut n = 0u64;
         group.bench_function(id("commit"), |b| {
             b.iter(|| {
@@ -163,7 +165,7 @@ fn recipients(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("address", n), |b| {
             b.iter(|| pipeline::address(&config.router, &normalized.event, &sender, None).unwrap())
         });
-        let event = normalized.event.to_string();
+        let event = pipeline::event_text(&normalized.event);
         let mut i = 0u64;
         group.bench_function(BenchmarkId::new("outbox and commit", n), |b| {
             b.iter(|| {

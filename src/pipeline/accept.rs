@@ -126,7 +126,7 @@ pub fn stored(
         content_sha256: n.content_sha256.clone(),
         body_sha256,
         stripped: n.stripped.clone(),
-        event: n.event.to_string(),
+        event: intake::event_text(&n.event),
         deliveries: recipients::outbox(deliveries, &n.event),
         received_ms,
         in_reply_to: n.in_reply_to.clone(),

@@ -33,5 +33,5 @@ pub mod recipients;
 pub mod rule_tests;
 
 pub use accept::{Records, Unit, reply_context, run, stored};
-pub use intake::{Normalized, body_sha256, content_hash, normalize, normalize_document, parse};
+pub use intake::{Normalized, body_sha256, content_hash, event_text, normalize, normalize_document, parse};
 pub use recipients::{Addressed, Delivery, Withheld, address, copies, outbox};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::intake::event_text;
 use crate::model::{Problem, Sender};
 use crate::route::{Recipient, Reply, Role, Routed, Router, Routing};
 use crate::secrecy::Level;
@@ -74,7 +75,7 @@ pub fn outbox(deliveries: &[Delivery], event: &Value) -> Vec<NewDelivery> {
                 d.copy.as_ref().and_then(|copy| match written.iter().find(|(seen, _)| Arc::ptr_eq(seen, copy)) {
                     Some((_, text)) => text.clone(),
                     None => {
-                        let text = (**copy != *event).then(|| copy.to_string());
+                        let text = (**copy != *event).then(|| event_text(copy));
                         written.push((copy, text.clone()));
                         text
                     }
