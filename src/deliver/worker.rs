@@ -154,23 +154,29 @@ impl WebhookWorker {
         let done = self.record_outcomes(wake.clone());
         let mut commits = self.store.commits();
         let mut cursor = sub.cursor;
+        // Whether the feed may hold entries without attempts: at the start, after a commit of
+        // messages, at each tick (what another instance committed), and after a failed round.
+        let mut new_entries = true;
         loop {
             commits.borrow_and_update();
-            match self.round(&sub, &stored, &endpoint, &done, &mut cursor).await {
-                Ok(true) => {}
+            let failed = match self.round(&sub, &stored, &endpoint, &done, (&mut cursor, new_entries)).await {
+                Ok(true) => false,
                 // Changed, disabled or deleted: the supervisor starts what there is now.
                 Ok(false) => return,
                 Err(StoreError::Closed) => return,
                 Err(e) => {
-                    tracing::warn!(subscription = %sub.id, error = %e, "webhook worker: the store is unavailable; retrying")
+                    tracing::warn!(subscription = %sub.id, error = %e, "webhook worker: the store is unavailable; retrying");
+                    true
                 }
-            }
+            };
             let tick = (self.config)().settings.delivery.tick;
-            tokio::select! {
-                changed = commits.changed() => if changed.is_err() { return },
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(tick) => {}
-            }
+            let woken_by_commit_or_tick = tokio::select! {
+                changed = commits.changed() => if changed.is_err() { return } else { true },
+                // Outcomes recorded: places are free, and the feed is as it was.
+                _ = wake.notified() => false,
+                _ = tokio::time::sleep(tick) => true,
+            };
+            new_entries = woken_by_commit_or_tick || failed;
         }
     }
 
@@ -196,7 +202,8 @@ impl WebhookWorker {
         report
     }
 
-    /// One pass for a subscription: create attempts from its feed, lease what is due, send.
+    /// One pass for a subscription: create attempts from its feed (when it may have new
+    /// entries), lease what is due, send.
     /// False when the subscription is no longer the one this task was started for (its spec
     /// changed, it was disabled or deleted): nothing is created or sent under the old spec once
     /// the change is committed.
@@ -206,7 +213,7 @@ impl WebhookWorker {
         stored: &Stored,
         endpoint: &Arc<Endpoint>,
         done: &mpsc::UnboundedSender<Outcome>,
-        cursor: &mut i64,
+        (cursor, new_entries): (&mut i64, bool),
     ) -> Result<bool, StoreError> {
         let now = self.store.subscription(&sub.id).await?;
         if now.is_none_or(|s| s.spec != sub.spec || s.disabled.is_some()) {
@@ -214,7 +221,9 @@ impl WebhookWorker {
         }
         let config = (self.config)();
         let delivery = &config.settings.delivery;
-        *cursor = self.fan_out(sub, *cursor, stored, &config.router).await?;
+        if new_entries {
+            *cursor = self.fan_out(sub, *cursor, stored, &config.router).await?;
+        }
         let free = endpoint.permits.available_permits();
         if free == 0 {
             return Ok(true);
