@@ -259,11 +259,14 @@ impl WebhookWorker {
                 .into_iter()
                 .filter_map(|e| {
                     // The whole event only for a filter that looks into it.
-                    if !stored.filter.reads_the_event() {
-                        stored.filter.matches(&e.message_type, &Value::Null, router).then_some(())?;
-                    } else {
+                    let passes = if stored.filter.reads_the_event() {
                         let event = serde_json::from_str::<Value>(&e.event).unwrap_or_default();
-                        stored.filter.matches(&e.message_type, &event, router).then_some(())?;
+                        stored.filter.matches(&e.message_type, &event, router)
+                    } else {
+                        stored.filter.matches(&e.message_type, &Value::Null, router)
+                    };
+                    if !passes {
+                        return None;
                     }
                     let id = serde_json::from_str::<EventId>(&e.event).map(|e| e.id.into_owned()).unwrap_or_default();
                     Some(NewAttempt {
