@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::config::Current;
 use crate::config::settings::Delivery;
 use crate::route::Router;
-use crate::store::{Attempt, AttemptOutcome, NewAttempt, Store, StoreError, SubscriptionRow};
+use crate::store::{Attempt, AttemptOutcome, NewAttempt, NextLease, Store, StoreError, SubscriptionRow};
 use crate::telemetry::Metrics;
 
 /// Feed entries read per step when creating attempts.
@@ -151,7 +151,7 @@ impl WebhookWorker {
             }
         };
         let wake = Arc::new(Notify::new());
-        let done = self.record_outcomes(wake.clone());
+        let done = self.record_outcomes(&sub, &endpoint, wake.clone());
         let mut commits = self.store.commits();
         let mut cursor = sub.cursor;
         // Whether the feed may hold entries without attempts: at the start, after a commit of
@@ -181,19 +181,46 @@ impl WebhookWorker {
     }
 
     /// A task that records the outcomes the sends report, as many together as have arrived
-    /// (up to [`OUTCOMES_TOGETHER`]), then frees their places in the endpoint's concurrency and
+    /// (up to [`OUTCOMES_TOGETHER`]), and, where the store can in the same step, leases as many
+    /// due attempts and sends them in the places the recorded ones held (so a busy endpoint's
+    /// turn makes one round trip to the writer, not two). Then it frees the places left and
     /// wakes the subscription's loop. It ends when every send reporting to it has.
-    fn record_outcomes(&self, wake: Arc<Notify>) -> mpsc::UnboundedSender<Outcome> {
+    fn record_outcomes(
+        &self,
+        sub: &SubscriptionRow,
+        endpoint: &Arc<Endpoint>,
+        wake: Arc<Notify>,
+    ) -> mpsc::UnboundedSender<Outcome> {
         let (report, mut reported) = mpsc::unbounded_channel::<Outcome>();
-        let store = self.store.clone();
+        // Weak: the recorder must not keep its own channel open, or it would never end.
+        let sends = report.downgrade();
+        let (worker, endpoint, id, spec) = (self.clone(), endpoint.clone(), sub.id.clone(), sub.spec.clone());
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(OUTCOMES_TOGETHER);
             while reported.recv_many(&mut batch, OUTCOMES_TOGETHER).await > 0 {
-                let (done, permits): (Vec<_>, Vec<_>) = batch.drain(..).map(|(a, o, p)| ((a, o), p)).unzip();
+                let (done, mut permits): (Vec<_>, Vec<_>) = batch.drain(..).map(|(a, o, p)| ((a, o), p)).unzip();
                 let n = done.len();
-                if let Err(e) = store.complete_all(done).await {
+                let delivery = (worker.config)().settings.delivery.clone();
+                let next = NextLease {
+                    subscription: id.clone(),
+                    spec: spec.clone(),
+                    max: permits.len(),
+                    now_ms: worker.clock.now_ms(),
+                    lease_ms: delivery.lease.as_millis() as i64,
+                };
+                match worker.store.complete_and_lease(done, &next).await {
+                    Ok(Some(leased)) => {
+                        for attempt in leased {
+                            // A place for each (`max` was their number). The subscription's loop
+                            // keeps the channel open while it runs; had it stopped, its spec
+                            // changed or it was disabled, and nothing was leased.
+                            let (Some(permit), Some(report)) = (permits.pop(), sends.upgrade()) else { break };
+                            worker.spawn_send(&endpoint, attempt, &delivery, permit, report);
+                        }
+                    }
+                    Ok(None) => {}
                     // The leases run out and the attempts are due again: at least once.
-                    tracing::warn!(error = %e, outcomes = n, "could not record webhook outcomes");
+                    Err(e) => tracing::warn!(error = %e, outcomes = n, "could not record webhook outcomes"),
                 }
                 drop(permits);
                 wake.notify_one();
@@ -231,15 +258,28 @@ impl WebhookWorker {
         let lease_ms = delivery.lease.as_millis() as i64;
         for attempt in self.store.lease(&sub.id, free, self.clock.now_ms(), lease_ms).await? {
             let Ok(permit) = endpoint.permits.clone().try_acquire_owned() else { break };
-            let (worker, endpoint, done, delivery) = (self.clone(), endpoint.clone(), done.clone(), delivery.clone());
-            tokio::spawn(async move {
-                let outcome = send(&endpoint, &attempt, &delivery, worker.clock.as_ref()).await;
-                worker.metrics.count_webhook(outcome_name(&outcome));
-                // The recorder is gone only when the runtime is shutting down: the lease runs out.
-                let _ = done.send((attempt, outcome, permit));
-            });
+            self.spawn_send(endpoint, attempt, delivery, permit, done.clone());
         }
         Ok(true)
+    }
+
+    /// Sends a leased attempt in its place in the endpoint's concurrency, and reports how it
+    /// ended to the subscription's recorder.
+    fn spawn_send(
+        &self,
+        endpoint: &Arc<Endpoint>,
+        attempt: Attempt,
+        delivery: &Delivery,
+        permit: OwnedSemaphorePermit,
+        report: mpsc::UnboundedSender<Outcome>,
+    ) {
+        let (worker, endpoint, delivery) = (self.clone(), endpoint.clone(), delivery.clone());
+        tokio::spawn(async move {
+            let outcome = send(&endpoint, &attempt, &delivery, worker.clock.as_ref()).await;
+            worker.metrics.count_webhook(outcome_name(&outcome));
+            // The recorder is gone only when the runtime is shutting down: the lease runs out.
+            let _ = report.send((attempt, outcome, permit));
+        });
     }
 
     /// Creates the attempts for the feed entries after `cursor`; the new cursor.

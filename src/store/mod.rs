@@ -45,7 +45,7 @@ pub use threads::{
     DueObligation, Escalation, LogEntry, ObligationRow, OwedQuery, ReplyFigures, StepOutcome, StepRole,
     ThreadMessageRow, ThreadQuery, ThreadRow, ThreadStep, Threads,
 };
-pub use webhooks::{Attempt, AttemptOutcome, Backlog, DeadLetter, NewAttempt, WebhookQueue, attempt_entry};
+pub use webhooks::{Attempt, AttemptOutcome, Backlog, DeadLetter, NewAttempt, NextLease, WebhookQueue, attempt_entry};
 
 use crate::clock::Clock;
 use crate::config::settings::{Backend, Settings};

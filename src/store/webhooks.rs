@@ -39,6 +39,21 @@ pub trait WebhookQueue: Send + Sync {
         Ok(())
     }
 
+    /// Records `done` as [`WebhookQueue::complete_all`] does, then leases as
+    /// [`WebhookQueue::lease`] does for `next` — unless that subscription is no longer the one
+    /// the caller sends for (its spec changed, it was disabled or deleted), when it leases
+    /// nothing. `None` when the store does not lease in the same step: the caller leases itself.
+    /// The embedded store does both in one writer job, so a delivery's turn makes one round
+    /// trip to the writer instead of two.
+    async fn complete_and_lease(
+        &self,
+        done: Vec<(Attempt, AttemptOutcome)>,
+        next: &NextLease,
+    ) -> Result<Option<Vec<Attempt>>, StoreError> {
+        let _ = next;
+        self.complete_all(done).await.map(|()| None)
+    }
+
     async fn dead_letters(&self, subscription: Option<String>, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 
     /// Makes a dead attempt due again now (same webhook id); whether it was dead.
@@ -94,6 +109,17 @@ pub struct NewAttempt {
     pub message_type: String,
     /// The subscriber's copy of the event.
     pub event: String,
+}
+
+/// The lease that [`WebhookQueue::complete_and_lease`] takes after recording outcomes.
+#[derive(Clone, Debug)]
+pub struct NextLease {
+    pub subscription: String,
+    /// The subscription's spec as the caller knows it: another one leases nothing.
+    pub spec: String,
+    pub max: usize,
+    pub now_ms: i64,
+    pub lease_ms: i64,
 }
 
 /// A webhook attempt leased for sending.

@@ -267,3 +267,47 @@ async fn the_delivery_statements_are_not_prepared_again_for_each_delivery() {
     }
     store.close().await;
 }
+
+/// A delivery's turn in one writer job: the outcomes recorded, the thread's next attempt made
+/// its head and leased at once — unless the subscription is no longer the one the caller sends
+/// for, when the outcomes are still recorded and nothing is leased.
+#[tokio::test]
+async fn outcomes_and_the_next_lease_are_one_step_that_a_changed_spec_stops() {
+    use crate::store::{Attempt, AttemptOutcome, NewAttempt, NextLease, SubscriptionRow, Subscriptions};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), options(), Metrics::new().store, Arc::new(SystemClock)).unwrap();
+    let row = SubscriptionRow {
+        id: "hook".into(),
+        owner: "procuratorate:330100".into(),
+        spec: "spec-1".into(),
+        cursor: 0,
+        disabled: None,
+        source: "api".into(),
+        created_at: "t".into(),
+    };
+    store.create_subscription(row).await.unwrap();
+    let mut entries = Vec::new();
+    for n in 1..=3 {
+        store.accept(message(&format!("N{n}"), "c")).await.unwrap();
+        let message_id = format!("m{n}");
+        let (message_type, event) = ("cn.xietong.bulletin".to_string(), String::new());
+        entries.push(NewAttempt { seq: n, thread: "case".into(), message_id, message_type, event });
+    }
+    store.enqueue("hook", entries, 3).await.unwrap();
+    let seqs = |attempts: &[Attempt]| attempts.iter().map(|a| a.message_seq).collect::<Vec<_>>();
+    let next =
+        |spec: &str| NextLease { subscription: "hook".into(), spec: spec.into(), max: 10, now_ms: 1, lease_ms: 1000 };
+    let delivered = AttemptOutcome::Delivered { status: 200 };
+
+    let first = store.lease("hook", 10, 1, 1000).await.unwrap();
+    assert_eq!(seqs(&first), [1], "one thread: its oldest attempt only");
+    let leased = store.complete_and_lease(vec![(first[0].clone(), delivered.clone())], &next("spec-1")).await.unwrap();
+    assert_eq!(leased.as_deref().map(seqs), Some(vec![2]), "the next of the thread, in the same step");
+
+    let changed = store.complete_and_lease(vec![(leased.unwrap()[0].clone(), delivered)], &next("spec-0")).await;
+    assert_eq!(changed.unwrap().map(|a| a.len()), Some(0), "another spec: nothing leased");
+    let path = dir.path().join(DB_FILE);
+    assert_eq!(count(&path, "SELECT count(*) FROM webhook_attempts WHERE state = 'delivered'"), 2, "yet recorded");
+    assert_eq!(seqs(&store.lease("hook", 10, 1, 1000).await.unwrap()), [3], "the third is the head, due");
+    store.close().await;
+}

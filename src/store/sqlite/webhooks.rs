@@ -8,7 +8,9 @@ use super::audit;
 use super::writer::{Commit, ExecuteCached};
 use crate::audit::Algorithm;
 use crate::store::webhooks::RESPONSE_KEPT;
-use crate::store::{Attempt, AttemptOutcome, Backlog, DeadLetter, NewAttempt, StoreError, WebhookQueue, attempt_entry};
+use crate::store::{
+    Attempt, AttemptOutcome, Backlog, DeadLetter, NewAttempt, NextLease, StoreError, WebhookQueue, attempt_entry,
+};
 
 #[async_trait]
 impl WebhookQueue for SqliteStore {
@@ -50,6 +52,29 @@ impl WebhookQueue for SqliteStore {
         let (alg, now) = (self.audit, self.now());
         self.write(Commit::Unsynced, move |tx| {
             done.iter().try_for_each(|(attempt, outcome)| complete(tx, alg, attempt, outcome, &now))
+        })
+        .await
+    }
+
+    async fn complete_and_lease(
+        &self,
+        mut done: Vec<(Attempt, AttemptOutcome)>,
+        next: &NextLease,
+    ) -> Result<Option<Vec<Attempt>>, StoreError> {
+        for (attempt, _) in &mut done {
+            attempt.event = String::new();
+        }
+        let (alg, now, next) = (self.audit, self.now(), next.clone());
+        self.write(Commit::Unsynced, move |tx| {
+            done.iter().try_for_each(|(attempt, outcome)| complete(tx, alg, attempt, outcome, &now))?;
+            let current: Option<(String, Option<String>)> = tx
+                .prepare_cached("SELECT spec, disabled FROM subscriptions WHERE id = ?1")?
+                .query_row([&next.subscription], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if current.is_none_or(|(spec, disabled)| spec != next.spec || disabled.is_some()) {
+                return Ok(Some(Vec::new()));
+            }
+            lease(tx, &next.subscription, next.max, next.now_ms, next.lease_ms).map(Some)
         })
         .await
     }
