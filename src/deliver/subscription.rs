@@ -324,7 +324,7 @@ impl Filter {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.types.is_empty() && self.divisions.is_empty() && self.regions.is_empty() && self.levels.is_empty()
+        self.types.is_empty() && !self.reads_the_event()
     }
 }
 

@@ -298,17 +298,15 @@ impl WebhookWorker {
                 .entries
                 .into_iter()
                 .filter_map(|e| {
-                    // The whole event only for a filter that looks into it.
-                    let passes = if stored.filter.reads_the_event() {
+                    // The whole event only for a filter that looks into it; otherwise its id alone.
+                    let id = if stored.filter.reads_the_event() {
                         let event = serde_json::from_str::<Value>(&e.event).unwrap_or_default();
-                        stored.filter.matches(&e.message_type, &event, router)
+                        stored.filter.matches(&e.message_type, &event, router).then_some(())?;
+                        event["id"].as_str().unwrap_or_default().to_string()
                     } else {
-                        stored.filter.matches(&e.message_type, &Value::Null, router)
+                        stored.filter.matches(&e.message_type, &Value::Null, router).then_some(())?;
+                        serde_json::from_str::<EventId>(&e.event).map(|e| e.id.into_owned()).unwrap_or_default()
                     };
-                    if !passes {
-                        return None;
-                    }
-                    let id = serde_json::from_str::<EventId>(&e.event).map(|e| e.id.into_owned()).unwrap_or_default();
                     Some(NewAttempt {
                         seq: e.cursor,
                         thread: e.subject.unwrap_or_else(|| format!("message:{}", e.cursor)),

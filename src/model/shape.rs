@@ -2,6 +2,7 @@
 //! length, so that no message can make the pipeline work without bound (docs/security.md).
 //! The body size is limited before parsing (`limits.max_body_bytes`).
 
+use jsonptr::{PointerBuf, Token};
 use serde_json::Value;
 
 use super::{Code, Detail, Problem};
@@ -30,13 +31,11 @@ impl Shape {
         match self.walk(doc, 1, &mut path) {
             Ok(()) => Ok(()),
             Err(reason) => {
-                let pointer: String = path
-                    .iter()
-                    .map(|step| match step {
-                        Step::Key(k) => format!("/{}", k.replace('~', "~0").replace('/', "~1")),
-                        Step::Index(i) => format!("/{i}"),
-                    })
-                    .collect();
+                let pointer = PointerBuf::from_tokens(path.iter().map(|step| match step {
+                    Step::Key(k) => Token::new(*k),
+                    Step::Index(i) => Token::from(*i),
+                }))
+                .to_string();
                 Err(Problem::new(Code::LimitExceeded, "the message exceeds a limit on its shape")
                     .with_details(vec![Detail::new(pointer, reason)]))
             }

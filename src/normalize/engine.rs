@@ -888,7 +888,7 @@ fn assign(out: &mut Value, to: &Pointer, value: Value) -> Result<(), &'static st
         let key = token.decoded();
         // Most rules write beside another into an object already made: its key is not copied.
         if !obj.contains_key(key.as_ref()) {
-            obj.insert(key.clone().into_owned(), Value::Object(Map::new()));
+            obj.insert(key.as_ref().to_owned(), Value::Object(Map::new()));
         }
         node = obj.get_mut(key.as_ref()).ok_or("the target conflicts with another rule's")?;
     }

@@ -48,9 +48,8 @@ pub trait WebhookQueue: Send + Sync {
     async fn complete_and_lease(
         &self,
         done: Vec<(Attempt, AttemptOutcome)>,
-        next: &NextLease,
+        _next: &NextLease,
     ) -> Result<Option<Vec<Attempt>>, StoreError> {
-        let _ = next;
         self.complete_all(done).await.map(|()| None)
     }
 

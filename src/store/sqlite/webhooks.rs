@@ -45,28 +45,19 @@ impl WebhookQueue for SqliteStore {
         self.write(Commit::Unsynced, move |tx| complete(tx, alg, &attempt, &outcome, &now)).await
     }
 
-    async fn complete_all(&self, mut done: Vec<(Attempt, AttemptOutcome)>) -> Result<(), StoreError> {
-        for (attempt, _) in &mut done {
-            attempt.event = String::new();
-        }
-        let (alg, now) = (self.audit, self.now());
-        self.write(Commit::Unsynced, move |tx| {
-            done.iter().try_for_each(|(attempt, outcome)| complete(tx, alg, attempt, outcome, &now))
-        })
-        .await
+    async fn complete_all(&self, done: Vec<(Attempt, AttemptOutcome)>) -> Result<(), StoreError> {
+        let (done, alg, now) = (without_events(done), self.audit, self.now());
+        self.write(Commit::Unsynced, move |tx| complete_each(tx, alg, &done, &now)).await
     }
 
     async fn complete_and_lease(
         &self,
-        mut done: Vec<(Attempt, AttemptOutcome)>,
+        done: Vec<(Attempt, AttemptOutcome)>,
         next: &NextLease,
     ) -> Result<Option<Vec<Attempt>>, StoreError> {
-        for (attempt, _) in &mut done {
-            attempt.event = String::new();
-        }
-        let (alg, now, next) = (self.audit, self.now(), next.clone());
+        let (done, alg, now, next) = (without_events(done), self.audit, self.now(), next.clone());
         self.write(Commit::Unsynced, move |tx| {
-            done.iter().try_for_each(|(attempt, outcome)| complete(tx, alg, attempt, outcome, &now))?;
+            complete_each(tx, alg, &done, &now)?;
             let current: Option<(String, Option<String>)> = tx
                 .prepare_cached("SELECT spec, disabled FROM subscriptions WHERE id = ?1")?
                 .query_row([&next.subscription], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -159,6 +150,24 @@ fn lease(
         take.execute(params![a.id, now_ms + lease_ms])?;
     }
     Ok(attempts)
+}
+
+/// The outcomes without the events they carried: what their records need goes to the writer.
+fn without_events(mut done: Vec<(Attempt, AttemptOutcome)>) -> Vec<(Attempt, AttemptOutcome)> {
+    for (attempt, _) in &mut done {
+        attempt.event = String::new();
+    }
+    done
+}
+
+/// [`complete`] for each outcome, in order.
+fn complete_each(
+    tx: &Savepoint<'_>,
+    alg: Algorithm,
+    done: &[(Attempt, AttemptOutcome)],
+    now: &str,
+) -> rusqlite::Result<()> {
+    done.iter().try_for_each(|(attempt, outcome)| complete(tx, alg, attempt, outcome, now))
 }
 
 fn complete(
